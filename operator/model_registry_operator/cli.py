@@ -1,0 +1,59 @@
+"""`model-registry-operator` console script."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .settings import Settings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="model-registry-operator",
+        description="Reconcile ModelPackageGroup, ModelPackage and Model resources into the SageMaker Model Registry.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster account")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NAMESPACE",
+                       help="watch this namespace (repeatable)")
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    run.add_argument("--artifact-bucket", help="S3 bucket artifacts are copied to [MRO_ARTIFACT_BUCKET]")
+    run.add_argument("--artifact-prefix", help="key prefix inside the artifact bucket [MRO_ARTIFACT_PREFIX]")
+    run.add_argument("--resync-seconds", type=float, help="period of the drift resync [MRO_RESYNC_SECONDS]")
+    run.add_argument("--deletion-policy", choices=["Delete", "Retain"],
+                     help="default deletionPolicy for resources that set none [MRO_DELETION_POLICY]")
+    run.add_argument("--allow-http", action="store_true", default=None,
+                     help="allow plain http:// artifact sources [MRO_ALLOW_HTTP]")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
+    run.add_argument("--verbose", action="store_true", help="debug logging")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command != "run":
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        settings = Settings.from_env(
+            artifact_bucket=args.artifact_bucket,
+            artifact_prefix=args.artifact_prefix.strip("/") if args.artifact_prefix else None,
+            resync_seconds=args.resync_seconds,
+            deletion_policy=args.deletion_policy,
+            allow_http=args.allow_http,
+            namespaces=tuple(args.namespaces or ()),
+            all_namespaces=not args.namespaces,
+        )
+    except ValueError as exc:
+        print(f"model-registry-operator: invalid setting: {exc}", file=sys.stderr)
+        return 2
+    from .main import run_operator  # imported late: kopf is heavy and not needed for --help
+
+    return run_operator(settings, liveness=args.liveness, peering=args.peering, verbose=args.verbose)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,37 @@
+import subprocess
+import sys
+
+import pytest
+
+from model_registry_operator.cli import main
+from model_registry_operator.settings import Settings
+
+
+def test_settings_defaults_and_env():
+    s = Settings.from_env({"MRO_ARTIFACT_BUCKET": "b", "MRO_RESYNC_SECONDS": "30", "MRO_ALLOW_HTTP": "true",
+                           "MRO_ARTIFACT_PREFIX": "/p/q/"})
+    assert (s.artifact_bucket, s.resync_seconds, s.allow_http, s.artifact_prefix) == ("b", 30.0, True, "p/q")
+    assert Settings.from_env({}).deletion_policy == "Delete"
+
+
+@pytest.mark.parametrize("var,value", [("MRO_RESYNC_SECONDS", "soon"), ("MRO_RESYNC_SECONDS", "-1"),
+                                       ("MRO_DELETION_POLICY", "Keep"), ("MRO_ALLOW_HTTP", "maybe")])
+def test_bad_setting_names_the_variable(var, value):
+    with pytest.raises(ValueError, match=var):
+        Settings.from_env({var: value})
+
+
+def test_cli_bad_env_exits_nonzero_with_a_sentence(monkeypatch, capsys):
+    monkeypatch.setenv("MRO_DELETION_POLICY", "Keep")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "MRO_DELETION_POLICY" in err and "Traceback" not in err
+
+
+def test_console_script_help_and_unknown_command():
+    ok = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "run", "--help"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0 and "--all-namespaces" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "frobnicate"],
+                         capture_output=True, text=True)
+    assert bad.returncode != 0 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
