@@ -1,1 +1,135 @@
-"""Fixtures for the moto SageMaker/S3 endpoint (filled in by the harness issue)."""
+"""pytest fixtures for the corrected SageMaker + S3 endpoint (moto in server mode).
+
+``aws_server`` (session) starts one server per test process on a free 127.0.0.1 port,
+so each pytest-xdist worker has its own. ``aws`` (function) resets it before the test:
+no AWS objects, no fault rules, an empty request log, status delay 0.
+
+Usage::
+
+    def test_register(aws):
+        sm = aws.client("sagemaker")
+        sm.create_model_package_group(ModelPackageGroupName="churn")
+        aws.make_bucket("registry")                  # S3 bucket in aws.region
+
+        aws.faults.throttle("CreateModelPackage", count=2)   # next 2 calls throttled
+        aws.faults.error("UploadPart", status=503, count=1)
+        aws.faults.latency("DescribeModelPackage", seconds=0.2)
+        aws.faults.add("PutObject", "error500", probability=0.3, seed=7)
+        aws.set_status_delay(2.0)      # new packages: Pending, InProgress, then Completed
+
+        env = {**os.environ, **aws.env}        # for an operator subprocess
+        ...
+        assert aws.count("CreateModelPackage") == 3
+        copies = aws.requests("UploadPartCopy")   # RequestRecord: status, bytes_in, bytes_out
+        assert sum(r.bytes_in for r in aws.requests()) < 1024
+
+Clients from ``aws.client(...)`` have dummy credentials, path-style S3 addressing and no
+automatic retries (an injected fault reaches the test as a ``ClientError``); pass
+``config=`` to change that. ``aws.env`` holds AWS_ENDPOINT_URL, AWS_REGION,
+AWS_DEFAULT_REGION, dummy keys, and points the shared config/credentials files at
+/dev/null so that a subprocess reads nothing from the user's ~/.aws.
+
+A separate process can drive a server started with ``python -m harness.aws --port N``
+through the JSON control API under ``/_harness/`` (see ``harness.aws.traffic``).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from .server import ACCOUNT_ID, REGION, AwsServer
+from .traffic import RequestRecord
+
+DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+@functools.cache
+def _boto3_session() -> boto3.session.Session:
+    # One botocore session per process: its loader caches the service models.
+    return boto3.session.Session()
+
+
+class Aws:
+    """What a test sees of the endpoint. See the module docstring."""
+
+    region = REGION
+    account_id = ACCOUNT_ID
+
+    def __init__(self, server: AwsServer) -> None:
+        self.server = server
+        self.faults = server.faults
+        self._clients: dict[str, object] = {}
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.server.endpoint_url
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def client(self, service: str, config: Config | None = None):
+        """A boto3 client for this endpoint; the same one for repeated calls without
+        ``config`` (loading a service model takes a good part of a second)."""
+        if config is None and service in self._clients:
+            return self._clients[service]
+        base = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"})
+        client = _boto3_session().client(
+            service,
+            region_name=self.region,
+            endpoint_url=self.endpoint_url,
+            config=base.merge(config) if config else base,
+            **DUMMY_CREDENTIALS,
+        )
+        if config is None:
+            self._clients[service] = client
+        return client
+
+    def make_bucket(self, name: str) -> str:
+        self.client("s3").create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": self.region}
+        )
+        return name
+
+    def requests(self, operation: str | None = None) -> list[RequestRecord]:
+        return self.server.log.records(operation)
+
+    def count(self, operation: str) -> int:
+        return self.server.log.count(operation)
+
+    def counts(self) -> dict[str, int]:
+        return self.server.log.counts()
+
+    def set_status_delay(self, seconds: float) -> None:
+        self.server.config.set_status_delay(seconds)
+
+    def reset(self) -> None:
+        self.server.reset()
+
+
+@pytest.fixture(scope="session")
+def aws_server() -> Iterator[AwsServer]:
+    server = AwsServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws(aws_server: AwsServer) -> Iterator[Aws]:
+    aws_server.reset()
+    yield Aws(aws_server)
+    aws_server.reset()

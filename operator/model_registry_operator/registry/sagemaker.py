@@ -1,0 +1,390 @@
+"""The registry backend on Amazon SageMaker, with boto3.
+
+One botocore client per registry (one registry per region), created once and shared by all
+threads: botocore clients are thread-safe, their creation is not. Endpoint, credentials and
+region come from boto3's own configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER,
+AWS_REGION / AWS_DEFAULT_REGION, the credential chain); retries use botocore's standard
+mode, which backs off with jitter on throttling, 5xx and network errors before anything
+reaches the controller.
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import Counter
+from datetime import datetime
+from typing import Any, Iterator
+
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ..errors import TerminalError
+from .base import OWNER_UID_KEY, Shape
+from .classify import classify_error, is_not_found
+
+# Fixed namespace: the same Kubernetes UID gives the same ClientToken in every process.
+_CLIENT_TOKEN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "registry.mlops.dev")
+
+# Tags SageMaker and AWS maintain themselves (Studio projects, domains, aws: system tags).
+# sync_tags never removes them: they are not the spec's to own.
+RESERVED_TAG_PREFIXES = ("aws:", "sagemaker:")
+
+# AddTags and DeleteTags take at most 50 tags or keys per call (botocore's model).
+_TAG_BATCH = 50
+
+
+def client_token_for(uid: str, salt: str | int = "") -> str:
+    """A deterministic CreateModelPackage ClientToken for the object with this UID.
+
+    The API wants 1-36 characters of [a-zA-Z0-9-]; a name-based UUID (36 characters) of the
+    UID and salt fits and is the same in every process. Change `salt` only to deliberately
+    create a new version for the same object (for example after it was deleted in SageMaker).
+    """
+    if not uid:
+        raise ValueError("uid: an object UID is required to derive a ClientToken")
+    return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{uid}/{salt}"))
+
+
+def default_config(total_max_attempts: int = 5, retry_mode: str = "standard", max_pool_connections: int = 32) -> Config:
+    """botocore settings for the shared client.
+
+    Standard retry mode retries throttling, 5xx and network errors with exponential backoff
+    and jitter, within a per-client retry quota (so a SageMaker outage does not multiply the
+    load); `total_max_attempts` counts the first attempt. Timeouts are short because every
+    call here is a small control-plane request. The pool is sized for the controller's
+    worker threads, which share this one client.
+    """
+    return Config(
+        retries={"mode": retry_mode, "total_max_attempts": total_max_attempts},
+        connect_timeout=5,
+        read_timeout=30,
+        max_pool_connections=max_pool_connections,
+        user_agent_extra="model-registry-operator",
+    )
+
+
+class SageMakerRegistry:
+    """`registry.base.Registry` on SageMaker. Every method raises only RetryableError or
+    TerminalError (see classify.py); describe_* return None and delete_* succeed when the
+    object does not exist.
+
+    `calls` counts API calls per operation (each page of a listing is one call) and
+    `attempts` counts HTTP requests, retries included: the benchmark's "SageMaker calls".
+    """
+
+    def __init__(
+        self,
+        region: str | None = None,
+        *,
+        session: botocore.session.Session | None = None,
+        config: Config | None = None,
+    ):
+        session = session or botocore.session.get_session()
+        region = region or _configured_region(session)
+        if not region:
+            raise TerminalError("MissingRegion", "No AWS region is configured for the operator; set AWS_REGION.")
+        self.region = region
+        config = config or default_config(**_retry_settings(session))
+        self._client = session.create_client("sagemaker", region_name=region, config=config)
+        self.calls: Counter[str] = Counter()
+        self.attempts: Counter[str] = Counter()
+        self._metrics_lock = threading.Lock()
+        events = self._client.meta.events
+        events.register("before-call.sagemaker", self._count_call)
+        events.register("before-send.sagemaker", self._count_attempt)
+        # find_package_by_owner's memory: package ARN -> owner UID ("" when not ours) for
+        # versions already described, and owner UID -> ARN. Owner markers are written once at
+        # creation, so what was seen stays true; an ARN is forgotten once deleted or missing.
+        self._owners: dict[str, str] = {}
+        self._by_owner: dict[str, str] = {}
+        self._owners_lock = threading.Lock()
+        # list_packages(max_age=...): group -> (monotonic start, summaries), the last local
+        # write to a package of the group, and one lock per group for single-flight listing.
+        self._listings: dict[str, tuple[float, list[Shape]]] = {}
+        self._written: dict[str, float] = {}
+        self._listing_locks: dict[str, threading.Lock] = {}
+        self._listings_lock = threading.Lock()
+
+    @property
+    def endpoint_url(self) -> str:
+        return self._client.meta.endpoint_url
+
+    def metrics(self) -> dict[str, dict[str, int]]:
+        """A consistent copy of the counters (safe to read while other threads call)."""
+        with self._metrics_lock:
+            return {"calls": dict(self.calls), "attempts": dict(self.attempts)}
+
+    # model package groups
+
+    def describe_group(self, name_or_arn: str) -> Shape | None:
+        return self._describe("describe_model_package_group", ModelPackageGroupName=name_or_arn)
+
+    def create_group(self, request: Shape) -> str:
+        return self._call("create_model_package_group", **request)["ModelPackageGroupArn"]
+
+    def delete_group(self, name: str) -> None:
+        self._delete("delete_model_package_group", ModelPackageGroupName=name)
+
+    # model packages
+
+    def list_packages(self, group: str, max_age: float = 0.0) -> list[Shape]:
+        """Every version summary of `group` (status and approval included), all pages.
+
+        With `max_age` > 0, a listing of the group made at most that many seconds ago is
+        reused, and concurrent callers for the same group share one listing: the resync of
+        every package of a group then costs one ListModelPackages page per 100 versions. A
+        package created, updated or deleted through this registry invalidates its group's
+        listing. The summaries are shared: do not modify them.
+        """
+        if max_age <= 0:
+            return list(self._list_packages(group))
+        key = _group_key(group)
+        with self._listings_lock:
+            lock = self._listing_locks.setdefault(key, threading.Lock())
+        with lock:  # one listing in flight per group; the others wait for it
+            with self._listings_lock:
+                cached = self._listings.get(key)
+                written = self._written.get(key, float("-inf"))
+            if cached and cached[0] > written and time.monotonic() - cached[0] <= max_age:
+                return list(cached[1])
+            started = time.monotonic()
+            summaries = list(self._list_packages(group))
+            with self._listings_lock:
+                self._listings[key] = (started, summaries)
+            return list(summaries)
+
+    def find_package_by_owner(self, group: str, uid: str, created_after: datetime | None = None) -> Shape | None:
+        """The version of `group` whose CustomerMetadataProperties[OWNER_UID_KEY] is `uid`.
+
+        Cost: when this process created or already saw the version, one DescribeModelPackage.
+        Otherwise one ListModelPackages call per 100 versions (newest first) plus one
+        DescribeModelPackage per version not described before by this process. Pass the
+        object's creationTimestamp, less a margin for clock skew between the API server and
+        AWS (minutes), as `created_after`: versions older than the object cannot be its own
+        and are then neither listed nor described.
+
+        The first line of defence against duplicates is the deterministic ClientToken
+        (`client_token_for`, filled in by `create_package`): the same token gives the same
+        ARN. This lookup is the second, for when the token cannot be relied on (the request
+        changed between attempts, or the token's idempotency window passed); the controller
+        needs it only when a create may already have happened without its ARN being recorded.
+        """
+        with self._owners_lock:
+            known = self._by_owner.get(uid)
+        if known:
+            described = self.describe_package(known)
+            if described is not None and _owner(described) == uid:
+                return described
+            self._forget(known)
+        for summary in self._list_packages(group, created_after=created_after, newest_first=True):
+            arn = summary["ModelPackageArn"]
+            with self._owners_lock:
+                seen = arn in self._owners
+            if seen:
+                continue
+            described = self.describe_package(arn)
+            if described is None:
+                continue
+            self._remember(arn, _owner(described))
+            if _owner(described) == uid:
+                return described
+        return None
+
+    def create_package(self, request: Shape) -> str:
+        owner = (request.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
+        if owner and "ClientToken" not in request:
+            # botocore would fill in a random token, defeating idempotency across restarts
+            request = {**request, "ClientToken": client_token_for(owner)}
+        group = request.get("ModelPackageGroupName")
+        try:
+            arn = self._call("create_model_package", **request)["ModelPackageArn"]
+        finally:  # even a failed create may have made a version
+            if group:
+                self._mark_written(group)
+        if group and owner:
+            self._remember(arn, owner)
+        return arn
+
+    def describe_package(self, name_or_arn: str) -> Shape | None:
+        return self._describe("describe_model_package", ModelPackageName=name_or_arn)
+
+    def update_package(self, request: Shape) -> None:
+        try:
+            self._call("update_model_package", **request)
+        finally:
+            self._mark_written(_package_group(request.get("ModelPackageArn", "")))
+
+    def delete_package(self, name_or_arn: str) -> None:
+        try:
+            self._delete("delete_model_package", ModelPackageName=name_or_arn)
+        finally:
+            self._mark_written(_package_group(name_or_arn))
+        self._forget(name_or_arn)
+
+    # models
+
+    def describe_model(self, name: str) -> Shape | None:
+        return self._describe("describe_model", ModelName=name)
+
+    def create_model(self, request: Shape) -> str:
+        return self._call("create_model", **request)["ModelArn"]
+
+    def delete_model(self, name: str) -> None:
+        self._delete("delete_model", ModelName=name)
+
+    # tags
+
+    def list_tags(self, arn: str) -> dict[str, str]:
+        tags: dict[str, str] = {}
+        for page in self._pages("list_tags", ResourceArn=arn):
+            tags.update({tag["Key"]: tag.get("Value", "") for tag in page.get("Tags", [])})
+        return tags
+
+    def sync_tags(self, arn: str, desired: dict[str, str]) -> bool:
+        """Make the tags of `arn` equal to `desired`, leaving reserved (aws:, sagemaker:) keys
+        alone. AddTags overwrites the value of an existing key, so changed values need no
+        delete. Costs one ListTags page plus, only when something differs, one AddTags and/or
+        one DeleteTags per 50 keys."""
+        current = self.list_tags(arn)
+        to_add = [{"Key": k, "Value": v} for k, v in desired.items() if current.get(k) != v]
+        to_remove = [k for k in current if k not in desired and not k.startswith(RESERVED_TAG_PREFIXES)]
+        for batch in _batches(to_add, _TAG_BATCH):
+            self._call("add_tags", ResourceArn=arn, Tags=batch)
+        for batch in _batches(to_remove, _TAG_BATCH):
+            self._call("delete_tags", ResourceArn=arn, TagKeys=batch)
+        return bool(to_add or to_remove)
+
+    # plumbing
+
+    def _call(self, method: str, **params: Any) -> Shape:
+        try:
+            response = getattr(self._client, method)(**params)
+        except (ClientError, BotoCoreError) as exc:
+            raise classify_error(exc) from exc
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _describe(self, method: str, **params: Any) -> Shape | None:
+        try:
+            response = getattr(self._client, method)(**params)
+        except ClientError as exc:
+            if is_not_found(exc):
+                return None
+            raise classify_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_error(exc) from exc
+        response.pop("ResponseMetadata", None)
+        return response
+
+    def _delete(self, method: str, **params: Any) -> None:
+        # same not-found rule as describe: an absent object is the goal of a delete
+        self._describe(method, **params)
+
+    def _pages(self, method: str, missing_is_empty: bool = False, **params: Any) -> Iterator[Shape]:
+        try:
+            for page in self._client.get_paginator(method).paginate(**params):
+                yield page
+        except ClientError as exc:
+            if missing_is_empty and is_not_found(exc):
+                return
+            raise classify_error(exc) from exc
+        except BotoCoreError as exc:
+            raise classify_error(exc) from exc
+
+    def _list_packages(
+        self, group: str, created_after: datetime | None = None, newest_first: bool = False
+    ) -> Iterator[Shape]:
+        params: dict[str, Any] = {
+            "ModelPackageGroupName": group,
+            "ModelPackageType": "Versioned",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending" if newest_first else "Ascending",
+            "PaginationConfig": {"PageSize": 100},
+        }
+        if created_after is not None:
+            params["CreationTimeAfter"] = created_after
+        # a group that does not exist has no versions
+        for page in self._pages("list_model_packages", missing_is_empty=True, **params):
+            yield from page.get("ModelPackageSummaryList", [])
+
+    def _remember(self, arn: str, owner: str) -> None:
+        with self._owners_lock:
+            self._owners[arn] = owner
+            if owner:
+                self._by_owner[owner] = arn
+
+    def _forget(self, arn: str) -> None:
+        with self._owners_lock:
+            owner = self._owners.pop(arn, None)
+            if owner and self._by_owner.get(owner) == arn:
+                del self._by_owner[owner]
+
+    def _mark_written(self, group: str) -> None:
+        """A package of `group` changed: listings started before now are stale."""
+        if group:
+            with self._listings_lock:
+                self._written[_group_key(group)] = time.monotonic()
+
+    def _count_call(self, model: Any = None, **_: Any) -> None:
+        with self._metrics_lock:
+            self.calls[model.name] += 1
+
+    def _count_attempt(self, event_name: str = "", **_: Any) -> None:
+        with self._metrics_lock:
+            self.attempts[event_name.rsplit(".", 1)[-1]] += 1
+
+
+_registries: dict[str, SageMakerRegistry] = {}
+_registries_lock = threading.Lock()
+
+
+def registry_for(region: str | None = None) -> SageMakerRegistry:
+    """This process's registry (and so its one botocore client) for `region`; the default is
+    boto3's configured region. Created on first use, then shared by every caller."""
+    key = region or _configured_region(botocore.session.get_session()) or ""
+    with _registries_lock:
+        if key not in _registries:
+            _registries[key] = SageMakerRegistry(key or None)
+        return _registries[key]
+
+
+def _configured_region(session: botocore.session.Session) -> str | None:
+    # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what EKS (IRSA) and the
+    # other AWS SDKs set, so it is honoured as well, first.
+    return os.environ.get("AWS_REGION") or session.get_config_variable("region")
+
+
+def _group_key(name_or_arn: str) -> str:
+    """A group's name, from its name or its ARN (".../model-package-group/<name>")."""
+    return name_or_arn.rsplit("/", 1)[-1]
+
+
+def _package_group(name_or_arn: str) -> str:
+    """The group of a versioned package ARN (".../model-package/<group>/<version>"), else ""."""
+    parts = name_or_arn.split(":", 5)[-1].split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == "model-package" else ""
+
+
+def _retry_settings(session: botocore.session.Session) -> dict[str, Any]:
+    """AWS_RETRY_MODE / AWS_MAX_ATTEMPTS (or retry_mode / max_attempts in the profile) when
+    set, else the defaults of default_config."""
+    settings: dict[str, Any] = {}
+    mode = os.environ.get("AWS_RETRY_MODE") or session.get_scoped_config().get("retry_mode")
+    if mode:
+        settings["retry_mode"] = mode
+    attempts = session.get_config_variable("max_attempts")
+    if attempts:
+        settings["total_max_attempts"] = int(attempts)
+    return settings
+
+
+def _owner(package: Shape) -> str:
+    return (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY, "")
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]

@@ -1,0 +1,88 @@
+"""The corrected moto server: moto's WSGI app, behind the harness middleware, served by
+a threaded werkzeug server on 127.0.0.1 in a daemon thread of the current process."""
+
+from __future__ import annotations
+
+import threading
+
+from moto.core.base_backend import BackendDict
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from . import corrections
+from .config import CONFIG, HarnessConfig
+from .faults import Faults
+from .traffic import HarnessMiddleware, RequestLog
+
+REGION = "us-east-2"
+ACCOUNT_ID = "123456789012"  # moto's default account
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """No access log line per request: tests make thousands."""
+
+    def log_request(self, code="-", size="-") -> None:
+        pass
+
+
+class AwsServer:
+    """One SageMaker + S3 endpoint. ``port=0`` picks a free port."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> None:
+        corrections.apply()
+        self.faults = Faults()
+        self.log = RequestLog()
+        self.config: HarnessConfig = CONFIG
+        app = DomainDispatcherApplication(create_backend_app)
+        self.app = HarnessMiddleware(app, self.faults, self.log, self.reset, self.config)
+        self._host = host
+        self._port = port
+        self._handler = QuietRequestHandler if quiet else MotoRequestHandler
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self._server is not None, "call start() first"
+        return f"http://{self._host}:{self._server.server_port}"
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "call start() first"
+        return self._server.server_port
+
+    def start(self) -> "AwsServer":
+        self._server = make_server(
+            self._host, self._port, self.app, threaded=True, request_handler=self._handler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="harness-aws", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever_announcing(self, announce) -> None:
+        """Run in the calling thread (the launcher); ``announce(url)`` once listening."""
+        self._server = make_server(
+            self._host, self._port, self.app, threaded=True, request_handler=self._handler
+        )
+        announce(self.endpoint_url)
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def reset(self) -> None:
+        """Forget every AWS object, fault rule, logged request and setting."""
+        BackendDict.reset()
+        self.faults.clear()
+        self.log.clear()
+        self.config.reset()
