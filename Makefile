@@ -18,6 +18,7 @@ test: $(STAMP)
 
 crds: $(STAMP)
 	$(PY) -m model_registry_operator.api.crdgen crds
+	$(PY) -m model_registry_operator.api.crdgen helm/model-registry-operator/crds
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,328 @@
+"""Building blocks shared by the three kinds: the base model, constrained strings named after
+the botocore shapes they mirror, tags, references, conditions, and the request/error helpers.
+
+Field names are the SageMaker member names in lowerCamelCase (`ModelDataUrl` ->
+`modelDataUrl`), so the API member of a field is its name with the first letter upper-cased.
+Each model class names the botocore structure it mirrors in `botocore_shape`; a field that
+has no API member (a Kubernetes-only field) is declared with `kubernetes_only(...)`.
+tests/unit/test_api_botocore.py walks every field and checks its constraints against
+botocore's SageMaker service model, which is the reference for all patterns and limits here.
+
+Patterns are anchored (`^(?:...)$`) because SageMaker matches the whole value while both
+pydantic and the apiserver search for a match anywhere.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+# Marks a field that exists only in the Kubernetes resource and never reaches SageMaker.
+KUBERNETES_ONLY = "x-mro-kubernetes-only"
+
+# Extra bounds where botocore sets none. The apiserver estimates the cost of every CEL rule
+# from the largest value a schema allows, so unbounded strings and lists make rules (such as
+# the immutability checks) too expensive to install. The limits are generous for real use.
+UNBOUNDED_STRING_MAX = 1024
+UNBOUNDED_LIST_MAX = 64
+
+
+# botocore patterns spelled differently here, each for the same language (given the
+# field's length limits). tests/unit/test_api_botocore.py checks every schema pattern is
+# the botocore one or its spelling from this table.
+PATTERN_SPELLINGS: dict[str, str] = {
+    # The counted repeat compiles past pydantic's regex size limit; max_length=1024 bounds it.
+    r"[\p{L}\p{M}\p{Z}\p{N}\p{P}]{0,1024}": r"[\p{L}\p{M}\p{Z}\p{N}\p{P}]*",
+}
+
+
+def anchored(pattern: str) -> str:
+    return f"^(?:{pattern})$"
+
+
+def kubernetes_only(default: Any = None, *, json_schema_extra: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+    """A field with no SageMaker member: omitted from requests by `to_api`."""
+    return Field(default, json_schema_extra={KUBERNETES_ONLY: True, **(json_schema_extra or {})}, **kwargs)
+
+
+def api_string(min_length: int | None, max_length: int | None, pattern: str | None) -> Any:
+    """Constraints of a botocore string shape, with the pattern anchored."""
+    return StringConstraints(
+        min_length=min_length or None,
+        max_length=max_length,
+        pattern=anchored(PATTERN_SPELLINGS.get(pattern, pattern)) if pattern is not None else None,
+    )
+
+
+def lookaround_pattern(botocore_pattern: str, re2_pattern: str) -> tuple[Any, ...]:
+    """A botocore pattern that uses look-around, which neither the apiserver's RE2 nor
+    pydantic's default regex engine supports. pydantic checks the original with Python's
+    `re`; the JSON schema (and so the CRD) carries `re2_pattern`, an equivalent form
+    without look-around (tests/unit/test_api_botocore.py checks they agree)."""
+    compiled = re.compile(botocore_pattern)
+    PATTERN_SPELLINGS[botocore_pattern] = re2_pattern
+
+    def check(value: str) -> str:
+        if not compiled.fullmatch(value):
+            raise ValueError(f"String should match pattern '{anchored(botocore_pattern)}'")
+        return value
+
+    return AfterValidator(check), SchemaPattern(anchored(re2_pattern))
+
+
+@dataclass(frozen=True)
+class SchemaPattern:
+    """Sets the JSON schema pattern without making pydantic compile it."""
+
+    pattern: str
+
+    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+        schema = handler(core_schema)
+        schema["pattern"] = self.pattern
+        return schema
+
+
+class ApiModel(BaseModel):
+    """A structure of the SageMaker API (or a Kubernetes-only one when botocore_shape is None)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # The botocore structure(s) this model mirrors; fields are looked up in them in order.
+    botocore_shape: ClassVar[str | tuple[str, ...] | None] = None
+
+    @classmethod
+    def botocore_shapes(cls) -> tuple[str, ...]:
+        shape = cls.botocore_shape
+        if shape is None:
+            return ()
+        return (shape,) if isinstance(shape, str) else shape
+
+    @classmethod
+    def is_kubernetes_only(cls, field_name: str) -> bool:
+        extra = cls.model_fields[field_name].json_schema_extra
+        return isinstance(extra, dict) and bool(extra.get(KUBERNETES_ONLY))
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # Fields without a description of their own get the API reference's first sentence,
+        # so `kubectl explain` tells what SageMaker does with them.
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        for name, prop in schema.get("properties", {}).items():
+            if "description" not in prop and not cls.is_kubernetes_only(name):
+                summary = api_documentation(cls.botocore_shapes(), api_member_name(name))
+                if summary:
+                    prop["description"] = summary
+        return schema
+
+
+_SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.])\s")
+
+
+@lru_cache(maxsize=1)
+def sagemaker_model() -> Any:
+    """botocore's SageMaker service model: the reference for every constraint here."""
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("sagemaker")
+
+
+@lru_cache(maxsize=None)
+def api_documentation(shapes: tuple[str, ...], member: str, limit: int = 300) -> str | None:
+    """The first sentence of botocore's documentation of `member`, as plain text."""
+    model = sagemaker_model()
+    for shape in shapes:
+        found = model.shape_for(shape).members.get(member)
+        if found is None or not found.documentation:
+            continue
+        first_paragraph = re.split(r"</p>", found.documentation, maxsplit=1)[0]
+        text = " ".join(re.sub(r"<[^>]+>", " ", first_paragraph).split())
+        text = _SENTENCE_END.split(text, maxsplit=1)[0]
+        return text if len(text) <= limit else text[: limit - 3].rsplit(" ", 1)[0] + "..."
+    return None
+
+
+def api_member_name(field_name: str) -> str:
+    return field_name[0].upper() + field_name[1:]
+
+
+def to_api(value: Any) -> Any:
+    """The SageMaker request shape of a model (or list/dict of them): PascalCase members,
+    unset (None) fields and Kubernetes-only fields left out."""
+    if isinstance(value, ApiModel):
+        request: dict[str, Any] = {}
+        for name in type(value).model_fields:
+            field_value = getattr(value, name)
+            if field_value is None or type(value).is_kubernetes_only(name):
+                continue
+            request[api_member_name(name)] = to_api(field_value)
+        return request
+    if isinstance(value, list):
+        return [to_api(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_api(item) for key, item in value.items()}
+    return value
+
+
+# --- String shapes used by more than one kind (named after the botocore shape) -------------
+
+EntityName = Annotated[str, api_string(1, 63, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")]
+EntityDescription = Annotated[str, api_string(0, 1024, r"[\p{L}\p{M}\p{Z}\p{S}\p{N}\p{P}]*")]
+ContainerHostname = Annotated[str, api_string(0, 63, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")]
+ContainerImage = Annotated[str, api_string(0, 255, r"[\S]+")]
+Url = Annotated[str, api_string(0, 1024, r"(https|s3)://([^/]+)/?(.*)")]
+S3Uri = Annotated[str, api_string(0, 1024, r"(https|s3)://([^/]+)/?(.*)")]
+EnvironmentKey = Annotated[str, api_string(0, 1024, r"[a-zA-Z_][a-zA-Z0-9_]*")]
+EnvironmentValue = Annotated[str, api_string(0, 1024, r"[\S\s]*")]
+EnvironmentMap = Annotated[dict[EnvironmentKey, EnvironmentValue], Field(max_length=100)]
+RoleArn = Annotated[
+    str, api_string(20, 2048, r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
+]
+KmsKeyId = Annotated[str, api_string(0, 2048, r"[a-zA-Z0-9:/_-]*")]
+ContentType = Annotated[str, api_string(0, 256, r".*")]
+# botocore's "String" shape has no limits; see UNBOUNDED_STRING_MAX.
+String = Annotated[str, StringConstraints(max_length=UNBOUNDED_STRING_MAX)]
+CompressionType = Literal["None", "Gzip"]
+ModelApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
+
+DeletionPolicy = Literal["Delete", "Retain"]
+
+
+def botocore_enum(shape_name: str) -> Any:
+    """A Literal of a botocore enum too long to copy here (the instance types: hundreds of
+    values, growing with every botocore release). Regenerate the CRDs after a botocore
+    upgrade (`make crds`); the staleness test says when."""
+    values = sagemaker_model().shape_for(shape_name).enum
+    return Literal[tuple(values)]
+
+
+TransformInstanceType = botocore_enum("TransformInstanceType")
+ProductionVariantInstanceType = botocore_enum("ProductionVariantInstanceType")
+
+KUBERNETES_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
+KubernetesName = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=anchored(KUBERNETES_NAME_PATTERN))
+]
+
+
+class Tag(ApiModel):
+    botocore_shape = "Tag"
+
+    key: Annotated[str, api_string(1, 128, r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)")]
+    value: Annotated[str, api_string(0, 256, r"([\p{L}\p{Z}\p{N}_.:/=+\-@]*)")]
+
+
+TagList = Annotated[list[Tag], Field(max_length=50)]
+
+
+class ModelAccessConfig(ApiModel):
+    botocore_shape = "ModelAccessConfig"
+
+    acceptEula: bool
+
+
+class S3ModelDataSource(ApiModel):
+    botocore_shape = "S3ModelDataSource"
+
+    s3Uri: Annotated[str, api_string(0, 1024, r"(https|s3)://([^/]+)/?(.*)")]
+    s3DataType: Literal["S3Prefix", "S3Object"]
+    compressionType: Literal["None", "Gzip"]
+    modelAccessConfig: ModelAccessConfig | None = None
+
+
+class ModelDataSource(ApiModel):
+    """Model data that is not a single .tar.gz (an S3 prefix of uncompressed files)."""
+
+    botocore_shape = "ModelDataSource"
+
+    s3DataSource: S3ModelDataSource | None = None
+
+
+class ObjectRef(ApiModel):
+    """A reference to another custom resource in the same namespace."""
+
+    name: KubernetesName = Field(description="metadata.name of the referenced object.")
+
+
+# --- Status ---------------------------------------------------------------------------------
+
+
+class StatusModel(BaseModel):
+    """Written by the operator only; unknown fields are ignored so an older operator can read
+    the status a newer one wrote."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class Condition(StatusModel):
+    """A kstatus condition: Ready, Reconciling or Stalled."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = None
+    message: str | None = None
+    lastTransitionTime: datetime | None = None
+    observedGeneration: int | None = None
+
+
+class CommonStatus(StatusModel):
+    arn: str | None = Field(None, description="ARN of the SageMaker object.")
+    observedGeneration: int | None = Field(
+        None, description="metadata.generation the conditions describe."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+# --- Errors ---------------------------------------------------------------------------------
+
+
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _format_location(location: tuple[int | str, ...], prefix: str) -> str:
+    path = prefix
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part == "[key]":
+            path += " (key)"
+        elif _PLAIN_NAME.fullmatch(part):
+            path += f".{part}"
+        else:  # a map key or unknown field with dots, spaces, newlines...: quoted
+            path += f"[{json.dumps(part)}]"
+    return path
+
+
+def format_validation_error(error: ValidationError, prefix: str = "spec") -> str:
+    """One sentence naming each invalid field by its path, e.g.
+    `spec.inferenceSpecification.containers[0].image: String should have at most 255 characters`."""
+    problems = []
+    for item in error.errors(include_url=False):
+        message = item["msg"]
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        problems.append(f"{_format_location(tuple(item['loc']), prefix)}: {message}")
+    return "; ".join(problems) + "."
+
+
+__all__ = [
+    "ApiModel",
+    "Condition",
+    "CommonStatus",
+    "DeletionPolicy",
+    "KUBERNETES_ONLY",
+    "ObjectRef",
+    "Tag",
+    "TagList",
+    "format_validation_error",
+    "kubernetes_only",
+    "to_api",
+]
