@@ -1,0 +1,10 @@
+"""Kubernetes API emulator for tests (see harness.kube.fixtures for usage)."""
+
+from . import rbac
+from .client import ApiResource, KubeApiError, KubeClient, load_crds
+from .cluster import KubeCluster
+from .emulator import Fault, KubeApiEmulator, RequestRecord
+from .server import EmulatorServer, write_kubeconfig
+
+__all__ = ["ApiResource", "EmulatorServer", "Fault", "KubeApiEmulator", "KubeApiError", "KubeClient", "KubeCluster",
+           "RequestRecord", "load_crds", "rbac", "write_kubeconfig"]
