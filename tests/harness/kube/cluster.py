@@ -89,9 +89,12 @@ class KubeCluster(KubeClient):
         server.call(server.emulator.faults.append, fault)  # type: ignore[union-attr]
         return fault
 
-    def permissions(self) -> set[tuple[str, str, str]]:
-        """(apiGroup, resource[/subresource], verb) for every resource request so far: the RBAC needed."""
-        return {r.permission for r in self.requests if r.permission is not None}
+    def permissions(self, user_agent_prefix: str = "") -> set[tuple[str, str, str]]:
+        """(apiGroup, resource[/subresource], verb) for every resource request so far: the RBAC needed.
+
+        `user_agent_prefix` keeps only one client's requests (kopf sends `kopf/<version>`)."""
+        return {r.permission for r in self.requests
+                if r.permission is not None and r.user_agent.startswith(user_agent_prefix)}
 
     def apply_crd(self, crd: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
         if self.server is None:

@@ -104,6 +104,7 @@ class RequestRecord:
     name: str | None = None
     subresource: str | None = None
     code: int | None = None  # the HTTP status; None while a watch is still streaming
+    user_agent: str = ""  # tells the operator's requests (kopf/...) from a test client's
 
     @property
     def permission(self) -> tuple[str, str, str] | None:
@@ -330,7 +331,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         body = await raw.read()
         params = dict(raw.query)
         route = _parse_resource_path(raw.path)
-        record = RequestRecord(verb=_rbac_verb(raw.method, route, params), path=raw.path)
+        record = RequestRecord(verb=_rbac_verb(raw.method, route, params), path=raw.path,
+                               user_agent=raw.headers.get("User-Agent", ""))
         if route is not None:
             record.group, record.version, record.resource = route.group, route.version, route.plural
             record.namespace, record.name, record.subresource = route.namespace, route.name, route.subresource
