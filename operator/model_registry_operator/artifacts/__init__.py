@@ -1,0 +1,391 @@
+"""Copy a ModelPackage's artifacts into the registry's bucket as one model.tar.gz each.
+
+`copy_artifacts` is the entry point. For each artifact, in order:
+1. Names, paths, checksums and source URLs are checked (scheme, literal addresses; the
+   network policy is in sources.py) before any bucket is touched.
+2. A completion record next to the destination (upload.py) matching the artifact's
+   fingerprint (paths, sources, declared checksums) means the copy was done, maybe by an
+   earlier operator process: its status is returned without copying.
+3. Multipart uploads an interrupted run left for the destination are aborted.
+4. Every source is reached and sized (S3 HeadObject, an HTTP one-byte range) before a byte
+   is written, so a 403/404 or an oversized artifact fails fast and leaves nothing.
+5. The bytes are copied:
+   - one S3 file that already is a .tar.gz/.tgz: server-side copy, no byte through the
+     operator: CopyObject up to 5 GiB, with S3 computing the SHA-256 as it copies;
+     UploadPartCopy beyond, where the sha256 comes from the source's full-object
+     checksum if it has one, else from reading the source once (download only);
+   - one HTTP(S) .tar.gz/.tgz: streamed as is into a multipart upload;
+   - anything else: packed into a tar.gz on the fly, streamed into a multipart upload.
+   The destination key is always `<key_prefix>/<artifact name>/model.tar.gz`, whatever
+   the source file was called, so every archive has the same predictable address. A
+   passed-through file is trusted to be a gzip'd tar by its name.
+6. Declared sha256s are checked as the bytes pass; a mismatch aborts the upload before it
+   completes (a server-side CopyObject that turns out wrong is deleted). The archive's own
+   sha256 is always recorded and returned.
+
+Memory stays flat whatever the size: sources are read in 1 MiB chunks and at most
+`upload_concurrency + 1` parts are held. The only temporary file is for an HTTP source
+that sends no length (chunked): a tar header needs the member's size before its bytes,
+so that file alone is spooled to disk, bounded by the maximum artifact size.
+
+Work is spread over threads so that a copy uses more than one core: one reads and hashes
+the source, the caller's thread packs, one hashes the archive, a few upload parts.
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import botocore.exceptions
+
+from ..errors import TerminalError
+from .pack import GzipWriter, TAR_END, tar_header, tar_padding
+from .sources import (
+    HttpFetcher, Policy, S3Source, Source, Stat, hashed, parse_source, prefetched, read_stream, redact, with_retries,
+)
+from .upload import (
+    MultipartUpload, abort_stale_uploads, copy_object, copy_parts, destination_error, part_size_for, read_record,
+    write_record,
+)
+
+__all__ = ["copy_artifacts", "Tuning", "HttpFetcher", "redact"]
+
+log = logging.getLogger(__name__)
+
+MiB, GiB = 1024**2, 1024**3
+ARCHIVE_NAME = "model.tar.gz"
+RECORD_FORMAT = 1
+
+ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+@dataclass(frozen=True)
+class Tuning:
+    part_size: int = 8 * MiB  # grows for huge artifacts, to stay under 10,000 parts
+    upload_concurrency: int = 4
+    prefetch_chunks: int = 4  # 1 MiB chunks read ahead of the packing
+    copy_object_max: int = 5 * GiB  # S3's CopyObject limit; larger objects use UploadPartCopy
+    copy_part_size: int = 512 * MiB
+    progress_interval: float = 2.0  # seconds between progress callbacks
+    attempts: int = 3  # per source request, for network errors and 5xx
+    backoff: float = 0.5
+
+
+_shared_http: HttpFetcher | None = None
+_shared_http_lock = threading.Lock()
+
+
+def shared_http() -> HttpFetcher:
+    global _shared_http
+    with _shared_http_lock:
+        if _shared_http is None:
+            _shared_http = HttpFetcher()
+        return _shared_http
+
+
+def copy_artifacts(
+    artifacts, *, s3_client, bucket: str, key_prefix: str, settings, progress: ProgressCallback | None = None,
+    http: HttpFetcher | None = None, tuning: Tuning | None = None, clock: Callable[[], float] = time.monotonic,
+) -> list[dict]:
+    """Copy every artifact; returns `[{name, uri, sha256, size}]` in the same order.
+
+    Raises TerminalError (ChecksumMismatch, ForbiddenSource, SourceNotFound, SourceForbidden,
+    ArtifactTooLarge, InvalidSource, InvalidSpec) or RetryableError (SourceUnreachable,
+    ArtifactUploadFailed); messages name the artifact and file, and never hold credentials.
+    """
+    tuning = tuning or Tuning()
+    copier = _Copier(
+        s3=s3_client, bucket=bucket, key_prefix=key_prefix.strip("/"), settings=settings, http=http or shared_http(),
+        tuning=tuning, policy=Policy.from_settings(settings, attempts=tuning.attempts, backoff=tuning.backoff),
+        progress=progress, clock=clock,
+    )
+    return [copier.copy(artifact) for artifact in artifacts]
+
+
+@dataclass
+class _File:
+    path: str
+    declared: str | None  # lower-case hex
+    where: str  # "artifact model, file model.joblib" for messages
+    source: Source
+    stat: Stat
+
+
+class _Progress:
+    """Calls back at most once per interval, so a caller writing it into an object's status
+    does not flood the API server."""
+
+    def __init__(self, callback: ProgressCallback | None, name: str, total: int, interval: float, clock):
+        self.callback, self.name, self.total, self.interval, self.clock = callback, name, total, interval, clock
+        self.done = 0
+        self._last: float | None = None
+
+    def add(self, count: int) -> None:
+        self.set(self.done + count)
+
+    def set(self, done: int) -> None:
+        self.done = done
+        if self.callback is None:
+            return
+        now = self.clock()
+        if self._last is not None and now - self._last < self.interval:
+            return
+        self._last = now
+        try:
+            self.callback(self.name, done, self.total)
+        except Exception:  # reporting progress must never break the copy
+            log.warning("progress callback failed for artifact %s", self.name, exc_info=True)
+
+
+@dataclass
+class _Copier:
+    s3: object
+    bucket: str
+    key_prefix: str
+    settings: object
+    http: HttpFetcher
+    tuning: Tuning
+    policy: Policy
+    progress: ProgressCallback | None
+    clock: Callable[[], float]
+
+    def copy(self, artifact) -> dict:
+        name = _check_name(artifact.name)
+        key = f"{self.key_prefix}/{name}/{ARCHIVE_NAME}" if self.key_prefix else f"{name}/{ARCHIVE_NAME}"
+        status = {"name": name, "uri": f"s3://{self.bucket}/{key}"}
+        entries = [
+            (_check_path(f.path, name), f.source, _check_sha256(getattr(f, "sha256", None), name, f.path))
+            for f in artifact.files
+        ]
+        if not entries:
+            raise TerminalError("InvalidSpec", f"artifact {name}: no files")
+        if len({path for path, _, _ in entries}) != len(entries):
+            raise TerminalError("InvalidSpec", f"artifact {name}: two files have the same path")
+        fingerprint = _fingerprint(name, entries)
+        # refuse a bad scheme or address before touching any bucket
+        sources = [
+            (path, declared, where, parse_source(url, self.policy, s3_client=self.s3, http=self.http, where=where))
+            for path, url, declared in entries
+            for where in [f"artifact {name}, file {path}"]
+        ]
+
+        record = self._destination(f"artifact {name}", read_record, self.s3, self.bucket, key, fingerprint)
+        if record:
+            log.info("artifact %s: %s is already complete, not copied again", name, status["uri"])
+            return {**status, "sha256": record["sha256"], "size": record["size"]}
+        aborted = self._destination(f"artifact {name}", abort_stale_uploads, self.s3, self.bucket, key)
+        if aborted:
+            log.info("artifact %s: aborted %d multipart upload(s) left by an interrupted copy", name, aborted)
+
+        with contextlib.ExitStack() as cleanup:
+            files = self._plan(sources, cleanup)
+            total = sum(f.stat.size for f in files)
+            if total > self.settings.max_artifact_bytes:
+                raise TerminalError(
+                    "ArtifactTooLarge", f"artifact {name}: {_human(total)} is over the operator's limit of "
+                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)"
+                )
+            meter = _Progress(self.progress, name, total, self.tuning.progress_interval, self.clock)
+            metadata = {"mro-fingerprint": fingerprint, "mro-artifact": name}
+            passthrough = len(files) == 1 and files[0].path.lower().endswith((".tar.gz", ".tgz"))
+            if passthrough and isinstance(files[0].source, S3Source):
+                etag, sha256, size = self._server_side_copy(files[0], key, metadata, meter)
+                file_digests = [sha256]
+            else:
+                etag, sha256, size, file_digests = self._stream(files, key, metadata, meter, pack=not passthrough)
+
+        record = {
+            "format": RECORD_FORMAT, "fingerprint": fingerprint, "etag": etag, "sha256": sha256, "size": size,
+            "files": [
+                {"path": f.path, "source": f.source.display, "size": f.stat.size, "sha256": digest}
+                for f, digest in zip(files, file_digests)
+            ],
+        }
+        self._destination(f"artifact {name}", write_record, self.s3, self.bucket, key, record)
+        log.info("artifact %s: copied %s (%d bytes, sha256 %s)", name, status["uri"], size, sha256)
+        return {**status, "sha256": sha256, "size": size}
+
+    # --- planning ---------------------------------------------------------------------
+
+    def _plan(self, sources, cleanup: contextlib.ExitStack) -> list[_File]:
+        """Check and size every source: a 403/404 or an oversized artifact fails before a
+        byte is written."""
+        files, known = [], 0
+        for path, declared, where, source in sources:
+            stat = with_retries(source.stat, self.policy, where)
+            if stat.size is None:
+                source, stat = self._spool(source, stat, where, self.settings.max_artifact_bytes - known, cleanup)
+            known += stat.size
+            files.append(_File(path, declared, where, source, stat))
+        return files
+
+    def _spool(self, source: Source, stat: Stat, where: str, budget: int, cleanup) -> tuple[Source, Stat]:
+        spool = cleanup.enter_context(tempfile.TemporaryFile(prefix="mro-spool-"))
+        size = 0
+        for chunk in read_stream(source, stat, self.policy, where):
+            size += len(chunk)
+            if size > budget:
+                raise TerminalError(
+                    "ArtifactTooLarge", f"{where}: source {source.display} is over the operator's limit of "
+                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)"
+                )
+            spool.write(chunk)
+        return _SpooledSource(source.display, spool, size), Stat(size=size)
+
+    # --- copying ----------------------------------------------------------------------
+
+    def _stream(self, files: list[_File], key: str, metadata, meter: _Progress, *, pack: bool):
+        total = sum(f.stat.size for f in files)
+        part_size = part_size_for(total, self.tuning.part_size)
+        upload = self._destination(
+            f"artifact {meter.name}", MultipartUpload, self.s3, self.bucket, key,
+            part_size=part_size, concurrency=self.tuning.upload_concurrency, metadata=metadata,
+        )
+        try:
+            digests = []
+            if pack:
+                gzip = GzipWriter(upload.write)
+                for f in files:
+                    gzip.write(tar_header(f.path, f.stat.size))
+                    digests.append(self._pump(f, gzip.write, meter))
+                    gzip.write(tar_padding(f.stat.size))
+                gzip.write(TAR_END)
+                gzip.close()
+            else:
+                digests.append(self._pump(files[0], upload.write, meter))
+            etag = upload.complete()
+        except BaseException as exc:
+            with contextlib.suppress(Exception):
+                upload.abort()
+            if isinstance(exc, (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)):
+                raise destination_error(exc, f"artifact {meter.name}") from None
+            raise
+        return etag, upload.sha256, upload.size, digests
+
+    def _pump(self, f: _File, write: Callable[[bytes], None], meter: _Progress) -> str:
+        digest = hashlib.sha256()
+        # the reading thread hashes too, beside the packing in this one
+        chunks = hashed(read_stream(f.source, f.stat, self.policy, f.where), digest)
+        for chunk in prefetched(chunks, self.tuning.prefetch_chunks):
+            write(chunk)
+            meter.add(len(chunk))
+        _verify(f, digest.hexdigest())
+        return digest.hexdigest()
+
+    def _server_side_copy(self, f: _File, key: str, metadata, meter: _Progress):
+        source: S3Source = f.source  # type: ignore[assignment]
+        if f.declared and f.stat.sha256:
+            _verify(f, f.stat.sha256)  # S3 already knows the whole object's sha256: check before copying
+        copy_source = {"Bucket": source.bucket, "Key": source.key}
+        size = f.stat.size
+        what = f"artifact {meter.name}"
+        if size <= self.tuning.copy_object_max:
+            etag, sha256 = self._destination(
+                what, copy_object, self.s3, self.bucket, key, copy_source, f.stat.validator, metadata
+            )
+            # S3-compatible stores that do not compute the checksum on copy: hash by reading.
+            sha256 = sha256 or self._hash_by_reading(f)
+            meter.set(size)
+            if f.declared and sha256 != f.declared:
+                self._destination(what, self.s3.delete_object, Bucket=self.bucket, Key=key)
+                _verify(f, sha256)
+            return etag, sha256, size
+        # Beyond 5 GiB the copy is multipart, and S3's checksum of a multipart object is a
+        # checksum of part checksums, not the file's sha256: unless the source carries a
+        # full-object SHA-256, the operator reads the source once (download only, in
+        # parallel with the copy) to hash it.
+        found = {"sha256": f.stat.sha256}
+
+        def verify():
+            found["sha256"] = found["sha256"] or self._hash_by_reading(f)
+            if f.declared:
+                _verify(f, found["sha256"])
+
+        etag = self._destination(
+            what, copy_parts, self.s3, self.bucket, key, copy_source, f.stat.validator, size,
+            part_size=max(self.tuning.copy_part_size, part_size_for(size, 0)),
+            concurrency=self.tuning.upload_concurrency, metadata=metadata, verify=verify, progress=meter.set,
+        )
+        return etag, found["sha256"], size
+
+    def _hash_by_reading(self, f: _File) -> str:
+        digest = hashlib.sha256()
+        for chunk in read_stream(f.source, f.stat, self.policy, f.where):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+    def _destination(self, what: str, call, *args, **kwargs):
+        """Run a call on the artifact bucket, classifying S3 errors."""
+        try:
+            return call(*args, **kwargs)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            raise destination_error(exc, what) from None
+
+
+class _SpooledSource:
+    """A source already read to a temporary file (see _Copier._spool)."""
+
+    def __init__(self, display: str, spool, size: int):
+        self.display, self.spool, self.size = display, spool, size
+
+    def stat(self) -> Stat:
+        return Stat(size=self.size)
+
+    def open(self, offset: int, stat: Stat) -> Iterator[bytes]:
+        self.spool.seek(offset)
+        while chunk := self.spool.read(1024 * 1024):
+            yield chunk
+
+
+def _verify(f: _File, actual: str) -> None:
+    if f.declared and actual != f.declared:
+        raise TerminalError(
+            "ChecksumMismatch",
+            f"{f.where}: sha256 mismatch: declared {f.declared}, got {actual} (source {f.source.display})",
+        )
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
+        raise TerminalError("InvalidSpec", f"artifact name {name!r} must be a non-empty name without '/'")
+    return name
+
+
+def _check_path(path, artifact: str) -> str:
+    segments = path.split("/") if isinstance(path, str) else [""]
+    if any(segment in ("", ".", "..") or "\\" in segment or "\0" in segment for segment in segments):
+        raise TerminalError(
+            "InvalidSpec",
+            f"artifact {artifact}, file {path!r}: path must be relative, without empty, '.' or '..' segments",
+        )
+    return path
+
+
+def _check_sha256(value, artifact: str, path: str) -> str | None:
+    if value is None or value == "":
+        return None
+    lowered = str(value).lower()
+    if len(lowered) != 64 or any(c not in "0123456789abcdef" for c in lowered):
+        raise TerminalError("InvalidSpec", f"artifact {artifact}, file {path}: sha256 must be 64 hex digits")
+    return lowered
+
+
+def _fingerprint(name: str, entries) -> str:
+    """Identity of what the archive is made of. Source URLs are hashed, never stored: a
+    presigned URL's query is a credential."""
+    canonical = json.dumps({"format": RECORD_FORMAT, "name": name, "files": entries}, sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _human(size: int) -> str:
+    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} bytes"
