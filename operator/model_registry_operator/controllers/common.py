@@ -1,0 +1,297 @@
+"""What the three controllers share: the reconcile result, object identity, reference
+lookups, per-object locks, the per-group listing cache and SageMaker request shaping.
+
+The reconcile functions are pure with respect to Kubernetes: they take the parsed spec,
+the object's identity, its current status, the registry and a lookup for referenced
+objects, and return a `Result`. The kopf handlers (in each kind's module) only apply it.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+from ..errors import ReconcileError, RetryableError
+from ..settings import Settings
+from .conditions import Outcome, build_conditions
+
+NORMAL, WARNING = "Normal", "Warning"
+
+
+@dataclass(frozen=True)
+class Meta:
+    name: str
+    namespace: str
+    uid: str
+    generation: int | None
+    created: datetime.datetime | None = None  # metadata.creationTimestamp
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_body(cls, body: Any) -> "Meta":
+        meta = body["metadata"]
+        created = None
+        if meta.get("creationTimestamp"):
+            try:
+                created = datetime.datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
+            except ValueError:
+                created = None
+        return cls(meta["name"], meta.get("namespace") or "", meta["uid"], meta.get("generation"), created,
+                   dict(meta.get("annotations") or {}))
+
+
+@dataclass
+class Context:
+    """Everything a reconcile needs besides the object: built once at operator start."""
+
+    registry: Any  # registry.base.Registry
+    settings: Settings
+    listings: "GroupListings"
+    locks: "ObjectLocks" = field(default_factory=lambda: ObjectLocks())
+    # consecutive retryable failures per object UID: the backoff exponent (kopf's own retry
+    # count also counts ordinary waits, which must not slow the next error's retry)
+    failures: dict[str, int] = field(default_factory=dict)
+    # artifacts.copy_artifacts bound to an S3 client, or None when not available
+    copy_artifacts: Callable[..., list[dict[str, Any]]] | None = None
+    executor: Any = None  # for the blocking reconciles; None: the event loop's default
+
+    @classmethod
+    def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> "Context":
+        return cls(registry, settings, GroupListings(registry.list_packages, settings.resync_seconds), **kwargs)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal | Warning
+    reason: str  # CamelCase
+    message: str
+
+
+@dataclass
+class Result:
+    """The status to write, the Events to post, and when to look again (None: on the next
+    change or resync)."""
+
+    status: dict[str, Any]
+    events: list[Event] = field(default_factory=list)
+    retry: float | None = None
+    annotations: dict[str, str] = field(default_factory=dict)  # to set on the object
+    # A wait expected to end within seconds (a group being created, SageMaker completing a
+    # version): the handler may wait in memory and write status once, instead of writing
+    # an intermediate status and being called again.
+    short: bool = False
+    failed: bool = False  # a retryable error: the next attempt backs off further
+
+
+class Lookup(Protocol):
+    """Referenced objects in the cluster, as {"metadata", "spec", "status"} dicts."""
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+class DictLookup:
+    """A Lookup over a plain dict {(kind, namespace, name): body}: for tests and tools."""
+
+    def __init__(self, objects: dict[tuple[str, str, str], dict[str, Any]] | None = None):
+        self.objects = dict(objects or {})
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.objects.get((kind, namespace, name))
+
+
+def finish(
+    outcome: Outcome,
+    meta: Meta,
+    previous: dict[str, Any] | None,
+    fields: dict[str, Any],
+    events: list[Event] | None = None,
+    retry: float | None = None,
+    short: bool = False,
+) -> Result:
+    """Assemble the full status: kind fields, observedGeneration and the three conditions.
+    Every Stalled outcome is also reported as a Warning Event."""
+    events = list(events or [])
+    if outcome.state == "Stalled":
+        was = (previous or {}).get("conditions") or []
+        already = any(c.get("type") == "Stalled" and c.get("status") == "True"
+                      and c.get("reason") == outcome.reason and c.get("message") == outcome.message
+                      for c in was if isinstance(c, dict))
+        if not already:  # one Event per distinct stall, not one per resync
+            events.append(Event(WARNING, outcome.reason, outcome.message))
+    status = {k: v for k, v in fields.items() if v is not None}
+    status["observedGeneration"] = meta.generation
+    status["conditions"] = build_conditions(outcome, meta.generation, (previous or {}).get("conditions"))
+    return Result(status, events, retry, short=short and retry is not None)
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
+    """Exponential backoff for retryable SageMaker errors: 1, 2, 4, ... up to a minute."""
+    return min(cap, base * 2 ** max(0, attempt))
+
+
+def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | None,
+                 fields: dict[str, Any], attempt: int = 0) -> Result:
+    if isinstance(err, RetryableError):
+        delay = backoff(attempt)
+        outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:g}s.")
+        result = finish(outcome, meta, previous, fields, retry=delay)
+        result.failed = True
+        return result
+    return finish(Outcome.stalled(err.reason, err.message), meta, previous, fields)
+
+
+def carried(previous: dict[str, Any] | None, *keys: str) -> dict[str, Any]:
+    """Status fields kept from the previous status until observed again."""
+    previous = previous or {}
+    return {k: previous[k] for k in keys if previous.get(k) is not None}
+
+
+def rfc3339(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=datetime.timezone.utc)
+        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)
+
+
+# Members of the create requests (from botocore's SageMaker model; tests/unit/
+# test_controller_common.py checks them against it). Listed here rather than read from
+# botocore at run time: its SageMaker model is ~18 MB of Python objects, already loaded
+# once by the boto3 client.
+CREATE_MEMBERS: dict[str, frozenset[str]] = {
+    "CreateModelPackageGroup": frozenset({
+        "ManagedConfiguration", "ModelPackageGroupDescription", "ModelPackageGroupName", "Tags"}),
+    "CreateModelPackage": frozenset({
+        "AdditionalInferenceSpecifications", "CertifyForMarketplace", "ClientToken", "CustomerMetadataProperties",
+        "Domain", "DriftCheckBaselines", "InferenceSpecification", "ManagedStorageType", "MetadataProperties",
+        "ModelApprovalStatus", "ModelCard", "ModelLifeCycle", "ModelMetrics", "ModelPackageDescription",
+        "ModelPackageGroupName", "ModelPackageName", "ModelPackageRegistrationType", "SamplePayloadUrl",
+        "SecurityConfig", "SkipModelValidation", "SourceAlgorithmSpecification", "SourceUri", "Tags", "Task",
+        "ValidationSpecification"}),
+    "CreateModel": frozenset({
+        "Containers", "EnableNetworkIsolation", "ExecutionRoleArn", "InferenceExecutionConfig", "ModelName",
+        "PrimaryContainer", "Tags", "VpcConfig"}),
+}
+
+
+def request_for(operation: str, shape: dict[str, Any]) -> dict[str, Any]:
+    """Only the members `operation` accepts, without empty values (the API types describe
+    the whole object; e.g. ApprovalDescription exists on UpdateModelPackage, not on create)."""
+    members = CREATE_MEMBERS[operation]
+    return {k: v for k, v in shape.items() if k in members and v not in (None, [], {})}
+
+
+def stable_hash(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def is_subset(desired: Any, observed: Any) -> bool:
+    """True when every value the spec sets is present and equal in what SageMaker returns
+    (SageMaker adds defaults and server-side fields; those are not drift)."""
+    if isinstance(desired, dict):
+        return isinstance(observed, dict) and all(is_subset(v, observed.get(k)) for k, v in desired.items())
+    if isinstance(desired, list):
+        return (isinstance(observed, list) and len(desired) == len(observed)
+                and all(is_subset(d, o) for d, o in zip(desired, observed)))
+    return desired == observed
+
+
+def group_name_of(name_or_arn: str) -> str:
+    """`arn:aws:sagemaker:r:a:model-package-group/churn` -> `churn`."""
+    return name_or_arn.rsplit("model-package-group/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+
+
+class ObjectLocks:
+    """One lock per object UID: a change handler and a resync timer never reconcile the
+    same object at once (they run in different executor threads)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def get(self, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._locks.pop(uid, None)
+
+
+class GroupListings:
+    """ListModelPackages results per group, shared by every package of that group.
+
+    A resync reads a listing less than 0.9 resync periods old: the resync timers of a
+    group's packages tick within a short spread of each other, the first lists and the rest
+    reuse it, so 1000 packages in 10 groups cost ~10 calls per resync instead of 1000
+    describes. A package waiting for its version to complete asks for a listing at most
+    `max_age` seconds old: the packages waiting together share one call per group.
+    Concurrent callers for one group wait for a single fetch (single flight).
+    """
+
+    def __init__(self, list_packages: Callable[[str], list[dict[str, Any]]], period: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self._list = list_packages
+        self.period = period
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._entries: dict[str, tuple[float, dict[str, dict[str, Any]]]] = {}
+
+    def _lock(self, group: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(group, threading.Lock())
+
+    def get(self, group: str, max_age: float | None = None) -> dict[str, dict[str, Any]]:
+        """{ModelPackageArn: ModelPackageSummary}, at most `max_age` seconds old (default:
+        0.9 resync periods)."""
+        group = group_name_of(group)
+        with self._lock(group):
+            now = self._clock()
+            entry = self._entries.get(group)
+            if entry is not None:
+                fetched_at, items = entry
+                if now - fetched_at <= (max_age if max_age is not None else self.period * 0.9):
+                    return items
+            items = {s["ModelPackageArn"]: s for s in self._list(group)}
+            self._entries[group] = (now, items)
+            return items
+
+    def remember(self, group: str, summary: dict[str, Any]) -> None:
+        """Fold our own write into the cached listing so the next read does not undo it."""
+        group = group_name_of(group)
+        with self._lock(group):
+            entry = self._entries.get(group)
+            if entry is not None:
+                items = dict(entry[1])
+                items[summary["ModelPackageArn"]] = {**items.get(summary["ModelPackageArn"], {}), **summary}
+                self._entries[group] = (entry[0], items)
+
+    def forget(self, group: str) -> None:
+        with self._lock(group_name_of(group)):
+            self._entries.pop(group_name_of(group), None)
+
+
+def parse_spec(kind: str, raw_spec: dict[str, Any]) -> Any:
+    """The typed spec; raises pydantic.ValidationError (imported late: api is another module)."""
+    from ..api import parse_spec as parse
+
+    return parse(kind, dict(raw_spec or {}))
+
+
+def to_api(model: Any) -> dict[str, Any]:
+    from ..api import to_api as convert
+
+    return convert(model)
+
+
+def spec_error(kind: str, err: Exception) -> Outcome:
+    from ..api import format_validation_error
+
+    return Outcome.stalled("InvalidSpec", f"The {kind} spec is invalid, fix it: {format_validation_error(err)}")

@@ -1,0 +1,334 @@
+"""ModelPackage -> a SageMaker model package version (or an unversioned package).
+
+One reconcile for create, update, resume and resync:
+1. parse the spec (an invalid one is Stalled/InvalidSpec with no SageMaker call);
+2. resolve the group (wait, Reconciling/WaitingForGroup, until a referenced group is Ready);
+3. observe: the version this object made (status.arn, or looked up by the owner UID marker
+   in CustomerMetadataProperties before any create: a crash between CreateModelPackage and
+   the status write never makes a second version), through the shared per-group listing
+   on resync and while waiting for completion, through DescribeModelPackage on changes;
+4. create it when absent (deterministic ClientToken from the UID), or wait through
+   Pending/InProgress, or report Failed as Stalled with SageMaker's reason;
+5. apply what differs with UpdateModelPackage: approval (only when the spec sets it),
+   approval description, customer metadata (removed keys removed), additional inference
+   specifications (append-only) and the other updatable members.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from ..errors import ReconcileError, TerminalError
+from ..registry.base import OWNER_UID_KEY
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, group_name_of,
+                     is_subset, parse_spec, request_for, rfc3339, spec_error, to_api)
+from .conditions import Outcome, is_ready
+
+KIND = "ModelPackage"
+FIELDS = ("arn", "modelPackageVersion", "modelPackageGroupName", "modelPackageStatus", "modelApprovalStatus",
+          "approvalDescription", "artifacts", "creationTime", "lastModifiedTime")
+WAIT_FOR_GROUP_DELAY = 2.0
+IN_PROGRESS_DELAY = 1.0
+# Listings older than this are not trusted to tell that a fresh version completed.
+COMPLETION_MAX_AGE = 1.0
+# Versions older than the object cannot be its own; the margin absorbs clock skew
+# between the Kubernetes control plane and SageMaker.
+CLOCK_SKEW_MARGIN_SECONDS = 600
+WAITING_STATES = ("Pending", "InProgress")
+# UpdateModelPackage members compared with DescribeModelPackage and re-applied when they differ.
+OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
+
+
+class Waiting(Exception):
+    def __init__(self, outcome: Outcome, delay: float, short: bool = False):
+        super().__init__(outcome.message)
+        self.outcome, self.delay, self.short = outcome, delay, short
+
+
+def resolve_group(spec: Any, meta: Meta, lookup: Lookup) -> str | None:
+    """The group's name for a versioned package, None for an unversioned one."""
+    if spec.modelPackageGroupRef is not None:
+        ref = spec.modelPackageGroupRef.name
+        group = lookup.get("ModelPackageGroup", meta.namespace, ref)
+        if group is None:
+            raise Waiting(Outcome.reconciling(
+                "WaitingForGroup", f"ModelPackageGroup {ref} does not exist in namespace {meta.namespace}; create it "
+                "or correct spec.modelPackageGroupRef.name."), WAIT_FOR_GROUP_DELAY)
+        group_status = group.get("status") or {}
+        if not is_ready(group_status) or not group_status.get("arn"):
+            raise Waiting(Outcome.reconciling(
+                "WaitingForGroup", f"Waiting for ModelPackageGroup {ref} to become Ready."), WAIT_FOR_GROUP_DELAY,
+                short=True)
+        return group_name_of(group_status["arn"])
+    if spec.modelPackageGroupName:
+        return group_name_of(spec.modelPackageGroupName)
+    return None
+
+
+def desired_request(spec: Any, meta: Meta, group: str | None) -> dict[str, Any]:
+    """The whole package in API shape, with the owner marker in the customer metadata."""
+    request = to_api(spec)
+    if group is not None:
+        request["ModelPackageGroupName"] = group
+    request["CustomerMetadataProperties"] = {**(spec.customerMetadataProperties or {}), OWNER_UID_KEY: meta.uid}
+    return request
+
+
+def observed_fields(observed: dict[str, Any], full: bool) -> dict[str, Any]:
+    fields = {
+        "arn": observed.get("ModelPackageArn"),
+        "modelPackageVersion": observed.get("ModelPackageVersion"),
+        "modelPackageGroupName": observed.get("ModelPackageGroupName"),
+        "modelPackageStatus": observed.get("ModelPackageStatus"),
+        "modelApprovalStatus": observed.get("ModelApprovalStatus"),
+        "creationTime": rfc3339(observed.get("CreationTime")),
+    }
+    if full:  # not in a ListModelPackages summary
+        fields["approvalDescription"] = observed.get("ApprovalDescription")
+        fields["lastModifiedTime"] = rfc3339(observed.get("LastModifiedTime"))
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def failure_reason(observed: dict[str, Any]) -> str:
+    details = observed.get("ModelPackageStatusDetails") or {}
+    reasons = [f"{item.get('Name')}: {item.get('FailureReason')}"
+               for key in ("ValidationStatuses", "ImageScanStatuses")
+               for item in details.get(key) or [] if item.get("FailureReason")]
+    return "; ".join(reasons) or "SageMaker gave no reason"
+
+
+def updates_for(spec: Any, desired: dict[str, Any], observed: dict[str, Any], full: bool,
+                status: dict[str, Any]) -> dict[str, Any]:
+    """The UpdateModelPackage members that would make SageMaker equal to the spec.
+
+    With only a listing summary (`full` False), approval is compared with SageMaker and the
+    approval description with the last one applied; the rest needs a describe."""
+    update: dict[str, Any] = {}
+    if spec.modelApprovalStatus and observed.get("ModelApprovalStatus") != spec.modelApprovalStatus:
+        update["ModelApprovalStatus"] = spec.modelApprovalStatus
+    if spec.approvalDescription is not None:
+        current = observed.get("ApprovalDescription") if full else status.get("approvalDescription")
+        if current != spec.approvalDescription:
+            update["ApprovalDescription"] = spec.approvalDescription
+            if spec.modelApprovalStatus:  # SageMaker records the description with an approval
+                update["ModelApprovalStatus"] = spec.modelApprovalStatus
+    if not full:
+        return update
+    wanted = desired["CustomerMetadataProperties"]
+    current = observed.get("CustomerMetadataProperties") or {}
+    if any(current.get(k) != v for k, v in wanted.items()):
+        update["CustomerMetadataProperties"] = wanted
+    removed = sorted(k for k in current if k not in wanted)
+    if removed:
+        update["CustomerMetadataPropertiesToRemove"] = removed
+    existing = {spec_.get("Name") for spec_ in observed.get("AdditionalInferenceSpecifications") or []}
+    added = [spec_ for spec_ in desired.get("AdditionalInferenceSpecifications") or [] if spec_.get("Name") not in existing]
+    if added:
+        update["AdditionalInferenceSpecificationsToAdd"] = added
+    for member in OTHER_UPDATABLE:
+        if member in desired and not is_subset(desired[member], observed.get(member)):
+            update[member] = desired[member]
+    return update
+
+
+def describe_update(update: dict[str, Any]) -> str:
+    names = {"ModelApprovalStatus": "approval", "ApprovalDescription": "approval description",
+             "CustomerMetadataProperties": "customer metadata", "CustomerMetadataPropertiesToRemove": "customer metadata",
+             "AdditionalInferenceSpecificationsToAdd": "additional inference specifications"}
+    parts = dict.fromkeys(names.get(k, k[0].lower() + k[1:]) for k in update)
+    return ", ".join(parts)
+
+
+def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
+              *, resync: bool = False, attempt: int = 0) -> Result:
+    status = dict(status or {})
+    fields = carried(status, *FIELDS)
+    try:
+        spec = parse_spec(KIND, raw_spec)
+    except ValidationError as err:
+        return finish(spec_error(KIND, err), meta, status, fields)
+    try:
+        group = resolve_group(spec, meta, lookup)
+    except Waiting as wait:
+        return finish(wait.outcome, meta, status, fields, retry=wait.delay, short=wait.short)
+    desired = desired_request(spec, meta, group)
+    spec_changed = status.get("observedGeneration") != meta.generation
+    events: list[Event] = []
+    try:
+        observed, full = observe(spec, meta, status, ctx, group, resync)
+        if observed is None:
+            arn = create(spec, meta, status, ctx, group, desired, fields, events)
+            fields.update(arn=arn, modelPackageStatus="Pending", modelPackageGroupName=group,
+                          modelPackageVersion=_version_of(arn) if group else None)
+            if group:  # a listing fetched just before the create must not make it look lost
+                ctx.listings.remember(group, {"ModelPackageArn": arn, "ModelPackageStatus": "Pending",
+                                              "ModelPackageVersion": fields["modelPackageVersion"],
+                                              "ModelPackageGroupName": group})
+            outcome = Outcome.reconciling("Creating", f"Registered {arn}; waiting for SageMaker to complete it.")
+            return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY, short=True)
+        fields.update(observed_fields(observed, full))
+        package_status = observed.get("ModelPackageStatus")
+        if package_status in WAITING_STATES:
+            outcome = Outcome.reconciling(package_status, f"SageMaker reports {fields['arn']} as {package_status}.")
+            return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY, short=True)
+        if package_status == "Failed":
+            if not full:  # a listing summary carries no reason
+                observed = ctx.registry.describe_package(fields["arn"]) or observed
+            outcome = Outcome.stalled("PackageFailed", f"SageMaker could not complete {fields['arn']}: "
+                                      f"{failure_reason(observed)}. A failed version cannot be changed: fix the cause, then "
+                                      "delete and re-create this ModelPackage to register a new version.")
+            return finish(outcome, meta, status, fields, events)
+        if package_status == "Deleting":
+            outcome = Outcome.reconciling("Deleting", f"SageMaker is deleting {fields['arn']}.")
+            return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY * 5)
+        update = updates_for(spec, desired, observed, full, status)
+        if update:
+            ctx.registry.update_package({"ModelPackageArn": fields["arn"], **update})
+            events.extend(update_events(update, observed, spec_changed, fields["arn"]))
+            fields.update(modelApprovalStatus=update.get("ModelApprovalStatus", fields.get("modelApprovalStatus")),
+                          approvalDescription=update.get("ApprovalDescription", fields.get("approvalDescription")))
+            if group:
+                ctx.listings.remember(group, {"ModelPackageArn": fields["arn"],
+                                              "ModelApprovalStatus": fields.get("modelApprovalStatus")})
+        elif not spec.modelApprovalStatus and status.get("modelApprovalStatus") not in (
+                None, fields.get("modelApprovalStatus")):
+            events.append(Event(NORMAL, "ApprovalChanged", f"Approval of {fields['arn']} changed in SageMaker "
+                                f"from {status['modelApprovalStatus']} to {fields.get('modelApprovalStatus')}."))
+    except ReconcileError as err:
+        return error_result(err, meta, status, fields, attempt)
+    outcome = Outcome.ready("Synced", f"{fields['arn']} is registered and matches the spec.")
+    return finish(outcome, meta, status, fields, events)
+
+
+def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
+            resync: bool) -> tuple[dict[str, Any] | None, bool]:
+    """(what SageMaker has for this object or None, whether it is a full description)."""
+    arn = status.get("arn")
+    if arn is None:
+        if group is None:
+            found = ctx.registry.describe_package(spec.modelPackageName)
+            owner = ((found or {}).get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
+            if found is not None and owner != meta.uid:
+                raise TerminalError("AlreadyExists", f"A model package named {spec.modelPackageName} already exists "
+                                    "in SageMaker and was not made by this object; choose another modelPackageName.")
+            return found, True
+        return ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta)), True
+    if group is not None and (resync or status.get("modelPackageStatus") in WAITING_STATES + (None,)):
+        max_age = None if resync else COMPLETION_MAX_AGE
+        summary = ctx.listings.get(group, max_age=max_age).get(arn)
+        if summary is not None:
+            return summary, False
+    return ctx.registry.describe_package(arn), True
+
+
+def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
+           desired: dict[str, Any], fields: dict[str, Any], events: list[Event]) -> str:
+    from ..registry import client_token_for
+
+    lost = status.get("arn")  # registered before, since deleted in SageMaker
+    if spec.artifacts:
+        fields["artifacts"] = copy_artifacts(spec, meta, ctx)
+        urls = {artifact["name"]: artifact["uri"] for artifact in fields["artifacts"]}
+        for container, spec_container in zip(desired.get("InferenceSpecification", {}).get("Containers", []),
+                                             spec.inferenceSpecification.containers):
+            if getattr(spec_container, "modelDataArtifact", None):
+                container["ModelDataUrl"] = urls[spec_container.modelDataArtifact]
+    request = request_for("CreateModelPackage", desired)
+    # A new token only to deliberately register again a version deleted behind our back.
+    request["ClientToken"] = client_token_for(meta.uid, lost or "")
+    arn = ctx.registry.create_package(request)
+    if lost:
+        events.append(Event(NORMAL, "DriftCorrected", f"{lost} was deleted in SageMaker; registered it again as {arn}."))
+    else:
+        events.append(Event(NORMAL, "Created", f"Registered {arn} in SageMaker."))
+    return arn
+
+
+def copy_artifacts(spec: Any, meta: Meta, ctx: Context) -> list[dict[str, Any]]:
+    declared = {artifact.name for artifact in spec.artifacts}
+    containers = spec.inferenceSpecification.containers if spec.inferenceSpecification else []
+    for index, container in enumerate(containers):
+        name = getattr(container, "modelDataArtifact", None)
+        if name and name not in declared:
+            raise TerminalError("UnknownArtifact", f"spec.inferenceSpecification.containers[{index}].modelDataArtifact "
+                                f"names {name}, which spec.artifacts does not declare.")
+    if ctx.copy_artifacts is None or not ctx.settings.artifact_bucket:
+        raise TerminalError("ArtifactBucketNotConfigured", "spec.artifacts needs an artifact bucket: start the "
+                            "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.")
+    prefix = "/".join(p for p in (ctx.settings.artifact_prefix, meta.namespace, meta.name, meta.uid) if p)
+    return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix)
+
+
+def update_events(update: dict[str, Any], observed: dict[str, Any], spec_changed: bool, arn: str) -> list[Event]:
+    events = []
+    if "ModelApprovalStatus" in update and update["ModelApprovalStatus"] != observed.get("ModelApprovalStatus"):
+        was = observed.get("ModelApprovalStatus")
+        if spec_changed:
+            events.append(Event(NORMAL, "ApprovalChanged",
+                                f"Set the approval of {arn} to {update['ModelApprovalStatus']} (was {was})."))
+        else:
+            events.append(Event(NORMAL, "DriftCorrected", f"The approval of {arn} was changed to {was} in SageMaker; "
+                                f"set it back to {update['ModelApprovalStatus']} as the spec says."))
+    rest = {k: v for k, v in update.items() if k != "ModelApprovalStatus"}
+    if rest:
+        what = describe_update(rest)
+        if spec_changed:
+            events.append(Event(NORMAL, "Updated", f"Updated the {what} of {arn}."))
+        else:
+            events.append(Event(NORMAL, "DriftCorrected", f"The {what} of {arn} differed from the spec; re-applied it."))
+    return events
+
+
+def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
+           *, attempt: int = 0) -> Result:
+    """retry None: done, the finalizer may go."""
+    status = dict(status or {})
+    raw_spec = raw_spec or {}
+    policy = raw_spec.get("deletionPolicy") or ctx.settings.deletion_policy
+    arn = status.get("arn")
+    if policy == "Retain":
+        what = arn or "the model package"
+        return Result(status, [Event(NORMAL, "Retained", f"deletionPolicy is Retain: {what} is kept in SageMaker.")])
+    try:
+        if arn is None:  # maybe created just before a crash, before status was written
+            arn = _find_unrecorded(raw_spec, meta, ctx, lookup)
+        if arn is not None:
+            ctx.registry.delete_package(arn)
+    except ReconcileError as err:
+        result = error_result(err, meta, status, carried(status, *FIELDS), attempt)
+        result.retry = result.retry or 30.0  # a terminal error is still retried, slowly
+        return result
+    if arn is None:
+        return Result(status, [])
+    return Result(status, [Event(NORMAL, "Deleted", f"Deleted {arn} in SageMaker.")])
+
+
+def _find_unrecorded(raw_spec: dict[str, Any], meta: Meta, ctx: Context, lookup: Lookup) -> str | None:
+    if raw_spec.get("modelPackageName"):
+        found = ctx.registry.describe_package(raw_spec["modelPackageName"])
+        owner = ((found or {}).get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
+        return found["ModelPackageArn"] if found and owner == meta.uid else None
+    group = raw_spec.get("modelPackageGroupName")
+    ref = (raw_spec.get("modelPackageGroupRef") or {}).get("name")
+    if ref:
+        referenced = lookup.get("ModelPackageGroup", meta.namespace, ref)
+        arn = ((referenced or {}).get("status") or {}).get("arn")
+        group = arn or ((referenced or {}).get("spec") or {}).get("modelPackageGroupName") or ref
+    if not group:
+        return None
+    found = ctx.registry.find_package_by_owner(group_name_of(group), meta.uid, created_after=_created_after(meta))
+    return found["ModelPackageArn"] if found else None
+
+
+def _created_after(meta: Meta):
+    import datetime
+
+    if meta.created is None:
+        return None
+    return meta.created - datetime.timedelta(seconds=CLOCK_SKEW_MARGIN_SECONDS)
+
+
+def _version_of(arn: str) -> int | None:
+    tail = arn.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else None

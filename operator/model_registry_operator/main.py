@@ -1,0 +1,180 @@
+"""The operator process: configure kopf once, build the SageMaker backend, run.
+
+`run_operator` returns the process exit code. Configuration problems (no kubeconfig, no
+AWS region) end with one sentence on stderr and a non-zero code, never a traceback.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import logging
+import sys
+from typing import Any
+
+from . import FINALIZER, GROUP
+from .errors import ReconcileError
+from .settings import Settings
+
+log = logging.getLogger("model_registry_operator")
+
+# Threads for the blocking reconciles (boto3 calls); the handlers themselves are async and
+# wait without holding a thread. The boto3 connection pool is sized to match.
+HANDLER_THREADS = 16
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: what log collectors parse without configuration."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        k8s = getattr(record, "k8s_ref", None)  # kopf's per-object loggers
+        if isinstance(k8s, dict):
+            entry["object"] = {k: k8s.get(k) for k in ("kind", "namespace", "name") if k8s.get(k)}
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+class WaitingIsNotAnError(logging.Filter):
+    """kopf logs every kopf.TemporaryError at ERROR; here that is how a handler says "look
+    again in N seconds" (waiting for a group, an approval, SageMaker's InProgress), so it
+    is logged at INFO. The condition message says the same on the object."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and "failed temporarily" in str(record.msg):
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+def configure_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(WaitingIsNotAnError())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for noisy in ("botocore", "urllib3", "aiohttp.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    if not verbose:  # kopf's "handler/timer succeeded" lines: one per object per resync
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def check_kubernetes_credentials() -> str | None:
+    """None when a kubeconfig or in-cluster account is usable, else why not (one sentence)."""
+    try:
+        import kubernetes
+    except ImportError:  # kopf falls back to its own kubeconfig reader
+        return None
+    try:
+        kubernetes.config.load_incluster_config()
+        return None
+    except kubernetes.config.ConfigException:
+        pass
+    try:
+        kubernetes.config.load_kube_config()
+        return None
+    except Exception as exc:  # the client raises several types for a broken file
+        return f"cannot read Kubernetes credentials (kubeconfig or in-cluster service account): {exc}"
+
+
+def build_context(settings: Settings) -> Any:
+    from .controllers.common import Context
+    from .registry import SageMakerRegistry, default_config
+
+    registry = SageMakerRegistry(config=default_config(max_pool_connections=HANDLER_THREADS))
+    executor = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="reconcile")
+    return Context.create(registry, settings, copy_artifacts=artifact_copier(settings, registry.region),
+                          executor=executor)
+
+
+def artifact_copier(settings: Settings, region: str) -> Any:
+    """copy_artifacts bound to one S3 client, or None when the library is not installed."""
+    try:
+        from .artifacts import copy_artifacts
+    except ImportError:
+        return None
+    import boto3
+    from botocore.config import Config
+
+    s3 = boto3.session.Session().client("s3", region_name=region, config=Config(
+        retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS))
+
+    def copy(artifacts: Any, *, key_prefix: str, progress: Any = None) -> list[dict[str, Any]]:
+        return copy_artifacts(artifacts, s3_client=s3, bucket=settings.artifact_bucket, key_prefix=key_prefix,
+                              settings=settings, progress=progress)
+
+    return copy
+
+
+def configure_kopf(kopf_settings: Any) -> None:
+    """kopf settings, applied once at start-up: the product's own names, bounded timeouts."""
+    import kopf
+
+    kopf_settings.persistence.finalizer = FINALIZER
+    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    kopf_settings.posting.level = logging.INFO
+    kopf_settings.posting.reporting_component = "model-registry-operator"
+    # Reconnect watches regularly (a silent connection loss cannot stall the operator for long).
+    kopf_settings.watching.server_timeout = 300
+    kopf_settings.watching.client_timeout = 330
+    kopf_settings.watching.connect_timeout = 10
+    kopf_settings.networking.request_timeout = 60
+    # Retries of unexpected errors: short first, then slower, never a hot loop.
+    kopf_settings.execution.default_backoff = 10
+
+
+def run_operator(settings: Settings, liveness: str | None = None, peering: str | None = None,
+                 verbose: bool = False) -> int:
+    configure_logging(verbose)
+    problem = check_kubernetes_credentials()
+    if problem:
+        print(f"model-registry-operator: {problem}", file=sys.stderr)
+        return 1
+    try:
+        ctx = build_context(settings)
+    except ReconcileError as err:
+        print(f"model-registry-operator: {err.message}", file=sys.stderr)
+        return 1
+
+    import kopf
+
+    from .controllers.wiring import register_all
+
+    registry = kopf.OperatorRegistry()
+
+    @kopf.on.startup(registry=registry)
+    def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings)
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> Any:
+        # an own registry has none of kopf's implicit login handlers: the kubernetes client's
+        # (kubeconfig, in-cluster service account) is the one this operator documents
+        return kopf.login_via_client(**kwargs)
+
+    register_all(registry, ctx)
+    log.info("starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
+             list(settings.namespaces) or "all", settings.resync_seconds, settings.deletion_policy,
+             ctx.registry.region)
+    try:
+        kopf.run(
+            registry=registry,
+            standalone=peering is None,
+            peering_name=peering,
+            priority=0,
+            liveness_endpoint=liveness or None,
+            clusterwide=not settings.namespaces,
+            namespaces=settings.namespaces,
+        )
+    except KeyboardInterrupt:
+        return 0
+    except kopf.LoginError as exc:
+        print(f"model-registry-operator: cannot log in to Kubernetes: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,184 @@
+"""An in-memory Registry for unit tests of the reconcile logic (no HTTP, no moto).
+
+It follows the documented SageMaker behaviour the controllers rely on: versions numbered
+per group, ClientToken idempotency, UpdateModelPackage changing only the members passed,
+CustomerMetadataPropertiesToRemove, append-only additional inference specifications,
+non-empty groups refusing deletion. `calls` counts operations; `fail_next(op, error)`
+makes the next call of `op` raise; `package_status` sets the status new versions get.
+The end-to-end tests check the same behaviours against the real operator and the harness.
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+from collections import Counter
+from typing import Any
+
+from model_registry_operator.errors import ReconcileError, TerminalError
+from model_registry_operator.registry.base import OWNER_UID_KEY
+
+ACCOUNT, REGION = "123456789012", "us-east-2"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def arn(kind: str, name: str) -> str:
+    return f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:{kind}/{name}"
+
+
+class FakeRegistry:
+    def __init__(self) -> None:
+        self.groups: dict[str, dict[str, Any]] = {}
+        self.packages: dict[str, dict[str, Any]] = {}  # by ARN
+        self.models: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.tokens: dict[str, str] = {}
+        self.calls: Counter[str] = Counter()
+        self.requests: list[tuple[str, dict[str, Any]]] = []
+        self.package_status = "Completed"
+        self._failures: dict[str, list[ReconcileError]] = {}
+
+    # test controls
+
+    def fail_next(self, op: str, error: ReconcileError, times: int = 1) -> None:
+        self._failures.setdefault(op, []).extend([error] * times)
+
+    def _call(self, op: str, request: dict[str, Any] | None = None) -> None:
+        self.calls[op] += 1
+        self.requests.append((op, copy.deepcopy(request or {})))
+        if self._failures.get(op):
+            raise self._failures[op].pop(0)
+
+    def creates(self) -> int:
+        return sum(self.calls[op] for op in ("create_group", "create_package", "create_model"))
+
+    # groups
+
+    def describe_group(self, name_or_arn: str) -> dict[str, Any] | None:
+        self._call("describe_group")
+        group = self.groups.get(name_or_arn.rsplit("/", 1)[-1])
+        return copy.deepcopy(group) if group else None
+
+    def create_group(self, request: dict[str, Any]) -> str:
+        self._call("create_group", request)
+        name = request["ModelPackageGroupName"]
+        if name in self.groups:
+            raise TerminalError("ValidationException", f"Model Package Group {name} already exists.")
+        group_arn = arn("model-package-group", name)
+        self.groups[name] = {"ModelPackageGroupName": name, "ModelPackageGroupArn": group_arn,
+                             "ModelPackageGroupStatus": "Completed", "CreationTime": _now(),
+                             "ModelPackageGroupDescription": request.get("ModelPackageGroupDescription")}
+        self.tags[group_arn] = {t["Key"]: t["Value"] for t in request.get("Tags") or []}
+        return group_arn
+
+    def delete_group(self, name: str) -> None:
+        self._call("delete_group")
+        if self._versions(name):
+            raise TerminalError("ConflictException", f"Model Package Group {name} is not empty.")
+        self.groups.pop(name, None)
+
+    # packages
+
+    def _versions(self, group: str) -> list[dict[str, Any]]:
+        return [p for p in self.packages.values() if p.get("ModelPackageGroupName") == group]
+
+    def list_packages(self, group: str) -> list[dict[str, Any]]:
+        self._call("list_packages")
+        keys = ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "CreationTime",
+                "ModelPackageStatus", "ModelApprovalStatus")
+        return [{k: p[k] for k in keys if k in p} for p in self._versions(group)]
+
+    def find_package_by_owner(self, group: str, uid: str, created_after: Any = None) -> dict[str, Any] | None:
+        self._call("find_package_by_owner")
+        for package in self._versions(group):
+            if (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY) == uid:
+                return copy.deepcopy(package)
+        return None
+
+    def create_package(self, request: dict[str, Any]) -> str:
+        self._call("create_package", request)
+        token = request.get("ClientToken")
+        if token in self.tokens:
+            return self.tokens[token]
+        group = request.get("ModelPackageGroupName")
+        if group:
+            if group not in self.groups:
+                raise TerminalError("ValidationException", f"Model Package Group {group} does not exist.")
+            version = 1 + max((p["ModelPackageVersion"] for p in self._versions(group)), default=0)
+            package_arn = arn("model-package", f"{group}/{version}")
+            package = {"ModelPackageGroupName": group, "ModelPackageVersion": version,
+                       "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval")}
+        else:
+            name = request["ModelPackageName"]
+            package_arn = arn("model-package", name)
+            package = {"ModelPackageName": name}
+        package.update({k: copy.deepcopy(v) for k, v in request.items() if k not in ("ClientToken", "Tags")})
+        package.update(ModelPackageArn=package_arn, ModelPackageStatus=self.package_status, CreationTime=_now(),
+                       LastModifiedTime=_now())
+        self.packages[package_arn] = package
+        if token:
+            self.tokens[token] = package_arn
+        return package_arn
+
+    def describe_package(self, name_or_arn: str) -> dict[str, Any] | None:
+        self._call("describe_package")
+        package = self.packages.get(name_or_arn) or self.packages.get(arn("model-package", name_or_arn))
+        return copy.deepcopy(package) if package else None
+
+    def update_package(self, request: dict[str, Any]) -> None:
+        self._call("update_package", request)
+        package = self.packages.get(request["ModelPackageArn"])
+        if package is None:
+            raise TerminalError("ValidationException", "Model package does not exist.")
+        for key, value in request.items():
+            if key == "CustomerMetadataProperties":
+                package.setdefault(key, {}).update(value)
+            elif key == "CustomerMetadataPropertiesToRemove":
+                for removed in value:
+                    package.get("CustomerMetadataProperties", {}).pop(removed, None)
+            elif key == "AdditionalInferenceSpecificationsToAdd":
+                package.setdefault("AdditionalInferenceSpecifications", []).extend(copy.deepcopy(value))
+            elif key not in ("ModelPackageArn", "ClientToken"):
+                package[key] = copy.deepcopy(value)
+        package["LastModifiedTime"] = _now()
+
+    def delete_package(self, name_or_arn: str) -> None:
+        self._call("delete_package")
+        self.packages.pop(name_or_arn, None)
+
+    # models
+
+    def describe_model(self, name: str) -> dict[str, Any] | None:
+        self._call("describe_model")
+        model = self.models.get(name)
+        return copy.deepcopy(model) if model else None
+
+    def create_model(self, request: dict[str, Any]) -> str:
+        self._call("create_model", request)
+        name = request["ModelName"]
+        if name in self.models:
+            raise TerminalError("ValidationException", f"Cannot create already existing model {name}.")
+        model_arn = arn("model", name)
+        self.models[name] = {**copy.deepcopy(request), "ModelArn": model_arn, "CreationTime": _now()}
+        self.tags[model_arn] = {t["Key"]: t["Value"] for t in request.get("Tags") or []}
+        return model_arn
+
+    def delete_model(self, name: str) -> None:
+        self._call("delete_model")
+        self.models.pop(name, None)
+
+    # tags
+
+    def list_tags(self, resource_arn: str) -> dict[str, str]:
+        self._call("list_tags")
+        return dict(self.tags.get(resource_arn, {}))
+
+    def sync_tags(self, resource_arn: str, desired: dict[str, str]) -> bool:
+        current = self.list_tags(resource_arn)
+        if current == desired:
+            return False
+        self._call("sync_tags", {"Tags": desired})
+        self.tags[resource_arn] = dict(desired)
+        return True

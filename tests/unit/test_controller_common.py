@@ -1,0 +1,55 @@
+import botocore.session
+import pytest
+
+from model_registry_operator.controllers.common import (CREATE_MEMBERS, GroupListings, backoff, group_name_of,
+                                                        is_subset, request_for)
+
+
+@pytest.mark.parametrize("operation", sorted(CREATE_MEMBERS))
+def test_create_members_match_botocore(operation):
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    assert CREATE_MEMBERS[operation] == set(model.operation_model(operation).input_shape.members)
+
+
+def test_request_for_drops_members_the_operation_does_not_take():
+    shape = {"ModelPackageGroupName": "g", "ApprovalDescription": "x", "Tags": [], "ModelApprovalStatus": "Approved"}
+    assert request_for("CreateModelPackage", shape) == {"ModelPackageGroupName": "g", "ModelApprovalStatus": "Approved"}
+
+
+def test_is_subset_ignores_what_sagemaker_adds():
+    assert is_subset({"Containers": [{"Image": "i"}]}, {"Containers": [{"Image": "i", "ImageDigest": "sha"}], "X": 1})
+    assert not is_subset({"Containers": [{"Image": "i"}]}, {"Containers": [{"Image": "j"}]})
+    assert not is_subset({"Containers": [{"Image": "i"}]}, {"Containers": []})
+
+
+def test_backoff_grows_and_is_capped():
+    assert [backoff(n) for n in range(4)] == [1, 2, 4, 8]
+    assert backoff(20) == 60
+
+
+def test_group_name_of_accepts_names_and_arns():
+    assert group_name_of("arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn") == "churn"
+    assert group_name_of("churn") == "churn"
+
+
+def test_group_listings_share_one_call_within_the_period_and_fold_in_own_writes():
+    calls = []
+    now = [100.0]
+
+    def list_packages(group):
+        calls.append(group)
+        return [{"ModelPackageArn": "a1", "ModelApprovalStatus": "Approved"}]
+
+    listings = GroupListings(list_packages, period=10.0, clock=lambda: now[0])
+    listings.get("churn")
+    now[0] += 8.9
+    assert listings.get("arn:aws:sagemaker:r:1:model-package-group/churn")["a1"]["ModelApprovalStatus"] == "Approved"
+    assert calls == ["churn"]
+    listings.remember("churn", {"ModelPackageArn": "a2", "ModelPackageStatus": "Pending"})
+    assert set(listings.get("churn")) == {"a1", "a2"}
+    assert len(calls) == 1
+    listings.get("churn", max_age=1.0)  # a waiter wants fresher than 8.9 s
+    assert len(calls) == 2
+    now[0] += 9.5
+    listings.get("churn")
+    assert len(calls) == 3

@@ -1,0 +1,227 @@
+import copy
+
+import pytest
+
+from fakes import FakeRegistry
+from model_registry_operator.controllers import modelpackage as mp
+from model_registry_operator.controllers import modelpackagegroup as mpg
+from model_registry_operator.controllers.common import Context, DictLookup, Meta
+from model_registry_operator.errors import RetryableError, TerminalError
+from model_registry_operator.registry.base import OWNER_UID_KEY
+from model_registry_operator.settings import Settings
+
+IMAGE = "123456789012.dkr.ecr.us-east-2.amazonaws.com/sklearn:1.2"
+SPEC = {
+    "modelPackageGroupRef": {"name": "churn"},
+    "inferenceSpecification": {
+        "containers": [{"image": IMAGE, "modelDataUrl": "s3://models/churn/model.tar.gz"}],
+        "supportedContentTypes": ["text/csv"],
+        "supportedResponseMIMETypes": ["text/csv"],
+    },
+    "customerMetadataProperties": {"team": "risk", "stage": "dev"},
+}
+
+
+def meta(generation=1, uid="uid-p1"):
+    return Meta("churn-v1", "ml", uid, generation)
+
+
+@pytest.fixture
+def ctx():
+    return Context.create(FakeRegistry(), Settings())
+
+
+@pytest.fixture
+def lookup(ctx):
+    group = mpg.reconcile({}, Meta("churn", "ml", "uid-g", 1), {}, ctx)
+    return DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": group.status}})
+
+
+def spec(**changes):
+    value = copy.deepcopy(SPEC)
+    value.update(changes)
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def reasons(result):
+    return [e.reason for e in result.events]
+
+
+def state(result):
+    return next((c["type"], c["reason"]) for c in result.status["conditions"] if c["status"] == "True")
+
+
+def converge(ctx, lookup, raw, status=None, generation=1, uid="uid-p1", limit=5):
+    """Run reconcile as kopf would (again while it asks to retry); all results."""
+    results = []
+    status = status or {}
+    for _ in range(limit):
+        result = mp.reconcile(raw, meta(generation, uid), status, ctx, lookup)
+        results.append(result)
+        status = result.status
+        if result.retry is None:
+            break
+    return results
+
+
+def test_waits_for_the_referenced_group(ctx):
+    absent = mp.reconcile(spec(), meta(), {}, ctx, DictLookup())
+    assert state(absent) == ("Reconciling", "WaitingForGroup") and absent.retry
+    assert "churn does not exist" in absent.status["conditions"][0]["message"]
+    not_ready = DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": {}}})
+    waiting = mp.reconcile(spec(), meta(), {}, ctx, not_ready)
+    assert state(waiting) == ("Reconciling", "WaitingForGroup")
+    assert sum(ctx.registry.calls.values()) == 0
+
+
+def test_creates_a_version_with_owner_marker_and_token(ctx, lookup):
+    results = converge(ctx, lookup, spec())
+    final = results[-1]
+    assert state(results[0]) == ("Reconciling", "Creating")
+    assert state(final) == ("Ready", "Synced")
+    assert final.status["modelPackageVersion"] == 1
+    assert final.status["modelPackageGroupName"] == "churn"
+    assert final.status["modelPackageStatus"] == "Completed"
+    assert final.status["modelApprovalStatus"] == "PendingManualApproval"
+    (package,) = ctx.registry.packages.values()
+    assert package["CustomerMetadataProperties"] == {"team": "risk", "stage": "dev", OWNER_UID_KEY: "uid-p1"}
+    create = next(r for op, r in ctx.registry.requests if op == "create_package")
+    assert create["ClientToken"] and "ApprovalDescription" not in create
+    assert reasons(results[0]) == ["Created"]
+    # calls to Ready: one owner lookup, one create, one listing
+    assert ctx.registry.calls["find_package_by_owner"] == 1
+    assert ctx.registry.calls["create_package"] == 1
+    assert ctx.registry.calls["describe_package"] == 0
+
+
+def test_crash_after_create_finds_the_version_instead_of_creating_another(ctx, lookup):
+    mp.reconcile(spec(), meta(), {}, ctx, lookup)  # created, but the status write was "lost"
+    results = converge(ctx, lookup, spec(), status={})
+    assert state(results[-1]) == ("Ready", "Synced")
+    assert len(ctx.registry.packages) == 1 and ctx.registry.calls["create_package"] == 1
+
+
+def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
+    ctx.registry.package_status = "InProgress"
+    first = mp.reconcile(spec(), meta(), {}, ctx, lookup)
+    second = mp.reconcile(spec(), meta(), first.status, ctx, lookup)
+    assert state(second) == ("Reconciling", "InProgress") and second.retry
+    package = next(iter(ctx.registry.packages.values()))
+    package["ModelPackageStatus"] = "Failed"
+    package["ModelPackageStatusDetails"] = {"ValidationStatuses": [{"Name": "v", "Status": "Failed",
+                                                                    "FailureReason": "image not found"}]}
+    ctx.listings.forget("churn")
+    failed = mp.reconcile(spec(), meta(), second.status, ctx, lookup)
+    assert state(failed) == ("Stalled", "PackageFailed")
+    assert "image not found" in failed.status["conditions"][0]["message"]
+    assert failed.retry is None and [e.type for e in failed.events] == ["Warning"]
+
+
+def test_approval_is_enforced_and_changes_are_events(ctx, lookup):
+    created = converge(ctx, lookup, spec(modelApprovalStatus="PendingManualApproval"))[-1]
+    approved = mp.reconcile(spec(modelApprovalStatus="Approved", approvalDescription="ok by QA"), meta(2),
+                            created.status, ctx, lookup)
+    package = next(iter(ctx.registry.packages.values()))
+    assert package["ModelApprovalStatus"] == "Approved" and package["ApprovalDescription"] == "ok by QA"
+    assert approved.status["modelApprovalStatus"] == "Approved"
+    assert approved.status["approvalDescription"] == "ok by QA"
+    assert "ApprovalChanged" in reasons(approved) and state(approved) == ("Ready", "Synced")
+    rejected = mp.reconcile(spec(modelApprovalStatus="Rejected"), meta(3), approved.status, ctx, lookup)
+    assert package_of(ctx)["ModelApprovalStatus"] == "Rejected"
+    assert rejected.status["modelApprovalStatus"] == "Rejected"
+
+
+def package_of(ctx):
+    return next(iter(ctx.registry.packages.values()))
+
+
+def test_omitted_approval_is_only_observed(ctx, lookup):
+    created = converge(ctx, lookup, spec())[-1]
+    package_of(ctx)["ModelApprovalStatus"] = "Approved"  # approved in Studio
+    updates = ctx.registry.calls["update_package"]
+    observed = mp.reconcile(spec(), meta(), created.status, ctx, lookup)
+    assert observed.status["modelApprovalStatus"] == "Approved"
+    assert ctx.registry.calls["update_package"] == updates
+    assert reasons(observed) == ["ApprovalChanged"]
+
+
+def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
+    created = converge(ctx, lookup, spec(modelApprovalStatus="Approved"))[-1]
+    package_of(ctx)["ModelApprovalStatus"] = "Rejected"
+    ctx.listings.forget("churn")
+    describes = ctx.registry.calls["describe_package"]
+    resynced = mp.reconcile(spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True)
+    assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
+    assert reasons(resynced) == ["DriftCorrected"]
+    assert ctx.registry.calls["describe_package"] == describes  # the listing was enough
+
+
+def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):
+    statuses = {}
+    for index in range(30):
+        statuses[index] = converge(ctx, lookup, spec(), uid=f"uid-{index}")[-1].status
+    before = sum(ctx.registry.calls.values())
+    ctx.listings.forget("churn")
+    for index in range(30):
+        result = mp.reconcile(spec(), meta(uid=f"uid-{index}"), statuses[index], ctx, lookup, resync=True)
+        assert state(result) == ("Ready", "Synced")
+    assert sum(ctx.registry.calls.values()) - before == 1
+
+
+def test_metadata_keys_removed_from_spec_are_removed(ctx, lookup):
+    created = converge(ctx, lookup, spec())[-1]
+    updated = mp.reconcile(spec(customerMetadataProperties={"team": "fraud"}), meta(2), created.status, ctx, lookup)
+    assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "fraud", OWNER_UID_KEY: "uid-p1"}
+    update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
+    assert update["CustomerMetadataPropertiesToRemove"] == ["stage"]
+    assert reasons(updated) == ["Updated"]
+
+
+def test_additional_inference_specifications_are_appended(ctx, lookup):
+    created = converge(ctx, lookup, spec())[-1]
+    extra = [{"name": "gpu", "containers": [{"image": IMAGE}]}]
+    mp.reconcile(spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup)
+    update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
+    assert [s["Name"] for s in update["AdditionalInferenceSpecificationsToAdd"]] == ["gpu"]
+    mp.reconcile(spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup)
+    assert len(package_of(ctx)["AdditionalInferenceSpecifications"]) == 1
+
+
+def test_invalid_spec_makes_no_call(ctx, lookup):
+    calls = sum(ctx.registry.calls.values())
+    result = mp.reconcile(spec(modelPackageName="other"), meta(), {}, ctx, lookup)
+    assert state(result) == ("Stalled", "InvalidSpec")
+    assert "exactly one of" in result.status["conditions"][0]["message"]
+    assert sum(ctx.registry.calls.values()) == calls
+
+
+def test_terminal_error_is_stalled_with_the_api_message(ctx, lookup):
+    ctx.registry.fail_next("create_package", TerminalError("ValidationException", "Image is not in ECR."))
+    result = mp.reconcile(spec(), meta(), {}, ctx, lookup)
+    assert state(result) == ("Stalled", "ValidationException") and result.retry is None
+    assert result.status["conditions"][0]["message"] == "Image is not in ECR."
+
+
+def test_retryable_error_retries_without_duplicates(ctx, lookup):
+    ctx.registry.fail_next("create_package", RetryableError("InternalFailure", "Service unavailable."))
+    failed = mp.reconcile(spec(), meta(), {}, ctx, lookup)
+    assert state(failed) == ("Reconciling", "InternalFailure") and failed.retry == 1
+    final = converge(ctx, lookup, spec(), status=failed.status)[-1]
+    assert state(final) == ("Ready", "Synced") and len(ctx.registry.packages) == 1
+
+
+def test_unversioned_package(ctx):
+    raw = spec(modelPackageGroupRef=None, modelPackageName="churn-standalone")
+    final = converge(ctx, DictLookup(), raw)[-1]
+    assert state(final) == ("Ready", "Synced")
+    assert final.status["arn"].endswith("model-package/churn-standalone")
+    assert "modelPackageVersion" not in final.status
+
+
+def test_delete_honours_policy_and_finds_unrecorded_versions(ctx, lookup):
+    mp.reconcile(spec(), meta(), {}, ctx, lookup)  # created; status never written
+    done = mp.delete(spec(), meta(), {}, ctx, lookup)
+    assert done.retry is None and not ctx.registry.packages and reasons(done) == ["Deleted"]
+    created = converge(ctx, lookup, spec(deletionPolicy="Retain"), uid="uid-2")[-1]
+    kept = mp.delete(spec(deletionPolicy="Retain"), meta(uid="uid-2"), created.status, ctx, lookup)
+    assert kept.retry is None and len(ctx.registry.packages) == 1 and reasons(kept) == ["Retained"]
