@@ -8,6 +8,7 @@ from __future__ import annotations
 import concurrent.futures
 import json
 import logging
+import random
 import sys
 from typing import Any
 
@@ -167,7 +168,9 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
             registry=registry,
             standalone=peering is None,
             peering_name=peering,
-            priority=0,
+            # kopf pauses every peer that shares the top priority, so each replica draws its
+            # own: the highest runs, the others stand by and take over when its lease expires.
+            priority=random.randint(1, 2**31 - 1),
             liveness_endpoint=liveness or None,
             clusterwide=not settings.namespaces,
             namespaces=settings.namespaces,

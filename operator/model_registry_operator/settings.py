@@ -1,6 +1,7 @@
 """Operator settings: flags with MRO_* environment variables, read once at start-up."""
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Literal
@@ -36,10 +37,10 @@ class Settings:
         parsers = {
             "MRO_ARTIFACT_BUCKET": ("artifact_bucket", str),
             "MRO_ARTIFACT_PREFIX": ("artifact_prefix", lambda v: v.strip("/")),
-            "MRO_RESYNC_SECONDS": ("resync_seconds", float),
+            "MRO_RESYNC_SECONDS": ("resync_seconds", _positive_seconds),
             "MRO_DELETION_POLICY": ("deletion_policy", _deletion_policy),
             "MRO_ALLOW_HTTP": ("allow_http", _bool),
-            "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", int),
+            "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _positive_int),
         }
         for var, (name, parse) in parsers.items():
             if var in env and env[var] != "":
@@ -47,10 +48,27 @@ class Settings:
                     values[name] = parse(env[var])
                 except ValueError as exc:
                     raise ValueError(f"{var}: {exc}") from None
+        if overrides.get("resync_seconds") is not None:
+            try:
+                overrides["resync_seconds"] = _positive_seconds(str(overrides["resync_seconds"]))
+            except ValueError as exc:
+                raise ValueError(f"--resync-seconds: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
-        if values.get("resync_seconds", 1) <= 0:
-            raise ValueError("MRO_RESYNC_SECONDS: must be a positive number of seconds")
         return cls(**values)
+
+
+def _positive_seconds(value: str) -> float:
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _positive_int(value: str) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return number
 
 
 def _deletion_policy(value: str) -> DeletionPolicy:

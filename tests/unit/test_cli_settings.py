@@ -15,6 +15,8 @@ def test_settings_defaults_and_env():
 
 
 @pytest.mark.parametrize("var,value", [("MRO_RESYNC_SECONDS", "soon"), ("MRO_RESYNC_SECONDS", "-1"),
+                                       ("MRO_RESYNC_SECONDS", "nan"), ("MRO_RESYNC_SECONDS", "inf"),
+                                       ("MRO_MAX_ARTIFACT_BYTES", "-5"), ("MRO_MAX_ARTIFACT_BYTES", "lots"),
                                        ("MRO_DELETION_POLICY", "Keep"), ("MRO_ALLOW_HTTP", "maybe")])
 def test_bad_setting_names_the_variable(var, value):
     with pytest.raises(ValueError, match=var):
@@ -26,6 +28,12 @@ def test_cli_bad_env_exits_nonzero_with_a_sentence(monkeypatch, capsys):
     assert main(["run"]) == 2
     err = capsys.readouterr().err
     assert "MRO_DELETION_POLICY" in err and "Traceback" not in err
+
+
+def test_bad_flag_is_named_as_the_flag(capsys):
+    assert main(["run", "--resync-seconds", "-3"]) == 2
+    err = capsys.readouterr().err
+    assert "--resync-seconds" in err and "MRO_RESYNC_SECONDS" not in err
 
 
 def test_console_script_help_and_unknown_command():
