@@ -44,6 +44,9 @@ def test_redact_drops_credentials(url, expected):
         ("169.254.170.2", "link-local"),
         ("fe80::1", "link-local"),
         ("::ffff:169.254.169.254", "metadata"),  # IPv4-mapped IPv6 does not dodge the check
+        ("2002:a9fe:a9fe::1", "metadata"),  # nor does 6to4 (2002:<IPv4>::/48)
+        ("2001:0:4136:e378:8000:63bf:5601:5601", "metadata"),  # nor Teredo (client 169.254.169.254, inverted)
+        ("2002:7f00:1::1", "loopback"),  # 6to4 of 127.0.0.1
         ("0.0.0.0", "unspecified"),
         ("0.1.2.3", "unspecified"),
         ("::", "unspecified"),

@@ -91,8 +91,12 @@ class Policy:
 
 
 def refused_address_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: Policy) -> str | None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        # IPv4 carried inside IPv6 (mapped, 6to4, Teredo's client) reaches the IPv4 address:
+        # judge that one, or 2002:a9fe:a9fe:: would be a way to the metadata service.
+        embedded = ip.ipv4_mapped or ip.sixtofour or (ip.teredo[1] if ip.teredo else None)
+        if embedded is not None:
+            ip = embedded
     if ip in METADATA_ADDRESSES:
         return "a cloud metadata address"
     if ip.is_link_local:
