@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from conftest import REPO
 
@@ -59,3 +60,47 @@ def test_namespaced_run_with_peering_handles_only_its_namespace(kube, operator_e
         assert aws.count("CreateModelPackageGroup") == 1
     finally:
         process.stop()
+
+
+def apply_manifest(kube, path):
+    documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for document in documents:
+        if document["kind"] == "CustomResourceDefinition":
+            kube.apply_crd(document)
+        else:
+            kube.create(document)
+    return documents
+
+
+def test_replicas_with_peering_take_turns(kube, kube_namespace, operator_env, tmp_path, aws):
+    from conftest import OperatorProcess, resource, wait_ready, wait_until
+
+    ns = kube_namespace
+    documents = apply_manifest(kube, REPO / "manifests" / "install" / "peering.yaml")
+    (peering,) = [d["metadata"]["name"] for d in documents if d["kind"] == "ClusterKopfPeering"]
+
+    def peers():
+        return kube.get("clusterkopfpeerings", peering).get("status") or {}
+
+    # kopf names a peer by $POD_ID (the pod's name in a Deployment)
+    replicas = {name: OperatorProcess({**operator_env, "POD_ID": name}, tmp_path / f"{name}.log",
+                                      ["-A", "--peering", peering]).start()
+                for name in ("replica-a", "replica-b")}
+    try:
+        status = wait_until(lambda: (lambda s: s if set(replicas) <= set(s) else None)(peers()),
+                            "both replicas to join the peering")
+        # kopf runs the peer with the highest priority only, and freezes all peers on a tie
+        priorities = {name: status[name]["priority"] for name in replicas}
+        assert len(set(priorities.values())) == 2, priorities
+        active, standby = sorted(replicas, key=priorities.get, reverse=True)
+        kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+        wait_ready(kube, "mpg", "churn", ns, replicas[active])
+
+        # a replica that stops leaves the peering; the other one resumes at once
+        replicas[active].stop()
+        wait_until(lambda: active not in peers(), f"{active} to leave the peering")
+        kube.create(resource("ModelPackageGroup", "fraud", {}), namespace=ns)
+        wait_ready(kube, "mpg", "fraud", ns, replicas[standby])
+    finally:
+        for replica in replicas.values():
+            replica.stop()

@@ -49,6 +49,34 @@ def test_missing_model_is_a_validation_error_naming_its_arn(aws, operation):
     assert message == f'Could not find model "arn:aws:sagemaker:us-east-2:{aws.account_id}:model/ghost".'
 
 
+def test_describe_model_answers_network_isolation_vpc_and_role_as_created(aws):
+    sm = aws.client("sagemaker")
+    vpc = {"SecurityGroupIds": ["sg-0a1b"], "Subnets": ["subnet-1", "subnet-2"]}
+    sm.create_model(ModelName="isolated", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE},
+                    EnableNetworkIsolation=True, VpcConfig=vpc)
+    described = sm.describe_model(ModelName="isolated")
+    assert described["EnableNetworkIsolation"] is True
+    assert described["VpcConfig"] == vpc
+    assert described["ExecutionRoleArn"] == ROLE
+    assert "Containers" not in described
+    _model(sm, name="open")
+    described = sm.describe_model(ModelName="open")
+    assert described["EnableNetworkIsolation"] is False
+    assert "VpcConfig" not in described
+
+
+def test_describe_pipeline_model_answers_containers_and_execution_config_as_created(aws):
+    sm = aws.client("sagemaker")
+    containers = [{"ContainerHostname": "pre", "Image": IMAGE, "Environment": {"STAGE": "pre"}},
+                  {"ContainerHostname": "predict", "Image": IMAGE}]
+    sm.create_model(ModelName="pipeline", Containers=containers, InferenceExecutionConfig={"Mode": "Direct"})
+    described = sm.describe_model(ModelName="pipeline")
+    assert described["Containers"] == containers
+    assert described["InferenceExecutionConfig"] == {"Mode": "Direct"}
+    assert "PrimaryContainer" not in described
+    assert "ExecutionRoleArn" not in described  # optional, and none was specified
+
+
 # -- tags --------------------------------------------------------------------------------
 
 
