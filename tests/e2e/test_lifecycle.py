@@ -3,8 +3,9 @@ and the SageMaker harness."""
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (ROLE, condition, event_reasons, package_spec, resource, wait_condition, wait_event, wait_ready,
-                      wait_until)
+from conftest import (IMAGE, ROLE, condition, event_reasons, package_spec, resource, wait_condition, wait_event,
+                      wait_ready, wait_until)
+from harness.kube import KubeApiError
 
 pytestmark = pytest.mark.e2e
 OWNER_KEY = "registry.mlops.dev/uid"
@@ -113,6 +114,37 @@ def test_model_waits_for_approval_then_is_created_and_replaced(kube, kube_namesp
     kube.wait_gone("mdl", "churn", namespace=ns, timeout=30)
     with pytest.raises(ClientError):
         sm.describe_model(ModelName="churn")
+
+
+def test_model_name_is_the_identity_someone_elses_model_is_left_alone(kube, kube_namespace, operator, aws):
+    ns, sm = kube_namespace, aws.client("sagemaker")
+    sm.create_model(ModelName="taken", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE + "-theirs"})
+    sm.create_model(ModelName="twin", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE})
+    spec = {"primaryContainer": {"image": IMAGE}, "executionRoleArn": ROLE}
+    kube.create(resource("Model", "taken", spec), namespace=ns)
+    kube.create(resource("Model", "twin", spec), namespace=ns)
+
+    stalled = wait_condition(kube, "mdl", "taken", ns, "Stalled", "AlreadyExists", operator)
+    assert "was not created by this object" in condition(stalled, "Stalled")["message"]
+    assert "arn" not in stalled["status"]
+    # the one that already is what the spec asks for is taken on (as after a crash before the status write)
+    assert wait_ready(kube, "mdl", "twin", ns, operator)["status"]["specHash"]
+    wait_event(kube, ns, "twin", "Adopted", operator)
+
+    with pytest.raises(KubeApiError) as refused:
+        kube.patch("mdl", "taken", {"spec": {"modelName": "taken-2"}}, namespace=ns)
+    assert refused.value.status == 422
+    assert [c["field"] for c in refused.value.causes] == ["spec.modelName"]
+    assert "create a new Model instead" in refused.value.causes[0]["message"]
+
+    kube.delete("mdl", "taken", namespace=ns)
+    kube.delete("mdl", "twin", namespace=ns)
+    kube.wait_gone("mdl", "taken", namespace=ns, timeout=30)
+    kube.wait_gone("mdl", "twin", namespace=ns, timeout=30)
+    assert sm.describe_model(ModelName="taken")["PrimaryContainer"]["Image"] == IMAGE + "-theirs"
+    with pytest.raises(ClientError):
+        sm.describe_model(ModelName="twin")
+    assert (aws.count("CreateModel"), aws.count("DeleteModel")) == (2, 1)  # the two made above; the adopted one
 
 
 def test_retain_leaves_sagemaker_untouched(kube, kube_namespace, operator, aws):

@@ -304,3 +304,36 @@ def test_customer_metadata_leaves_room_for_the_operator_marker() -> None:
     rejected(obj, "at most 49 entries", "spec.customerMetadataProperties")
     obj["spec"]["customerMetadataProperties"] = {f"k{i}": "v" for i in range(49)}
     assert causes(obj) == []
+
+
+def test_artifacts_of_a_registered_version_cannot_change() -> None:
+    old = sample(ARTIFACTS)
+    changed = copy.deepcopy(old)
+    changed["spec"]["artifacts"][0]["files"][0]["sha256"] = "0" * 64
+    rejected(changed, "artifacts is immutable", "spec.artifacts", old=old)
+    removed = copy.deepcopy(old)
+    del removed["spec"]["artifacts"]
+    for container in removed["spec"]["inferenceSpecification"]["containers"]:
+        container.pop("modelDataArtifact", None)
+        container["modelDataUrl"] = "s3://models/churn/model.tar.gz"
+    rejected(removed, "artifacts is immutable", "spec.artifacts", old=old)
+    assert causes(copy.deepcopy(old), old=old) == []  # an unchanged object passes
+
+
+MODEL_NAME_IMMUTABLE = "modelName is immutable: it names the model in SageMaker; create a new Model instead"
+
+
+def test_model_name_cannot_be_set_changed_or_removed_after_creation() -> None:
+    # unset means metadata.name, itself fixed: setting it later would rename the model too
+    unset = sample("model-pipeline.yaml")
+    unset["spec"].pop("modelName", None)
+    assert causes(unset) == [] and causes(copy.deepcopy(unset), old=unset) == []
+    named = copy.deepcopy(unset)
+    named["spec"]["modelName"] = "churn-pipeline"
+    assert causes(named) == [], "a new object may name its model"
+    rejected(named, MODEL_NAME_IMMUTABLE, "spec.modelName", old=unset)
+    renamed = copy.deepcopy(named)
+    renamed["spec"]["modelName"] = "churn-pipeline-2"
+    rejected(renamed, MODEL_NAME_IMMUTABLE, "spec.modelName", old=named)
+    rejected(unset, MODEL_NAME_IMMUTABLE, "spec.modelName", old=named)
+    assert causes(copy.deepcopy(named), old=named) == []

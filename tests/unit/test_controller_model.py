@@ -46,7 +46,7 @@ def test_created_with_the_package_arn_once_approved(ctx):
     assert result.status["containers"] == [{"modelPackageName": PACKAGE_ARN}]
     assert result.status["arn"].endswith(":model/churn")
     assert [e.reason for e in result.events] == ["Created"]
-    assert result.annotations[mdl.SPEC_HASH_ANNOTATION]
+    assert result.status["specHash"] and result.annotations == {}
 
 
 def test_unapproved_package_is_fine_when_not_required(ctx):
@@ -56,21 +56,132 @@ def test_unapproved_package_is_fine_when_not_required(ctx):
 
 def test_changed_spec_replaces_the_model(ctx):
     first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
-    annotations = first.annotations
-    same = mdl.reconcile(SPEC, meta(1, annotations), first.status, ctx, package("Approved"))
+    same = mdl.reconcile(SPEC, meta(1), first.status, ctx, package("Approved"))
     assert same.events == [] and ctx.registry.calls["create_model"] == 1
     new_arn = PACKAGE_ARN.replace("/1", "/2")
-    replaced = mdl.reconcile(SPEC, meta(2, annotations), first.status, ctx, package("Approved", arn=new_arn))
+    replaced = mdl.reconcile(SPEC, meta(2), first.status, ctx, package("Approved", arn=new_arn))
     assert [e.reason for e in replaced.events] == ["Replaced"]
     assert ctx.registry.calls["delete_model"] == 1 and ctx.registry.calls["create_model"] == 2
     assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == new_arn
-    assert replaced.annotations[mdl.SPEC_HASH_ANNOTATION] != annotations[mdl.SPEC_HASH_ANNOTATION]
+    assert replaced.status["specHash"] != first.status["specHash"]
+
+
+def test_replaced_once_while_the_handler_waits_with_the_body_it_read(ctx):
+    """wiring's in-memory wait calls reconcile again with the metadata it first read and the
+    status the previous call returned: the record of the replacement must be in the latter."""
+    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    body_meta = meta(2, first.annotations)  # as the handler read it, whatever the first reconcile wrote
+    describe = ctx.registry.describe_model
+    calls = []
+
+    def not_yet_visible_after_create(name):  # SageMaker's reads lag its writes
+        calls.append(name)
+        return None if len(calls) == 2 else describe(name)
+
+    ctx.registry.describe_model = not_yet_visible_after_create
+    new_package = package("Approved", arn=PACKAGE_ARN.replace("/1", "/2"))
+    waiting = mdl.reconcile(SPEC, body_meta, first.status, ctx, new_package)
+    assert state(waiting) == ("Reconciling", "Creating") and waiting.short
+    done = mdl.reconcile(SPEC, body_meta, waiting.status, ctx, new_package)
+    assert state(done) == ("Ready", "Synced") and done.events == []
+    assert (ctx.registry.calls["delete_model"], ctx.registry.calls["create_model"]) == (1, 2)
+    assert waiting.status["arn"] == done.status["arn"]  # known from CreateModel's answer already
+
+
+def test_hash_in_the_old_annotation_is_read_but_not_written(ctx):
+    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    legacy_status = {k: v for k, v in first.status.items() if k != "specHash"}
+    legacy = {mdl.SPEC_HASH_ANNOTATION: first.status["specHash"]}
+    same = mdl.reconcile(SPEC, meta(1, legacy), legacy_status, ctx, package("Approved"))
+    assert same.events == [] and ctx.registry.calls["delete_model"] == 0
+    assert same.status["specHash"] == first.status["specHash"] and same.annotations == {}
+    changed = mdl.reconcile(SPEC, meta(2, legacy), legacy_status, ctx, package("Approved", arn=PACKAGE_ARN + "0"))
+    assert [e.reason for e in changed.events] == ["Replaced"]
+    # once in status, the status wins over the annotation left on the object
+    again = mdl.reconcile(SPEC, meta(2, legacy), changed.status, ctx, package("Approved", arn=PACKAGE_ARN + "0"))
+    assert again.events == [] and ctx.registry.calls["delete_model"] == 1
+
+
+def test_a_renamed_model_replaces_the_old_one_instead_of_leaking_it(ctx):
+    # admission refuses the change (CEL); an object renamed anyway (an older CRD) must not leak
+    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    assert sorted(ctx.registry.models) == ["b"]
+    assert [e.reason for e in renamed.events] == ["Replaced"]
+    assert "from a to b" in renamed.events[0].message
+    assert state(renamed) == ("Ready", "Synced") and renamed.status["arn"].endswith(":model/b")
+    mdl.delete({**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
+    assert ctx.registry.models == {}
+
+
+def test_a_rename_keeps_the_old_model_with_retain(ctx):
+    spec = {**SPEC, "deletionPolicy": "Retain"}
+    first = mdl.reconcile({**spec, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    renamed = mdl.reconcile({**spec, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    assert sorted(ctx.registry.models) == ["a", "b"] and "kept model a" in renamed.events[0].message
+
+
+def test_delete_before_the_rename_was_reconciled_deletes_the_model_it_made(ctx):
+    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    ctx.registry.create_model({"ModelName": "b", "PrimaryContainer": {"Image": "x"}})  # someone else's
+    mdl.delete({**SPEC, "modelName": "b"}, meta(2), first.status, ctx)
+    assert sorted(ctx.registry.models) == ["b"]
+
+
+def test_a_rename_onto_someone_elses_model_keeps_the_old_one(ctx):
+    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    ctx.registry.create_model({"ModelName": "b", "PrimaryContainer": {"Image": "x"}})  # someone else's
+    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    assert state(renamed) == ("Stalled", "AlreadyExists") and sorted(ctx.registry.models) == ["a", "b"]
+    mdl.delete({**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
+    assert sorted(ctx.registry.models) == ["b"]  # the object's own model went, the other one stays
+
+
+STRANGER = {"ModelName": "churn", "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": "other/image:1"}}
+
+
+def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
+    ctx.registry.create_model(STRANGER)
+    result = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    assert state(result) == ("Stalled", "AlreadyExists")
+    message = result.status["conditions"][0]["message"]
+    assert "churn already exists and was not created by this object" in message and "another spec.modelName" in message
+    assert [(e.type, e.reason) for e in result.events] == [("Warning", "AlreadyExists")]
+    assert "arn" not in result.status and "specHash" not in result.status
+    assert ctx.registry.calls["delete_model"] == ctx.registry.calls["create_model"] - 1 == 0
+    again = mdl.reconcile(SPEC, meta(), result.status, ctx, package("Approved"))
+    assert state(again) == ("Stalled", "AlreadyExists") and again.events == []
+    mdl.delete(SPEC, meta(), again.status, ctx)
+    assert ctx.registry.models["churn"]["PrimaryContainer"] == STRANGER["PrimaryContainer"]
+
+
+@pytest.mark.parametrize("package_name", [PACKAGE_ARN, "churn/1"])
+def test_a_model_as_the_spec_asks_is_adopted(ctx, package_name):
+    """A crash between CreateModel and the status write leaves the same situation: the model
+    is exactly what the spec asks for, so it is taken on, not refused."""
+    ctx.registry.create_model({"ModelName": "churn", "ExecutionRoleArn": ROLE,
+                               "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN, "Image": "added-by-sagemaker"}})
+    spec = {**SPEC, "primaryContainer": {"modelPackageName": package_name}}
+    result = mdl.reconcile(spec, meta(), {}, ctx, DictLookup())
+    assert state(result) == ("Ready", "Synced") and [e.reason for e in result.events] == ["Adopted"]
+    assert result.status["specHash"] and result.status["arn"].endswith(":model/churn")
+    assert ctx.registry.calls["create_model"] == 1
+    mdl.delete(spec, meta(), result.status, ctx)
+    assert ctx.registry.models == {}
+
+
+def test_a_model_created_but_not_yet_described_is_still_deleted(ctx):
+    ctx.registry.describe_model = lambda name: None
+    waiting = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    assert state(waiting) == ("Reconciling", "Creating")
+    mdl.delete(SPEC, meta(), waiting.status, ctx)
+    assert ctx.registry.models == {}
 
 
 def test_tag_changes_do_not_replace(ctx):
     first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
     tagged = {**SPEC, "tags": [{"key": "team", "value": "risk"}]}
-    result = mdl.reconcile(tagged, meta(2, first.annotations), first.status, ctx, package("Approved"))
+    result = mdl.reconcile(tagged, meta(2), first.status, ctx, package("Approved"))
     assert ctx.registry.calls["create_model"] == 1
     assert ctx.registry.tags[first.status["arn"]] == {"team": "risk"}
     assert [e.reason for e in result.events] == ["Updated"]
@@ -78,9 +189,9 @@ def test_tag_changes_do_not_replace(ctx):
 
 def test_delete_and_retain(ctx):
     first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
-    kept = mdl.delete({**SPEC, "deletionPolicy": "Retain"}, meta(1, first.annotations), first.status, ctx)
+    kept = mdl.delete({**SPEC, "deletionPolicy": "Retain"}, meta(1), first.status, ctx)
     assert "churn" in ctx.registry.models and [e.reason for e in kept.events] == ["Retained"]
-    done = mdl.delete(SPEC, meta(1, first.annotations), first.status, ctx)
+    done = mdl.delete(SPEC, meta(1), first.status, ctx)
     assert "churn" not in ctx.registry.models and [e.reason for e in done.events] == ["Deleted"]
 
 

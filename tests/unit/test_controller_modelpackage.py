@@ -225,3 +225,121 @@ def test_delete_honours_policy_and_finds_unrecorded_versions(ctx, lookup):
     created = converge(ctx, lookup, spec(deletionPolicy="Retain"), uid="uid-2")[-1]
     kept = mp.delete(spec(deletionPolicy="Retain"), meta(uid="uid-2"), created.status, ctx, lookup)
     assert kept.retry is None and len(ctx.registry.packages) == 1 and reasons(kept) == ["Retained"]
+
+
+# --- artifacts: progress and unreachable sources ----------------------------------------------
+
+GiB, MiB = 1024**3, 1024**2
+COPIED = {"name": "model", "uri": "s3://bucket/model-registry/ml/churn-v1/uid-p1/model/model.tar.gz",
+          "sha256": "ab" * 32, "size": 42}
+
+
+def with_artifact():
+    files = [{"path": "model.joblib", "source": "https://m.test/model.joblib"}]
+    raw = spec(artifacts=[{"name": "model", "files": files}])
+    raw["inferenceSpecification"]["containers"][0].pop("modelDataUrl")
+    raw["inferenceSpecification"]["containers"][0]["modelDataArtifact"] = "model"
+    return raw
+
+
+@pytest.fixture
+def copier(ctx):
+    """ctx.copy_artifacts as a fake: reports progress, fails while `failing` is set."""
+    class Copier:
+        failing: Exception | None = None
+        calls = 0
+
+        def __call__(self, artifacts, *, key_prefix, progress=None):
+            self.calls += 1
+            if progress is not None:
+                progress("model", 512 * MiB, 2 * GiB)
+                progress("model", 3 * 1024, None)
+            if self.failing is not None:
+                raise self.failing
+            return [dict(COPIED)]
+
+    ctx.settings = Settings(artifact_bucket="bucket")
+    ctx.copy_artifacts = Copier()
+    return ctx.copy_artifacts
+
+
+def test_copy_progress_is_reported_as_reconciling_messages(ctx, lookup, copier):
+    reported = []
+    result = mp.reconcile(with_artifact(), meta(), {}, ctx, lookup, progress=reported.append)
+    assert [(o.state, o.reason) for o in reported] == [("Reconciling", "CopyingArtifacts")] * 2
+    assert [o.message for o in reported] == ["Copying artifact model: 512 MiB of 2.0 GiB (25%).",
+                                             "Copying artifact model: 3 KiB so far."]
+    assert result.status["artifacts"] == [COPIED]
+    (package,) = ctx.registry.packages.values()
+    assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == COPIED["uri"]
+
+
+def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(ctx, lookup, copier):
+    copier.failing = RetryableError("SourceUnreachable", "artifact model, file model.joblib: cannot reach "
+                                    "https://m.test/model.joblib: NewConnectionError (after 3 attempts)")
+    status, results = {}, []
+    for _ in range(mp.SOURCE_STALL_AFTER + 2):  # as the kopf layer runs it: again after each retry delay
+        result = mp.reconcile(with_artifact(), meta(), status, ctx, lookup, attempt=ctx.attempt(meta()))
+        ctx.record(meta(), result.failed)
+        results.append(result)
+        status = result.status
+    states = [state(r) for r in results]
+    assert states[:mp.SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (mp.SOURCE_STALL_AFTER - 1)
+    assert states[mp.SOURCE_STALL_AFTER - 1:] == [("Stalled", "SourceUnreachable")] * 3
+    assert [r.retry for r in results] == [1, 2, 4, 8, 16]  # Stalled is still retried, ever more slowly
+    message = results[-1].status["conditions"][2]["message"]
+    assert message.startswith("artifact model, file model.joblib: cannot reach https://m.test/model.joblib")
+    assert "keeps retrying" in message
+    assert sum(reasons(r).count("SourceUnreachable") for r in results) == 1  # one Warning, not one per retry
+    assert not ctx.registry.packages
+    copier.failing = None  # the source is back
+    final = converge(ctx, lookup, with_artifact(), status=status)[-1]
+    assert state(final) == ("Ready", "Synced") and len(ctx.registry.packages) == 1
+
+
+def test_failures_are_counted_per_generation(ctx):
+    ctx.record(meta(1), failed=True)
+    ctx.record(meta(1), failed=True)
+    assert ctx.attempt(meta(1)) == 2
+    assert ctx.attempt(meta(2)) == 0  # a new spec starts again, without the old backoff
+    ctx.record(meta(2), failed=True)
+    assert ctx.attempt(meta(2)) == 1
+    ctx.record(meta(2), failed=False)
+    assert ctx.attempt(meta(2)) == 0
+
+
+@pytest.mark.parametrize("status_lost", [False, True])
+def test_an_inference_specification_update_keeps_the_copied_model_data(ctx, lookup, copier, status_lost):
+    """UpdateModelPackage replaces InferenceSpecification whole: the ModelDataUrl of a
+    modelDataArtifact container must go with it, from status or (status lost) from SageMaker."""
+    ready = converge(ctx, lookup, with_artifact())[-1]
+    assert state(ready) == ("Ready", "Synced")
+    changed = with_artifact()
+    changed["inferenceSpecification"]["supportedContentTypes"] = ["application/json"]
+    status = {k: v for k, v in ready.status.items() if not (status_lost and k == "artifacts")}
+    final = converge(ctx, lookup, changed, status=status, generation=2)[-1]
+    assert state(final) == ("Ready", "Synced")
+    spec_in_sagemaker = package_of(ctx)["InferenceSpecification"]
+    assert spec_in_sagemaker["SupportedContentTypes"] == ["application/json"]  # the update did happen
+    assert spec_in_sagemaker["Containers"][0]["ModelDataUrl"] == COPIED["uri"]
+    assert copier.calls == 1  # the files were copied once, at creation
+
+
+def test_a_spec_with_artifacts_and_no_inference_specification_is_not_a_crash(ctx, lookup, copier):
+    raw = with_artifact()
+    del raw["inferenceSpecification"]
+    raw["sourceAlgorithmSpecification"] = {"sourceAlgorithms": [{"algorithmName": "xgboost"}]}
+    results = converge(ctx, lookup, raw)
+    assert state(results[-1]) in {("Ready", "Synced"), ("Stalled", "InvalidSpec")}
+
+
+def test_tags_of_a_version_are_added_after_create_and_follow_the_spec(ctx, lookup):
+    tagged = spec(tags=[{"key": "team", "value": "risk"}])
+    ready = converge(ctx, lookup, tagged)[-1]
+    assert state(ready) == ("Ready", "Synced")
+    arn = ready.status["arn"]
+    assert "Tags" not in package_of(ctx)  # CreateModelPackage refuses Tags for a version in a group
+    assert ctx.registry.tags[arn] == {"team": "risk"}
+    retagged = spec(tags=[{"key": "owner", "value": "ana"}])
+    final = converge(ctx, lookup, retagged, status=ready.status, generation=2)[-1]
+    assert ctx.registry.tags[arn] == {"owner": "ana"} and "Updated" in reasons(final)

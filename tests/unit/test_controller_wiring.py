@@ -2,10 +2,14 @@ import kopf
 import pytest
 
 from model_registry_operator import FINALIZER
-from model_registry_operator.controllers.common import Result
+from fakes import FakeRegistry
+from model_registry_operator.controllers.common import Context, Result
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
-from model_registry_operator.controllers.wiring import IndexLookup, apply_result, change_pending, settled
+from model_registry_operator.controllers.wiring import (IndexLookup, StatusProgress, apply_result, change_pending,
+                                                       settled)
+from model_registry_operator.controllers.wiring import register_all
 from model_registry_operator.main import configure_kopf
+from model_registry_operator.settings import Settings
 
 
 def body(status, generation=1, annotations=None):
@@ -47,6 +51,25 @@ def test_a_change_handler_waiting_for_its_retry_keeps_the_resync_away():
     assert change_pending(body(waiting, 3))
 
 
+@pytest.mark.parametrize("handler_id", ["reconcile-create", "reconcile-update/spec", "reconcile-resume"])
+def test_change_pending_sees_each_change_handler_by_the_key_kopf_stores(handler_id):
+    # The keys come from kopf's own storage, configured as main.py configures it.
+    storage = kopf.AnnotationsProgressStorage(prefix="registry.mlops.dev")
+    keys = storage.make_keys(kopf.HandlerId(handler_id) if hasattr(kopf, "HandlerId") else handler_id)
+    waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None)}
+    assert change_pending(body(waiting, 2, {key: '{"retries": 1}' for key in keys}))
+
+
+def test_handler_ids_name_the_cause_they_handle():
+    reg = kopf.OperatorRegistry()
+    register_all(reg, Context.create(FakeRegistry(), Settings()))
+    ids = {handler.id for handler in reg._changing.get_all_handlers()}
+    assert {"reconcile-create", "reconcile-update/spec", "reconcile-resume"} <= ids
+    by_id = {handler.id: handler for handler in reg._changing.get_all_handlers()}
+    assert by_id["reconcile-create"].reason == kopf.Reason.CREATE
+    assert by_id["reconcile-update/spec"].reason == kopf.Reason.UPDATE
+
+
 def test_index_lookup_reads_kopf_indexes():
     lookup = IndexLookup({"modelpackagegroup_index": {("ml", "g"): [{"status": {"arn": "x"}}]}})
     assert lookup.get("ModelPackageGroup", "ml", "g") == {"status": {"arn": "x"}}
@@ -61,3 +84,44 @@ def test_kopf_is_configured_with_the_products_own_names():
     assert settings.persistence.progress_storage.prefix == "registry.mlops.dev"
     assert settings.persistence.diffbase_storage.prefix == "registry.mlops.dev"
     assert settings.posting.reporting_component == "model-registry-operator"
+
+
+def copying(percent):
+    return Outcome.reconciling("CopyingArtifacts", f"Copying artifact model: {percent}%.")
+
+
+def test_progress_is_written_as_reconciling_of_the_current_generation():
+    writes = []
+    conditions = build_conditions(Outcome.ready("Synced", "ok"), 1, None)
+    ready = {"arn": "a", "observedGeneration": 1, "conditions": conditions}
+    progress = StatusProgress(lambda *args: writes.append(args), "modelpackages", body(ready, generation=2), ready)
+    progress(copying(10))
+    progress(copying(60))
+    assert [w[:3] for w in writes] == [("modelpackages", "ml", "p")] * 2
+    first, second = writes[0][3], writes[1][3]
+    assert set(first) == {"observedGeneration", "conditions"} and first["observedGeneration"] == 2
+    reconciling = [c for c in second["conditions"] if c["type"] == "Reconciling"][0]
+    assert reconciling["status"] == "True" and reconciling["message"] == "Copying artifact model: 60%."
+    assert [c for c in second["conditions"] if c["type"] == "Ready"][0]["status"] == "False"
+    written = progress.close()
+    progress(copying(90))  # the reconcile is over: kopf writes the outcome, nothing else may
+    assert len(writes) == 2 and written == {**ready, **second}
+
+
+def test_a_failing_progress_write_does_not_fail_the_reconcile():
+    def refuse(*_):
+        raise ConnectionError("API server unavailable")
+
+    progress = StatusProgress(refuse, "modelpackages", body({}), {})
+    progress(copying(10))
+    assert progress.close() == {}
+
+
+def test_the_final_patch_is_computed_against_what_progress_wrote():
+    """The outcome equal to the status before the copy must still overwrite the progress."""
+    before = {"observedGeneration": 1, "conditions": build_conditions(copying(0), 1, None)}
+    progress = StatusProgress(lambda *_: None, "modelpackages", body(before), before)
+    progress(copying(50))
+    patch = kopf.Patch()
+    apply_result(Result(dict(before)), body(before), patch, progress.close())
+    assert patch.status["conditions"] == before["conditions"]

@@ -173,17 +173,19 @@ def test_model_package_fields_without_update_api_are_immutable() -> None:
     change (and tags, and Kubernetes-only settings) is not."""
     update = botocore.session.get_session().get_service_model("sagemaker").shape_for("UpdateModelPackageInput")
     updatable = {name[0].lower() + name[1:] for name in update.members}
-    updatable |= {"additionalInferenceSpecifications", "tags", "deletionPolicy", "artifacts"}
+    updatable |= {"additionalInferenceSpecifications", "tags", "deletionPolicy"}
     immutable = {rule["fieldPath"].lstrip(".") for rule in _rules("ModelPackage") if rule.get("fieldPath") and "immutable" in rule["message"]}
     spec_fields = set(schema_of("ModelPackage")["properties"]["spec"]["properties"])
     assert immutable == spec_fields - updatable
-    assert immutable == set(IMMUTABLE_FIELDS)
+    # artifacts are Kubernetes-only; fixed because they are the version's model data
+    assert immutable == set(IMMUTABLE_FIELDS) | {"artifacts"}
 
 
-def test_group_is_immutable_but_for_tags_and_model_is_mutable() -> None:
+def test_group_is_immutable_but_for_tags_and_model_is_mutable_but_for_its_name() -> None:
     immutable = {rule["fieldPath"] for rule in _rules("ModelPackageGroup") if "oldSelf" in rule["rule"]}
     assert immutable == {".modelPackageGroupName", ".modelPackageGroupDescription"}
-    assert not [rule for rule in _rules("Model") if "oldSelf" in rule["rule"]]
+    # a changed Model spec replaces the model, under the same name: the name is its identity
+    assert [rule["fieldPath"] for rule in _rules("Model") if "oldSelf" in rule["rule"]] == [".modelName"]
 
 
 def test_every_rule_has_a_message_and_cel_stays_bounded() -> None:

@@ -1,6 +1,6 @@
 """Model: a SageMaker model (CreateModel), the object endpoints and batch transform use.
 SageMaker has no update API for models: the operator replaces a Model whose spec changed,
-so the whole spec is mutable."""
+so the spec is mutable, except the model's name, which is its identity in SageMaker."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from .cel import at_most_one_of, rule, validations
+from .cel import at_most_one_of, immutable, rule, validations
 from .common import (
     ApiModel,
     CommonStatus,
@@ -114,6 +114,9 @@ class VpcConfig(ApiModel):
 
 
 CONTAINER_CHOICE_MESSAGE = "set exactly one of primaryContainer or containers (with at least one container)"
+# Renaming would leave the old model behind or take over another one; setting it after
+# creation is refused too (it defaulted to metadata.name, which cannot change either).
+MODEL_NAME_IMMUTABLE = "it names the model in SageMaker; create a new Model instead"
 
 
 class ModelSpec(ApiModel):
@@ -124,6 +127,7 @@ class ModelSpec(ApiModel):
                 "has(self.primaryContainer) ? !has(self.containers) : (has(self.containers) && size(self.containers) > 0)",
                 CONTAINER_CHOICE_MESSAGE,
             ),
+            immutable("modelName", MODEL_NAME_IMMUTABLE),
         )
     )
 
@@ -163,6 +167,10 @@ class ContainerStatus(StatusModel):
 
 class ModelStatus(CommonStatus):
     creationTime: datetime | None = None
+    specHash: str | None = Field(
+        None, description="Hash of the CreateModel request (tags aside) the SageMaker model was created from: a "
+        "different one replaces the model. Set only on a model this object created or adopted."
+    )
     containers: list[ContainerStatus] = Field(
         default_factory=list, description="One entry per container, in order (the primary container alone when used)."
     )

@@ -429,6 +429,8 @@ ADDITIONAL_APPEND_ONLY = (
     "additionalInferenceSpecifications is append-only: SageMaker can add entries but not remove them"
 )
 ARTIFACT_UNDECLARED = "every modelDataArtifact must name an entry of spec.artifacts"
+# The copied archive is this version's model data: other files make another version.
+ARTIFACTS_FIXED = "the files of a registered version cannot change; create a new ModelPackage (a new version) instead"
 
 
 class ModelPackageSpec(ApiModel):
@@ -437,6 +439,7 @@ class ModelPackageSpec(ApiModel):
         json_schema_extra=validations(
             exactly_one_of(*GROUP_CHOICE),
             *(immutable(field, NO_UPDATE_API) for field in IMMUTABLE_FIELDS),
+            immutable("artifacts", ARTIFACTS_FIXED),
             rule(
                 "!has(oldSelf.additionalInferenceSpecifications) || (has(self.additionalInferenceSpecifications)"
                 " && oldSelf.additionalInferenceSpecifications.all(old,"

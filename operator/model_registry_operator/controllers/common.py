@@ -52,16 +52,31 @@ class Context:
     settings: Settings
     listings: "GroupListings"
     locks: "ObjectLocks" = field(default_factory=lambda: ObjectLocks())
-    # consecutive retryable failures per object UID: the backoff exponent (kopf's own retry
-    # count also counts ordinary waits, which must not slow the next error's retry)
-    failures: dict[str, int] = field(default_factory=dict)
+    # consecutive retryable failures per object UID, as (generation, count): the backoff
+    # exponent (kopf's own retry count also counts ordinary waits, which must not slow the
+    # next error's retry); a new generation starts again from zero
+    failures: dict[str, tuple[int | None, int]] = field(default_factory=dict)
     # artifacts.copy_artifacts bound to an S3 client, or None when not available
     copy_artifacts: Callable[..., list[dict[str, Any]]] | None = None
     executor: Any = None  # for the blocking reconciles; None: the event loop's default
+    # writes a status merge patch from a reconcile thread (progress of a long copy):
+    # (plural, namespace, name, status); None: the kubernetes client's (wiring.py)
+    status_writer: Callable[[str, str, str, dict[str, Any]], None] | None = None
 
     @classmethod
     def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> "Context":
         return cls(registry, settings, GroupListings(registry.list_packages, settings.resync_seconds), **kwargs)
+
+    def attempt(self, meta: "Meta") -> int:
+        """How many reconciles of this object's current generation failed in a row."""
+        generation, count = self.failures.get(meta.uid, (meta.generation, 0))
+        return count if generation == meta.generation else 0
+
+    def record(self, meta: "Meta", failed: bool) -> None:
+        if failed:
+            self.failures[meta.uid] = (meta.generation, self.attempt(meta) + 1)
+        else:
+            self.failures.pop(meta.uid, None)
 
 
 @dataclass(frozen=True)
@@ -134,10 +149,18 @@ def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
 
 
 def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | None,
-                 fields: dict[str, Any], attempt: int = 0) -> Result:
+                 fields: dict[str, Any], attempt: int = 0, stall_after: int | None = None) -> Result:
+    """A retryable error is Reconciling with a backoff. With `stall_after`, that many failed
+    reconciles in a row are Stalled instead (a person should look), still retried with the
+    backoff, so that the cause going away still converges."""
     if isinstance(err, RetryableError):
         delay = backoff(attempt)
-        outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:g}s.")
+        if stall_after is not None and attempt + 1 >= stall_after:
+            # no delay in the message: it stays the same on every retry (one Event, no rewrite)
+            outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This failed {stall_after} times in a "
+                                      "row and needs a look; the operator keeps retrying in the background.")
+        else:
+            outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:g}s.")
         result = finish(outcome, meta, previous, fields, retry=delay)
         result.failed = True
         return result

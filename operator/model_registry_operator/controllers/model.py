@@ -3,25 +3,32 @@
 Containers may reference a ModelPackage (`modelPackageRef`); its status.arn becomes the
 container's ModelPackageName, and with requireApprovedPackage (the default) the Model waits
 until that package is Approved. SageMaker has no UpdateModel: the resolved CreateModel
-request (tags aside, which have their own API) is hashed into an annotation on the object,
-and a different hash replaces the model: delete, then create with the same name.
+request (tags aside, which have their own API) is hashed into status.specHash, and a
+different hash replaces the model: delete, then create with the same name.
+
+The model's name is its identity: the object owns the model its status.arn names (or, with
+a spec hash recorded and no ARN yet, the one it created under the spec's name). A model of
+that name it has no record of creating is someone else's: adopted when it is what the spec
+asks for, reported AlreadyExists otherwise, and never deleted.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import ValidationError
 
 from .. import GROUP
 from ..errors import ReconcileError
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, parse_spec,
-                     request_for, rfc3339, spec_error, stable_hash, to_api)
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, is_subset,
+                     parse_spec, request_for, rfc3339, spec_error, stable_hash, to_api)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
-FIELDS = ("arn", "creationTime", "containers")
-# Hash of the resolved CreateModel request the SageMaker model was created from. An
-# annotation, not a status field: status is pruned to the API types' schema.
+FIELDS = ("arn", "creationTime", "containers", "specHash")
+# Where operator versions before status.specHash kept the hash: read for the objects they
+# created, never written (the inline waits reuse the object's metadata as first read, so
+# a hash written there is seen stale until the next event).
 SPEC_HASH_ANNOTATION = f"{GROUP}/model-spec-hash"
 WAIT_FOR_PACKAGE_DELAY = 3.0
 
@@ -73,6 +80,31 @@ def resolved_request(spec: Any, meta: Meta, lookup: Lookup) -> tuple[dict[str, A
     return request_for("CreateModel", request), {"containers": resolved}
 
 
+def model_name_of(arn: str | None) -> str | None:
+    """`arn:aws:sagemaker:r:a:model/churn` -> `churn`."""
+    return arn.rsplit(":model/", 1)[-1] if arn and ":model/" in arn else None
+
+
+def recorded_hash(status: dict[str, Any], meta: Meta) -> str | None:
+    """The spec hash of the model this object created, if it has a record of creating one."""
+    return status.get("specHash") or meta.annotations.get(SPEC_HASH_ANNOTATION)
+
+
+def matches(request: dict[str, Any], observed: dict[str, Any]) -> bool:
+    """The described model is what `request` (tags aside) would create: every member sent
+    is present and equal; members SageMaker adds (defaults, ARNs) do not count."""
+    desired = {k: v for k, v in request.items() if k not in ("ModelName", "Tags")}
+    observed = copy.deepcopy(observed)
+    desired_containers = [request.get("PrimaryContainer") or {}, *(request.get("Containers") or [])]
+    observed_containers = [observed.get("PrimaryContainer") or {}, *(observed.get("Containers") or [])]
+    for want, seen in zip(desired_containers, observed_containers):
+        # a package named by name may be described by its ARN (...:model-package/<name>)
+        name, arn = want.get("ModelPackageName"), seen.get("ModelPackageName")
+        if name and arn and not name.startswith("arn:") and arn.endswith(f":model-package/{name}"):
+            seen["ModelPackageName"] = name
+    return is_subset(desired, observed)
+
+
 def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
               *, resync: bool = False, attempt: int = 0) -> Result:
     # `resync` changes nothing here: DescribeModel is already the cheapest observation.
@@ -90,18 +122,40 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     tags = {tag["Key"]: tag["Value"] for tag in request.get("Tags") or []}
     spec_hash = stable_hash({k: v for k, v in request.items() if k != "Tags"})
     spec_changed = status.get("observedGeneration") != meta.generation
+    # spec.modelName is immutable at admission; an object whose name changed anyway (a CRD
+    # without the rule) owns the old model, which goes once the new one can be made.
+    old_name = model_name_of(fields.get("arn"))
+    renamed = old_name is not None and old_name != name
+    recorded = None if renamed else recorded_hash(status, meta)
+    owned = recorded is not None or old_name == name
     events: list[Event] = []
     try:
         observed = ctx.registry.describe_model(name)
-        if observed is not None and meta.annotations.get(SPEC_HASH_ANNOTATION) not in (None, spec_hash):
-            ctx.registry.delete_model(name)
-            observed = None
-            events.append(Event(NORMAL, "Replaced", f"The spec of model {name} changed and SageMaker cannot update a "
-                                "model: deleted it and created it again."))
+        if observed is not None and recorded != spec_hash:
+            if not (recorded is None and matches(request, observed)):
+                if not owned:
+                    fields.pop("specHash", None)
+                    return finish(Outcome.stalled(
+                        "AlreadyExists", f"A SageMaker model named {name} already exists and was not created by "
+                        "this object; delete it in SageMaker, or create this Model again with another spec.modelName."), meta, status, fields)
+                ctx.registry.delete_model(name)
+                observed = None
+                events.append(Event(NORMAL, "Replaced", f"The spec of model {name} changed and SageMaker cannot "
+                                    "update a model: deleted it and created it again."))
+            elif not owned:
+                events.append(Event(NORMAL, "Adopted", f"Model {name} already existed in SageMaker as the spec "
+                                    "asks; this object manages it from now on."))
+        if renamed:
+            retained = (spec.deletionPolicy or ctx.settings.deletion_policy) == "Retain"
+            if not retained:
+                ctx.registry.delete_model(old_name)
+            events.append(Event(NORMAL, "Replaced", f"spec.modelName changed from {old_name} to {name}: "
+                                f"{'kept' if retained else 'deleted'} model {old_name} in SageMaker and made {name}."))
+        created_arn = None
         if observed is None:
-            ctx.registry.create_model(request)
+            created_arn = ctx.registry.create_model(request)
             if not events:
-                if fields.get("arn"):
+                if owned:
                     events.append(Event(NORMAL, "DriftCorrected",
                                         f"Model {name} was missing in SageMaker; created it again."))
                 else:
@@ -112,28 +166,29 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             events.append(Event(NORMAL, reason, f"Set the tags of model {name} to the spec."))
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
-    fields = dict(resolved)
+    # status.specHash and status.arn are the record that this object made the model
+    fields = dict(resolved, specHash=spec_hash)
     if observed is None:
-        result = finish(Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),
-                        meta, status, fields, events, retry=WAIT_FOR_PACKAGE_DELAY, short=True)
-    else:
-        fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
-        result = finish(Outcome.ready("Synced", f"Model {name} exists in SageMaker and matches the spec."),
-                        meta, status, fields, events)
-    result.annotations[SPEC_HASH_ANNOTATION] = spec_hash
-    return result
+        fields["arn"] = created_arn
+        return finish(Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),
+                      meta, status, fields, events, retry=WAIT_FOR_PACKAGE_DELAY, short=True)
+    fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
+    return finish(Outcome.ready("Synced", f"Model {name} exists in SageMaker and matches the spec."),
+                  meta, status, fields, events)
 
 
 def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context,
            *, attempt: int = 0) -> Result:
     status = dict(status or {})
-    name = (raw_spec or {}).get("modelName") or meta.name
+    name = model_name_of(status.get("arn"))
+    if name is None and recorded_hash(status, meta) is not None:
+        name = (raw_spec or {}).get("modelName") or meta.name  # created, not yet seen by a describe
+    if name is None:
+        # never created by this object (it waited for approval all its life, or the name
+        # was taken): a model with this name in SageMaker belongs to someone else
+        return Result(status, [])
     if ((raw_spec or {}).get("deletionPolicy") or ctx.settings.deletion_policy) == "Retain":
         return Result(status, [Event(NORMAL, "Retained", f"deletionPolicy is Retain: model {name} is kept in SageMaker.")])
-    if not status.get("arn") and SPEC_HASH_ANNOTATION not in meta.annotations:
-        # never created by this object (e.g. it waited for approval all its life): a model
-        # with this name in SageMaker belongs to someone else
-        return Result(status, [])
     try:
         ctx.registry.delete_model(name)
     except ReconcileError as err:

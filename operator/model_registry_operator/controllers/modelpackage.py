@@ -15,7 +15,7 @@ One reconcile for create, update, resume and resync:
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 
@@ -36,6 +36,10 @@ COMPLETION_MAX_AGE = 1.0
 # between the Kubernetes control plane and SageMaker.
 CLOCK_SKEW_MARGIN_SECONDS = 600
 WAITING_STATES = ("Pending", "InProgress")
+# Failed reconciles in a row (each already retrying every source request) after which an
+# unreachable artifact source is Stalled: a person should look; retries go on meanwhile.
+SOURCE_STALL_AFTER = 3
+MiB, GiB = 1024**2, 1024**3
 # UpdateModelPackage members compared with DescribeModelPackage and re-applied when they differ.
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
 
@@ -141,7 +145,9 @@ def describe_update(update: dict[str, Any]) -> str:
 
 
 def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
-              *, resync: bool = False, attempt: int = 0) -> Result:
+              *, resync: bool = False, attempt: int = 0, progress: Callable[[Outcome], None] | None = None) -> Result:
+    """`progress`, when given, is told how a long step (an artifact copy) is going, every few
+    seconds at most, from this thread; the kopf layer writes it into the Reconciling condition."""
     status = dict(status or {})
     fields = carried(status, *FIELDS)
     try:
@@ -158,7 +164,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     try:
         observed, full = observe(spec, meta, status, ctx, group, resync)
         if observed is None:
-            arn = create(spec, meta, status, ctx, group, desired, fields, events)
+            arn = create(spec, meta, status, ctx, group, desired, fields, events, progress)
             fields.update(arn=arn, modelPackageStatus="Pending", modelPackageGroupName=group,
                           modelPackageVersion=_version_of(arn) if group else None)
             if group:  # a listing fetched just before the create must not make it look lost
@@ -182,6 +188,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
         if package_status == "Deleting":
             outcome = Outcome.reconciling("Deleting", f"SageMaker is deleting {fields['arn']}.")
             return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY * 5)
+        fill_artifact_urls(desired, spec, fields.get("artifacts"), observed if full else None)
         update = updates_for(spec, desired, observed, full, status)
         if update:
             ctx.registry.update_package({"ModelPackageArn": fields["arn"], **update})
@@ -191,12 +198,15 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             if group:
                 ctx.listings.remember(group, {"ModelPackageArn": fields["arn"],
                                               "ModelApprovalStatus": fields.get("modelApprovalStatus")})
-        elif not spec.modelApprovalStatus and status.get("modelApprovalStatus") not in (
+        if full and (spec.tags or spec_changed) and ctx.registry.sync_tags(fields["arn"], tag_map(desired.get("Tags"))):
+            events.append(Event(NORMAL, "Updated", f"Tags of {fields['arn']} now follow the spec."))
+        if not update and not spec.modelApprovalStatus and status.get("modelApprovalStatus") not in (
                 None, fields.get("modelApprovalStatus")):
             events.append(Event(NORMAL, "ApprovalChanged", f"Approval of {fields['arn']} changed in SageMaker "
                                 f"from {status['modelApprovalStatus']} to {fields.get('modelApprovalStatus')}."))
     except ReconcileError as err:
-        return error_result(err, meta, status, fields, attempt)
+        stall_after = SOURCE_STALL_AFTER if err.reason == "SourceUnreachable" else None
+        return error_result(err, meta, status, fields, attempt, stall_after=stall_after)
     outcome = Outcome.ready("Synced", f"{fields['arn']} is registered and matches the spec.")
     return finish(outcome, meta, status, fields, events)
 
@@ -223,21 +233,23 @@ def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: 
 
 
 def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
-           desired: dict[str, Any], fields: dict[str, Any], events: list[Event]) -> str:
+           desired: dict[str, Any], fields: dict[str, Any], events: list[Event],
+           progress: Callable[[Outcome], None] | None = None) -> str:
     from ..registry import client_token_for
 
     lost = status.get("arn")  # registered before, since deleted in SageMaker
     if spec.artifacts:
-        fields["artifacts"] = copy_artifacts(spec, meta, ctx)
-        urls = {artifact["name"]: artifact["uri"] for artifact in fields["artifacts"]}
-        for container, spec_container in zip(desired.get("InferenceSpecification", {}).get("Containers", []),
-                                             spec.inferenceSpecification.containers):
-            if getattr(spec_container, "modelDataArtifact", None):
-                container["ModelDataUrl"] = urls[spec_container.modelDataArtifact]
+        fields["artifacts"] = copy_artifacts(spec, meta, ctx, progress)
+        fill_artifact_urls(desired, spec, fields["artifacts"])
     request = request_for("CreateModelPackage", desired)
+    # CreateModelPackage refuses Tags for a version in a group ("uses the tags associated with
+    # the model group ... you cannot supply a tag argument"): they are added once it exists.
+    later_tags = request.pop("Tags", None) if group else None
     # A new token only to deliberately register again a version deleted behind our back.
     request["ClientToken"] = client_token_for(meta.uid, lost or "")
     arn = ctx.registry.create_package(request)
+    if later_tags:
+        ctx.registry.sync_tags(arn, tag_map(later_tags))
     if lost:
         events.append(Event(NORMAL, "DriftCorrected", f"{lost} was deleted in SageMaker; registered it again as {arn}."))
     else:
@@ -245,7 +257,32 @@ def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: s
     return arn
 
 
-def copy_artifacts(spec: Any, meta: Meta, ctx: Context) -> list[dict[str, Any]]:
+def tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
+    return {tag["Key"]: tag["Value"] for tag in tags or []}
+
+
+def fill_artifact_urls(desired: dict[str, Any], spec: Any, artifacts: list[dict[str, Any]] | None,
+                       observed: dict[str, Any] | None = None) -> None:
+    """Give each container that names a modelDataArtifact the copied archive's URI as its
+    ModelDataUrl: from the recorded copies, else (status lost in a crash) from SageMaker's
+    own container at the same position. Without it an UpdateModelPackage carrying the
+    inference specification would erase the model data."""
+    urls = {artifact["name"]: artifact["uri"] for artifact in artifacts or []}
+    spec_containers = spec.inferenceSpecification.containers if spec.inferenceSpecification else []
+    observed_containers = ((observed or {}).get("InferenceSpecification") or {}).get("Containers") or []
+    wanted = (desired.get("InferenceSpecification") or {}).get("Containers") or []
+    for index, (container, spec_container) in enumerate(zip(wanted, spec_containers)):
+        name = getattr(spec_container, "modelDataArtifact", None)
+        if name is None:
+            continue
+        known = observed_containers[index].get("ModelDataUrl") if index < len(observed_containers) else None
+        url = urls.get(name) or known
+        if url:
+            container["ModelDataUrl"] = url
+
+
+def copy_artifacts(spec: Any, meta: Meta, ctx: Context,
+                   progress: Callable[[Outcome], None] | None = None) -> list[dict[str, Any]]:
     declared = {artifact.name for artifact in spec.artifacts}
     containers = spec.inferenceSpecification.containers if spec.inferenceSpecification else []
     for index, container in enumerate(containers):
@@ -257,7 +294,31 @@ def copy_artifacts(spec: Any, meta: Meta, ctx: Context) -> list[dict[str, Any]]:
         raise TerminalError("ArtifactBucketNotConfigured", "spec.artifacts needs an artifact bucket: start the "
                             "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.")
     prefix = "/".join(p for p in (ctx.settings.artifact_prefix, meta.namespace, meta.name, meta.uid) if p)
-    return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix)
+    if progress is None:
+        return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix)
+
+    def report(name: str, done: int, total: int | None) -> None:
+        progress(Outcome.reconciling("CopyingArtifacts", copy_message(name, done, total)))
+
+    return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix, progress=report)
+
+
+def copy_message(name: str, done: int, total: int | None) -> str:
+    """`Copying artifact model: 512 MiB of 2.0 GiB (25%).`"""
+    if not total:
+        return f"Copying artifact {name}: {size_text(done)} so far."
+    percent = min(100, done * 100 // total)
+    return f"Copying artifact {name}: {size_text(done)} of {size_text(total)} ({percent}%)."
+
+
+def size_text(size: int) -> str:
+    if size >= GiB:
+        return f"{size / GiB:.1f} GiB"
+    if size >= MiB:
+        return f"{size // MiB} MiB"
+    if size >= 1024:
+        return f"{size // 1024} KiB"
+    return f"{size} bytes"
 
 
 def update_events(update: dict[str, Any], observed: dict[str, Any], spec_changed: bool, arn: str) -> list[Event]:

@@ -9,18 +9,25 @@ kopf to come back (kopf.TemporaryError) when the result says when.
   per intermediate state: the API server's write rate, not SageMaker, bounds throughput.
 - Handlers never return a value (kopf would store it under status.<handler-id>); the
   status is written through `patch.status` as a merge patch of what changed.
+- A long step inside one reconcile (an artifact copy) reports progress in the Reconciling
+  condition while it runs: the reconcile thread merge-patches the status subresource
+  itself (`StatusProgress`, throttled by the caller), and kopf's patch at the end is
+  computed against what was written meanwhile, so the two never undo each other.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from typing import Any, Callable
 
 import kopf
 
 from .. import GROUP, VERSION
 from .common import Context, Meta, Result
+from .conditions import Outcome, build_conditions
 
+log = logging.getLogger(__name__)
 INDEXES = {"ModelPackageGroup": "modelpackagegroup_index", "ModelPackage": "modelpackage_index"}
 # Longest in-memory wait per handler call before the status says Reconciling and kopf
 # calls again; longer waits (an approval, a backoff) always go through kopf.
@@ -42,6 +49,75 @@ class IndexLookup:
         for value in index.get((namespace, name), []):
             return value
         return None
+
+
+StatusWriter = Callable[[str, str, str, dict[str, Any]], None]  # (plural, namespace, name, status)
+
+
+class KubernetesStatusWriter:
+    """Merge-patches the status subresource with the kubernetes client: blocking and safe to
+    call from the reconcile threads (kopf's own client lives on the event loop). Built on
+    first use, from the kubeconfig or in-cluster account kopf's login uses too."""
+
+    def __init__(self) -> None:
+        self._api: Any = None
+        self._guard = threading.Lock()
+
+    def _client(self) -> Any:
+        with self._guard:
+            if self._api is None:
+                import kubernetes
+
+                config = kubernetes.client.Configuration()
+                try:
+                    kubernetes.config.load_incluster_config(client_configuration=config)
+                except kubernetes.config.ConfigException:
+                    kubernetes.config.load_kube_config(client_configuration=config)
+                client = kubernetes.client.ApiClient(config)
+                client.user_agent = "model-registry-operator"
+                self._api = kubernetes.client.CustomObjectsApi(client)
+            return self._api
+
+    def __call__(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._client().patch_namespaced_custom_object_status(
+            GROUP, VERSION, namespace, plural, name, {"status": status},
+            _content_type="application/merge-patch+json", _request_timeout=10)
+
+
+class StatusProgress:
+    """The `progress` callback of one handler call: writes each Outcome as the three
+    conditions (Reconciling=True) with observedGeneration, from the reconcile thread.
+
+    The caller throttles (the artifact library calls back every ~2 s at most). `written` is
+    the status as last written, for the final patch to be computed against; after `close`
+    (the reconcile is over, kopf writes the outcome) nothing more is written."""
+
+    def __init__(self, write: StatusWriter, plural: str, body: Any, previous: dict[str, Any]):
+        meta = body["metadata"]
+        self._write, self._plural = write, plural
+        self._namespace, self._name = meta.get("namespace") or "", meta["name"]
+        self._generation = meta.get("generation")
+        self.written = dict(previous)
+        self._open = True
+        self._guard = threading.Lock()
+
+    def __call__(self, outcome: Outcome) -> None:
+        with self._guard:
+            if not self._open:
+                return
+            change = {"observedGeneration": self._generation,
+                      "conditions": build_conditions(outcome, self._generation, self.written.get("conditions"))}
+            try:
+                self._write(self._plural, self._namespace, self._name, change)
+            except Exception as exc:  # progress is informative: never fail the reconcile for it
+                log.warning("cannot write progress of %s/%s: %s", self._namespace, self._name, exc)
+                return
+            self.written.update(change)
+
+    def close(self) -> dict[str, Any]:
+        with self._guard:
+            self._open = False
+            return self.written
 
 
 def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]) -> None:
@@ -80,7 +156,9 @@ def change_pending(body: Any) -> bool:
     if (body.get("status") or {}).get("observedGeneration") != meta.get("generation"):
         return True
     annotations = meta.get("annotations") or {}
-    return any(f"{GROUP}/{handler}" in annotations for handler in CHANGE_HANDLERS)
+    # kopf keys progress by handler id, and an update handler on a field gets a suffixed id
+    # ("reconcile-update/spec" is stored as ".../reconcile-update.spec"): match by prefix.
+    return any(key.startswith(f"{GROUP}/{handler}") for key in annotations for handler in CHANGE_HANDLERS)
 
 
 def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
@@ -89,24 +167,25 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
     resource = (GROUP, VERSION, plural)
     handling: set[str] = set()  # UIDs a change or delete handler is working on right now
     log = logging.getLogger(f"model_registry_operator.{kind}")
+    write_status = ctx.status_writer or KubernetesStatusWriter()  # register_all shares one
 
     def reconcile_once(fn: Callable[..., Result], body: Any, status: dict[str, Any],
-                       kwargs: dict[str, Any], resync: bool, blocking: bool) -> Result | None:
+                       kwargs: dict[str, Any], resync: bool, blocking: bool,
+                       progress: StatusProgress | None) -> Result | None:
         meta = Meta.from_body(body)
         lock = ctx.locks.get(meta.uid)
         if not lock.acquire(blocking=blocking):
             return None  # a resync while a change is being handled: that handler covers it
         try:
-            args: dict[str, Any] = {"attempt": ctx.failures.get(meta.uid, 0)}
+            args: dict[str, Any] = {"attempt": ctx.attempt(meta)}
             if resync:
                 args["resync"] = True
             if "lookup" in fn.__code__.co_varnames:
                 args["lookup"] = IndexLookup(kwargs)
+            if progress is not None and "progress" in fn.__code__.co_varnames:
+                args["progress"] = progress
             result = fn(dict(body.get("spec") or {}), meta, status, ctx, **args)
-            if result.failed:
-                ctx.failures[meta.uid] = ctx.failures.get(meta.uid, 0) + 1
-            else:
-                ctx.failures.pop(meta.uid, None)
+            ctx.record(meta, result.failed)
             return result
         finally:
             lock.release()
@@ -121,25 +200,29 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
             return  # the change handler (and its retries) own the object until it is done
         if not resync:
             handling.add(uid)
+        progress = StatusProgress(write_status, plural, body, previous)
         try:
-            result = await reconcile_until_done(fn, body, previous, kwargs, resync or cheap, blocking)
+            result = await reconcile_until_done(fn, body, previous, kwargs, resync or cheap, blocking, progress)
         finally:
             handling.discard(uid)
+            # the reconcile thread is done: no progress write can race kopf's patch below
+            written = progress.close()
         if result is None:
             return
         meta = body["metadata"]
         for event in result.events:
             log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message)
-        apply_result(result, body, patch, previous)
+        apply_result(result, body, patch, written)
 
     async def reconcile_until_done(fn: Callable[..., Result], body: Any, status: dict[str, Any],
-                                   kwargs: dict[str, Any], resync: bool, blocking: bool) -> Result | None:
+                                   kwargs: dict[str, Any], resync: bool, blocking: bool,
+                                   progress: StatusProgress | None = None) -> Result | None:
         loop = asyncio.get_running_loop()
         events: list = []
         waited = 0.0
         while True:
             result = await loop.run_in_executor(ctx.executor, reconcile_once, fn, body, status, kwargs,
-                                                resync, blocking)
+                                                resync, blocking, progress)
             if result is None:
                 return None
             events.extend(result.events)
@@ -150,7 +233,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
             waited += result.retry
             status = result.status
 
-    resume_id, create_id, update_id = CHANGE_HANDLERS
+    create_id, update_id, resume_id = CHANGE_HANDLERS
 
     @kopf.on.resume(*resource, id=resume_id, registry=reg)
     @kopf.on.create(*resource, id=create_id, registry=reg)
@@ -185,6 +268,8 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
 def register_all(reg: kopf.OperatorRegistry, ctx: Context) -> None:
     from . import model, modelpackage, modelpackagegroup
 
+    if ctx.status_writer is None:
+        ctx.status_writer = KubernetesStatusWriter()
     register_kind(reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete)
     register_kind(reg, ctx, "ModelPackage", modelpackage.reconcile, modelpackage.delete)
     register_kind(reg, ctx, "Model", model.reconcile, model.delete)
