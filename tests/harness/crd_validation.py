@@ -17,10 +17,12 @@ from __future__ import annotations
 import copy
 import json
 import re
+import threading
 from functools import lru_cache
 from typing import Annotated, Any
 
 import celpy
+import lark
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
 _MISSING = object()
@@ -295,6 +297,7 @@ def _program(expression: str) -> Any:
     return _ENV.program(_ENV.compile(expression))
 
 
+@lru_cache(maxsize=None)
 def uses_old_self(expression: str) -> bool:
     return re.search(r"\boldSelf\b", expression) is not None
 
@@ -311,8 +314,101 @@ def evaluate(expression: str, self_value: Any, old_value: Any = _MISSING) -> Any
     return result
 
 
+# Outcomes of CEL evaluations by (expression, self as JSON, oldSelf as JSON or None). A rule
+# is a pure function of those, and writes re-check mostly unchanged values: a status or
+# metadata write re-runs every spec rule on the same spec. Evaluating with cel-python is
+# what admission costs (milliseconds per rule); this turns a repeat into a dict look-up.
+_OUTCOMES: dict[tuple[str, str, str | None], tuple[bool, Any]] = {}
+_OUTCOMES_LIMIT = 50_000
+_OUTCOMES_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=None)
+def _fields_read(expression: str) -> dict[str, tuple[str, ...] | None]:
+    """For `self` and `oldSelf`: the fields `expression` reads when it reads nothing else of
+    the variable (only `self.field`, `has(self.field)`), or None (it uses the whole value)."""
+    found: dict[str, set[str] | None] = {"self": set(), "oldSelf": set()}
+
+    def walk(tree: Any, ancestors: list[Any]) -> None:
+        for index, child in enumerate(tree.children):
+            if isinstance(child, lark.Tree):
+                walk(child, ancestors + [tree])
+            elif child in found and found[child] is not None:
+                # `name.field` parses as member_dot(member(primary(ident(name))), field)
+                chain = ancestors[-3:] + [tree]
+                if [t.data for t in chain] == ["member_dot", "member", "primary", "ident"] and \
+                        chain[0].children[0] is chain[1] and isinstance(chain[0].children[1], lark.Token):
+                    found[child].add(chain[0].children[1].value)
+                elif not (tree.data in ("member_dot", "member_dot_arg") and index == 1):  # not a field name
+                    found[child] = None  # the whole value is used
+
+    walk(_ENV.compile(expression), [])
+    return {name: None if fields is None else tuple(sorted(fields)) for name, fields in found.items()}
+
+
+class _Bindings:
+    """`self` and `oldSelf` for the rules of one schema node, as each rule sees them.
+
+    A rule that reads only some fields of an object (`self.x`, `has(self.x)`) is given and
+    keyed by just those fields: the result is the same, and it is shared by every object
+    with the same values there (the immutability rules of a spec, for one). Each view is
+    keyed by its JSON text (not sorted: the same text means the very same input) and
+    converted for cel-python once, when needed."""
+
+    def __init__(self, value: Any, old: Any) -> None:
+        self._values = {"self": value, "oldSelf": old}
+        self._views: dict[tuple[str, tuple[str, ...] | None], list[Any]] = {}
+
+    def _view(self, name: str, expression: str) -> list[Any]:
+        """[value, JSON text, cel-python value or _MISSING] of `name` as `expression` reads it."""
+        fields = _fields_read(expression)[name]
+        value = self._values[name]
+        if not isinstance(value, dict):
+            fields = None
+        view = self._views.get((name, fields))
+        if view is None:
+            if fields is not None:
+                value = {field: value[field] for field in fields if field in value}
+            view = self._views[(name, fields)] = [value, json.dumps(value), _MISSING]
+        return view
+
+    @staticmethod
+    def _cel(view: list[Any]) -> Any:
+        if view[2] is _MISSING:
+            view[2] = celpy.json_to_cel(view[0])
+        return view[2]
+
+    def evaluate(self, expression: str, transition: bool) -> Any:
+        """As `evaluate(expression, self, oldSelf if transition)`: the same result or error, remembered."""
+        self_view = self._view("self", expression)
+        old_view = self._view("oldSelf", expression) if transition else None
+        key = (expression, self_view[1], old_view[1] if old_view else None)
+        outcome = _OUTCOMES.get(key)
+        if outcome is None:
+            activation = {"self": self._cel(self_view)}
+            if old_view is not None:
+                activation["oldSelf"] = self._cel(old_view)
+            try:
+                result = _program(expression).evaluate(activation)
+                outcome = (not isinstance(result, celpy.CELEvalError), result)
+            except (celpy.CELEvalError, TypeError, KeyError) as error:
+                outcome = (False, error)
+            with _OUTCOMES_LOCK:  # the emulator's thread and a test's may validate at once
+                if len(_OUTCOMES) >= _OUTCOMES_LIMIT:
+                    _OUTCOMES.pop(next(iter(_OUTCOMES)), None)  # the oldest first
+                _OUTCOMES[key] = outcome
+        succeeded, result = outcome
+        if not succeeded:
+            raise result.with_traceback(None)
+        return result
+
+
 def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes: list[dict[str, str]]) -> None:
-    for validation in schema.get("x-kubernetes-validations") or ():
+    validations = schema.get("x-kubernetes-validations")
+    if not validations:
+        return
+    bindings = _Bindings(value, old)
+    for validation in validations:
         expression = validation["rule"]
         transition = uses_old_self(expression)
         if transition and old is _MISSING:
@@ -322,7 +418,7 @@ def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes
             field = path + validation["fieldPath"] if path else validation["fieldPath"].lstrip(".")
         field = field
         try:
-            passed = evaluate(expression, value, old if transition else _MISSING)
+            passed = bindings.evaluate(expression, transition)
         except (celpy.CELEvalError, TypeError, KeyError) as error:  # apiserver: an Invalid cause
             causes.append(_cause("FieldValueInvalid", field, f"Invalid value: {_shown(value)}: {expression}: {error}"))
             continue
@@ -331,7 +427,7 @@ def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes
         message = validation.get("message") or f"failed rule: {expression}"
         if validation.get("messageExpression"):
             try:
-                message = str(evaluate(validation["messageExpression"], value, old if transition else _MISSING))
+                message = str(bindings.evaluate(validation["messageExpression"], transition))
             except celpy.CELEvalError:
                 pass  # the apiserver falls back to message
         causes.append(_cause(validation.get("reason") or "FieldValueInvalid", field,

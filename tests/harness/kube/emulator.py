@@ -247,7 +247,9 @@ class _Watch:
 class KubeApiEmulator(kmock.KubernetesEmulator):
     """The aiohttp handler; run it with `kmock.Server(emulator)` (see harness.kube.server)."""
 
-    validator: Any = None  # a module with validate/apply_defaults/prune; None: harness.crd_validation
+    # A module with validate/apply_defaults/prune (these two return a new object, or None for no
+    # change, and never change their argument); None: harness.crd_validation.
+    validator: Any = None
     bookmark_interval: float = 10.0
     history_limit: int = HISTORY_LIMIT
     records: list[RequestRecord] = attrs.field(factory=list, init=False)
@@ -305,22 +307,23 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         name = (crd.get("metadata") or {}).get("name", "")
         existing = self._store[rt.group_resource].get(("", name))
         if existing is None:
-            return self._create(rt, None, copy.deepcopy(crd), {})[0]
+            return copy.deepcopy(self._create(rt, None, copy.deepcopy(crd), {})[0])
         replacement = copy.deepcopy(crd)
         replacement.setdefault("metadata", {})["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        return self._write(rt, existing, replacement, None, {})[0]
+        return copy.deepcopy(self._write(rt, existing, replacement, None, {})[0])
 
     def _next_rv(self) -> str:
         self._rv += 1
         return str(self._rv)
 
     def _emit(self, rt: ResourceType, event_type: str, obj: dict[str, Any]) -> None:
-        snapshot = copy.deepcopy(obj)
-        rv = int(snapshot["metadata"]["resourceVersion"])
-        self._history.append((rv, rt.group_resource, event_type, snapshot))
+        # A stored object is never changed in place (a write stores a new one), so it is its
+        # own snapshot: history and watch queues share it, and serialise it when they send it.
+        rv = int(obj["metadata"]["resourceVersion"])
+        self._history.append((rv, rt.group_resource, event_type, obj))
         for watch in list(self._watches):
-            if watch.wants(rt.group_resource, snapshot):
-                watch.queue.put_nowait((event_type, snapshot))
+            if watch.wants(rt.group_resource, obj):
+                watch.queue.put_nowait((event_type, obj))
 
     def _type_for(self, group: str, plural: str) -> ResourceType:
         return next(rt for rt in self._types.values() if rt.group_resource == (group, plural))
@@ -446,11 +449,10 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
     # ---------------------------------------------------------------- reading
 
     def _serve_object(self, rt: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as this version's endpoint shows it (no conversion: same fields)."""
-        served = copy.deepcopy(obj)
-        served["apiVersion"] = rt.api_version
-        served["kind"] = rt.kind
-        return served
+        """The object as this version's endpoint shows it (no conversion: same fields).
+
+        A shallow copy sharing the stored object's fields: serialise it, never change it."""
+        return {**obj, "apiVersion": rt.api_version, "kind": rt.kind}
 
     def _get(self, rt: ResourceType, namespace: str | None, name: str) -> dict[str, Any]:
         obj = self._store[rt.group_resource].get((namespace or "", name))
@@ -629,7 +631,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
 
     def _create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any],
                 params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
-        """Store a new object; returns it and the warnings for the client (pruned fields)."""
+        """Store a new object; returns it and the warnings for the client (pruned fields).
+
+        The object returned (here and by `_write`) is the stored one: serialise it, never change it."""
         self._check_type_meta(rt, obj)
         meta = obj["metadata"]
         if rt.namespaced:
@@ -679,7 +683,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         self._emit(rt, "ADDED", obj)
         if rt.plural == "customresourcedefinitions":
             self._register_crd(obj)
-        return copy.deepcopy(obj), warnings
+        return obj, warnings
 
     def _create_namespace_now(self, name: str) -> None:
         rt = self._type_for("", "namespaces")
@@ -701,7 +705,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             if not isinstance(patch, list):
                 raise errors.bad_request("a JSON patch must be a JSON array of operations")
             try:
-                return jsonpatch.apply_patch(copy.deepcopy(old), patch)
+                return jsonpatch.apply_patch(copy.deepcopy(old), patch, in_place=True)
             except jsonpatch.JsonPatchTestFailed as exc:
                 raise errors.patch_rejected(f"test operation failed: {exc}") from None
             except (jsonpatch.JsonPatchConflict, jsonpatch.JsonPointerException) as exc:
@@ -732,14 +736,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         warnings: list[str] = []
         if rt.crd is not None:
             new, warnings = self._prepare_cr(rt, new, params)
+        # `new` is this request's own (a parsed body, a patched copy): it becomes the stored
+        # object without a copy. `old` is stored: its fields may be shared, never changed.
         if subresource == "status":
-            result = copy.deepcopy(old)  # a status write changes the status and nothing else
+            # a status write changes the status and nothing else
+            result = {**old, "metadata": copy.deepcopy(old_meta)}
             if "status" in new:
-                result["status"] = copy.deepcopy(new["status"])
+                result["status"] = new["status"]
             else:
                 result.pop("status", None)
         else:
-            result = copy.deepcopy(new)
+            result = new
             result_meta = result["metadata"]
             for field in PRESERVED_ON_UPDATE:
                 if field in old_meta:
@@ -750,7 +757,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             result_meta.pop("selfLink", None)
             if "status" in rt.subresources:
                 if "status" in old:
-                    result["status"] = copy.deepcopy(old["status"])
+                    result["status"] = old["status"]
                 else:
                     result.pop("status", None)
             if old_meta.get("deletionTimestamp"):
@@ -774,17 +781,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
 
         result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if result == old or params.get("dryRun"):
-            return copy.deepcopy(result), warnings  # no change: no new version, no event
+            return result, warnings  # no change: no new version, no event
         result["metadata"]["resourceVersion"] = self._next_rv()
         key = (result["metadata"].get("namespace") or "", name)
         self._store[rt.group_resource][key] = result
         if result["metadata"].get("deletionTimestamp") and not result["metadata"].get("finalizers"):
-            self._remove(rt, key)  # the last finalizer is gone: the object goes
+            result = self._remove(rt, key)  # the last finalizer is gone: the object goes
         else:
             self._emit(rt, "MODIFIED", result)
             if rt.plural == "customresourcedefinitions":
                 self._register_crd(result)
-        return copy.deepcopy(result), warnings
+        return result, warnings
 
     def _delete(self, rt: ResourceType, namespace: str | None, name: str, body: bytes,
                 params: dict[str, str]) -> tuple[dict[str, Any], int]:
@@ -827,8 +834,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         return self._remove(rt, key), 200
 
     def _remove(self, rt: ResourceType, key: tuple[str, str]) -> dict[str, Any]:
-        obj = self._store[rt.group_resource].pop(key)
-        obj["metadata"]["resourceVersion"] = self._next_rv()
+        stored = self._store[rt.group_resource].pop(key)
+        obj = {**stored, "metadata": {**stored["metadata"], "resourceVersion": self._next_rv()}}
         self._emit(rt, "DELETED", obj)
         if rt.plural == "customresourcedefinitions":
             self._unregister_crd(obj)
@@ -908,7 +915,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         assert rt.crd is not None
         defaulted = validation.apply_defaults(rt.crd, obj)
         obj = defaulted if defaulted is not None else obj
-        before = copy.deepcopy(obj)
+        before = obj  # prune returns a copy (or None: nothing to drop); it never changes its argument
         pruned = validation.prune(rt.crd, obj)
         obj = pruned if pruned is not None else obj
         dropped = [f for f in _dropped_fields(before, obj) if not f.startswith("metadata.")]
