@@ -125,3 +125,21 @@ def test_the_final_patch_is_computed_against_what_progress_wrote():
     patch = kopf.Patch()
     apply_result(Result(dict(before)), body(before), patch, progress.close())
     assert patch.status["conditions"] == before["conditions"]
+
+
+def test_an_unexpected_exception_becomes_a_reconciling_condition_not_a_traceback(caplog):
+    from model_registry_operator.controllers.common import Meta
+    from model_registry_operator.controllers.wiring import call_reconcile
+
+    def broken(raw_spec, meta, status, ctx, **args):
+        raise AttributeError("'NoneType' object has no attribute 'containers' at https://x.test/?X-Amz-Signature=s")
+
+    status = {"arn": "arn:aws:sagemaker:us-east-2:1:model-package/g/1", "observedGeneration": 1}
+    result = call_reconcile(broken, {}, Meta("p", "ml", "u", 2), status, Context.create(FakeRegistry(), Settings()),
+                            attempt=2)
+    active = {c["type"]: c for c in result.status["conditions"] if c["status"] == "True"}
+    assert set(active) == {"Reconciling"} and active["Reconciling"]["reason"] == "InternalError"
+    assert "AttributeError" in active["Reconciling"]["message"] and "Signature" not in active["Reconciling"]["message"]
+    assert result.status["arn"] == status["arn"]  # what was observed before is kept
+    assert result.retry == 4 and result.failed  # backoff by attempt, counted as a failure
+    assert "failed unexpectedly" in caplog.text

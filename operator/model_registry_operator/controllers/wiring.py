@@ -24,7 +24,8 @@ from typing import Any, Callable
 import kopf
 
 from .. import GROUP, VERSION
-from .common import Context, Meta, Result
+from ..errors import RetryableError
+from .common import Context, Meta, Result, error_result
 from .conditions import Outcome, build_conditions
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,22 @@ def settled(body: Any) -> bool:
                    for c in status.get("conditions") or [])
 
 
+def call_reconcile(fn: Callable[..., Result], raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any],
+                   ctx: Context, **args: Any) -> Result:
+    """`fn(...)`, with an unexpected exception (a bug, a full disk) turned into Reconciling/
+    InternalError with backoff and the traceback in the log: the object's status says what
+    happened instead of kopf retrying silently. The message names only the exception type,
+    since its text may carry URLs or other details meant for the log."""
+    try:
+        return fn(raw_spec, meta, status, ctx, **args)
+    except Exception as exc:
+        log.exception("reconcile of %s %s/%s failed unexpectedly", fn.__module__, meta.namespace, meta.name)
+        fields = {k: v for k, v in (status or {}).items() if k not in ("conditions", "observedGeneration")}
+        error = RetryableError("InternalError", f"The operator failed unexpectedly ({type(exc).__name__}); its log "
+                               "has the details.")
+        return error_result(error, meta, status, fields, args.get("attempt", 0))
+
+
 def change_pending(body: Any) -> bool:
     """A change handler owns the object: kopf records an unfinished one (waiting for its
     retry) in its progress annotation, and a spec newer than the status is about to be
@@ -184,7 +201,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
                 args["lookup"] = IndexLookup(kwargs)
             if progress is not None and "progress" in fn.__code__.co_varnames:
                 args["progress"] = progress
-            result = fn(dict(body.get("spec") or {}), meta, status, ctx, **args)
+            result = call_reconcile(fn, dict(body.get("spec") or {}), meta, status, ctx, **args)
             ctx.record(meta, result.failed)
             return result
         finally:
