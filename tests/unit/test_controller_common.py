@@ -53,3 +53,25 @@ def test_group_listings_share_one_call_within_the_period_and_fold_in_own_writes(
     now[0] += 9.5
     listings.get("churn")
     assert len(calls) == 3
+
+
+def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
+    import datetime
+
+    from model_registry_operator.controllers.common import Meta, finish, patience
+    from model_registry_operator.controllers.conditions import Outcome, build_conditions
+
+    waiting = Outcome.reconciling("WaitingForApproval", "waiting for churn-v1 to be Approved")
+    started = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    conditions = build_conditions(waiting, 1, None, now="2026-01-01T00:00:00Z")
+    assert patience(conditions, now=started) == 0
+    assert patience(conditions, now=started + datetime.timedelta(seconds=40)) == 10
+    assert patience(conditions, now=started + datetime.timedelta(days=7)) == 120
+    ready = build_conditions(Outcome.ready("Synced", "ok"), 1, None, now="2026-01-01T00:00:00Z")
+    assert patience(ready, now=started + datetime.timedelta(days=7)) == 0  # only a Reconciling wait stretches
+
+    # through finish: the previous conditions (an hour of waiting) stretch a 3 s retry, not a fresh wait
+    hour_ago = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    previous = {"conditions": build_conditions(waiting, 1, None, now=hour_ago)}
+    assert finish(waiting, Meta("m", "ml", "u", 1), previous, {}, retry=3.0).retry == 120
+    assert finish(waiting, Meta("m", "ml", "u", 1), {}, {}, retry=3.0).retry == 3.0

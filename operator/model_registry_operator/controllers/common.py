@@ -140,7 +140,30 @@ def finish(
     status = {k: v for k, v in fields.items() if v is not None}
     status["observedGeneration"] = meta.generation
     status["conditions"] = build_conditions(outcome, meta.generation, (previous or {}).get("conditions"))
+    if retry is not None and outcome.state == "Reconciling":
+        retry = max(retry, patience(status["conditions"]))
     return Result(status, events, retry, short=short and retry is not None)
+
+
+# The longer an object has been Reconciling (an approval, a long validation, a group whose
+# versions others keep), the less often it is looked at: a quarter of the time waited so far,
+# at most every two minutes. Every kopf retry is an API write, so a fixed 3 s poll of an
+# approval that takes a week would be 200,000 writes; this is about 5,000.
+PATIENCE_SHARE = 0.25
+PATIENCE_CAP = 120.0
+
+
+def patience(conditions: list[dict[str, Any]], now: datetime.datetime | None = None) -> float:
+    since = next((c.get("lastTransitionTime") for c in conditions
+                  if c.get("type") == "Reconciling" and c.get("status") == "True"), None)
+    if not since:
+        return 0.0
+    try:
+        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return 0.0
+    waited = ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds()
+    return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
