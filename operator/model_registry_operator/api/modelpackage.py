@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from .. import GROUP
+from .. import OWNER_UID_KEY
 from .cel import at_most_one_of, exactly_one_of, immutable, rule, validations
 from .common import (
     UNBOUNDED_LIST_MAX,
@@ -393,7 +393,6 @@ class ModelPackageSecurityConfig(ApiModel):
 # The operator marks each version it creates with this customer metadata key (holding the
 # object's UID) to find it again after a crash: users cannot set it, and SageMaker's limit
 # of 50 entries leaves them 49.
-OWNER_UID_KEY = f"{GROUP}/uid"
 CUSTOMER_METADATA_RESERVED = (
     f"customerMetadataProperties may hold at most 49 entries and not the key {OWNER_UID_KEY}:"
     " the operator keeps that one to recognise the versions it created"

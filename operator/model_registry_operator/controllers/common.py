@@ -118,6 +118,15 @@ class DictLookup:
         return self.objects.get((kind, namespace, name))
 
 
+class Waiting(Exception):
+    """A reconcile cannot go on until something else happens (a referenced object, an
+    approval): `outcome` is the Reconciling condition to report, `delay` when to look again."""
+
+    def __init__(self, outcome: Outcome, delay: float, short: bool = False):
+        super().__init__(outcome.message)
+        self.outcome, self.delay, self.short = outcome, delay, short
+
+
 def finish(
     outcome: Outcome,
     meta: Meta,

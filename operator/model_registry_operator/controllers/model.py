@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from .. import GROUP
 from ..errors import ReconcileError
 from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, is_subset,
-                     parse_spec, request_for, rfc3339, spec_error, stable_hash, to_api)
+                     parse_spec, request_for, rfc3339, spec_error, Waiting, stable_hash, to_api)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -31,12 +31,6 @@ FIELDS = ("arn", "creationTime", "containers", "specHash")
 # a hash written there is seen stale until the next event).
 SPEC_HASH_ANNOTATION = f"{GROUP}/model-spec-hash"
 WAIT_FOR_PACKAGE_DELAY = 3.0
-
-
-class Waiting(Exception):
-    def __init__(self, outcome: Outcome, delay: float, short: bool = False):
-        super().__init__(outcome.message)
-        self.outcome, self.delay, self.short = outcome, delay, short
 
 
 def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, lookup: Lookup) -> str:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..errors import ReconcileError, TerminalError
 from ..registry.base import OWNER_UID_KEY
 from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, group_name_of,
-                     is_subset, parse_spec, request_for, rfc3339, spec_error, to_api)
+                     is_subset, parse_spec, request_for, rfc3339, spec_error, Waiting, to_api)
 from .conditions import Outcome, is_ready
 
 KIND = "ModelPackage"
@@ -42,12 +42,6 @@ SOURCE_STALL_AFTER = 3
 MiB, GiB = 1024**2, 1024**3
 # UpdateModelPackage members compared with DescribeModelPackage and re-applied when they differ.
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
-
-
-class Waiting(Exception):
-    def __init__(self, outcome: Outcome, delay: float, short: bool = False):
-        super().__init__(outcome.message)
-        self.outcome, self.delay, self.short = outcome, delay, short
 
 
 def resolve_group(spec: Any, meta: Meta, lookup: Lookup) -> str | None:

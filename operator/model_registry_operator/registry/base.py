@@ -10,11 +10,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-Shape = dict[str, Any]
+from .. import OWNER_UID_KEY  # noqa: F401  (re-exported: the registry's callers use it from here)
 
-# CustomerMetadataProperties key holding the Kubernetes UID of the object that created a
-# version: the lookup that makes creation idempotent across operator crashes.
-OWNER_UID_KEY = "registry.mlops.dev/uid"
+Shape = dict[str, Any]
 
 
 class Registry(Protocol):
