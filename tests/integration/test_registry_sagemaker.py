@@ -154,42 +154,6 @@ def test_list_packages_reads_every_page_with_status_and_approval(registry):
     assert {(s["ModelPackageStatus"], s["ModelApprovalStatus"]) for s in summaries} == {("Completed", "PendingManualApproval")}
 
 
-def test_list_packages_with_max_age_shares_one_listing(registry):
-    new_group(registry)
-    new_group(registry, "other")
-    arn = new_package(registry, ModelApprovalStatus="PendingManualApproval")
-    new_package(registry, "other")
-    first = registry.list_packages("churn", max_age=60)
-    assert registry.list_packages("churn", max_age=60) == first
-    assert registry.list_packages("arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn", max_age=60) == first
-    assert registry.calls["ListModelPackages"] == 1
-
-    # a change made through the registry makes the next listing fresh
-    registry.update_package({"ModelPackageArn": arn, "ModelApprovalStatus": "Approved"})
-    assert [s["ModelApprovalStatus"] for s in registry.list_packages("churn", max_age=60)] == ["Approved"]
-    assert registry.calls["ListModelPackages"] == 2
-    second = new_package(registry)
-    assert [s["ModelPackageArn"] for s in registry.list_packages("churn", max_age=60)] == [arn, second]
-    registry.list_packages("other", max_age=60)  # other groups have their own listing
-    assert registry.calls["ListModelPackages"] == 4
-    registry.list_packages("churn")  # no max_age: always asks
-    assert registry.calls["ListModelPackages"] == 5
-
-
-def test_concurrent_listings_of_a_group_are_one_call(env, registry):
-    new_group(registry)
-    new_package(registry)
-    env.faults.latency("ListModelPackages", seconds=0.3, count=1)  # keep the first one in flight
-    results: list[list] = []
-    threads = [threading.Thread(target=lambda: results.append(registry.list_packages("churn", max_age=60))) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(results) == 8 and all(len(r) == 1 for r in results)
-    assert env.count("ListModelPackages") == 1
-
-
 def test_a_missing_group_has_no_packages(registry):
     assert registry.list_packages("nowhere") == []
     assert registry.find_package_by_owner("nowhere", "uid-1") is None

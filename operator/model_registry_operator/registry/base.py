@@ -22,8 +22,8 @@ class Registry(Protocol):
     def delete_group(self, name: str) -> None: ...  # absent is not an error
 
     # model packages
-    # every ModelPackageSummary of a group, all pages; max_age > 0 reuses a recent listing
-    def list_packages(self, group: str, max_age: float = 0.0) -> list[Shape]: ...
+    # every ModelPackageSummary of a group, all pages
+    def list_packages(self, group: str) -> list[Shape]: ...
     # DescribeModelPackage shape; created_after (optional): the object's creationTimestamp
     # less a clock-skew margin, so older versions are not even looked at
     def find_package_by_owner(self, group: str, uid: str, created_after: datetime | None = None) -> Shape | None: ...

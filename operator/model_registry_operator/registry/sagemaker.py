@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 import uuid
 from collections import Counter
 from datetime import datetime
@@ -101,12 +100,6 @@ class SageMakerRegistry:
         self._owners: dict[str, str] = {}
         self._by_owner: dict[str, str] = {}
         self._owners_lock = threading.Lock()
-        # list_packages(max_age=...): group -> (monotonic start, summaries), the last local
-        # write to a package of the group, and one lock per group for single-flight listing.
-        self._listings: dict[str, tuple[float, list[Shape]]] = {}
-        self._written: dict[str, float] = {}
-        self._listing_locks: dict[str, threading.Lock] = {}
-        self._listings_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -130,31 +123,10 @@ class SageMakerRegistry:
 
     # model packages
 
-    def list_packages(self, group: str, max_age: float = 0.0) -> list[Shape]:
-        """Every version summary of `group` (status and approval included), all pages.
-
-        With `max_age` > 0, a listing of the group made at most that many seconds ago is
-        reused, and concurrent callers for the same group share one listing: the resync of
-        every package of a group then costs one ListModelPackages page per 100 versions. A
-        package created, updated or deleted through this registry invalidates its group's
-        listing. The summaries are shared: do not modify them.
-        """
-        if max_age <= 0:
-            return list(self._list_packages(group))
-        key = _group_key(group)
-        with self._listings_lock:
-            lock = self._listing_locks.setdefault(key, threading.Lock())
-        with lock:  # one listing in flight per group; the others wait for it
-            with self._listings_lock:
-                cached = self._listings.get(key)
-                written = self._written.get(key, float("-inf"))
-            if cached and cached[0] > written and time.monotonic() - cached[0] <= max_age:
-                return list(cached[1])
-            started = time.monotonic()
-            summaries = list(self._list_packages(group))
-            with self._listings_lock:
-                self._listings[key] = (started, summaries)
-            return list(summaries)
+    def list_packages(self, group: str) -> list[Shape]:
+        """Every version summary of `group` (status and approval included), all pages. The
+        controllers share one listing per group among its packages (controllers.common.GroupListings)."""
+        return list(self._list_packages(group))
 
     def find_package_by_owner(self, group: str, uid: str, created_after: datetime | None = None) -> Shape | None:
         """The version of `group` whose CustomerMetadataProperties[OWNER_UID_KEY] is `uid`.
@@ -199,11 +171,7 @@ class SageMakerRegistry:
             # botocore would fill in a random token, defeating idempotency across restarts
             request = {**request, "ClientToken": client_token_for(owner)}
         group = request.get("ModelPackageGroupName")
-        try:
-            arn = self._call("create_model_package", **request)["ModelPackageArn"]
-        finally:  # even a failed create may have made a version
-            if group:
-                self._mark_written(group)
+        arn = self._call("create_model_package", **request)["ModelPackageArn"]
         if group and owner:
             self._remember(arn, owner)
         return arn
@@ -212,16 +180,10 @@ class SageMakerRegistry:
         return self._describe("describe_model_package", ModelPackageName=name_or_arn)
 
     def update_package(self, request: Shape) -> None:
-        try:
-            self._call("update_model_package", **request)
-        finally:
-            self._mark_written(_package_group(request.get("ModelPackageArn", "")))
+        self._call("update_model_package", **request)
 
     def delete_package(self, name_or_arn: str) -> None:
-        try:
-            self._delete("delete_model_package", ModelPackageName=name_or_arn)
-        finally:
-            self._mark_written(_package_group(name_or_arn))
+        self._delete("delete_model_package", ModelPackageName=name_or_arn)
         self._forget(name_or_arn)
 
     # models
@@ -322,12 +284,6 @@ class SageMakerRegistry:
             if owner and self._by_owner.get(owner) == arn:
                 del self._by_owner[owner]
 
-    def _mark_written(self, group: str) -> None:
-        """A package of `group` changed: listings started before now are stale."""
-        if group:
-            with self._listings_lock:
-                self._written[_group_key(group)] = time.monotonic()
-
     def _count_call(self, model: Any = None, **_: Any) -> None:
         with self._metrics_lock:
             self.calls[model.name] += 1
@@ -355,17 +311,6 @@ def _configured_region(session: botocore.session.Session) -> str | None:
     # botocore reads AWS_DEFAULT_REGION and profiles; AWS_REGION is what EKS (IRSA) and the
     # other AWS SDKs set, so it is honoured as well, first.
     return os.environ.get("AWS_REGION") or session.get_config_variable("region")
-
-
-def _group_key(name_or_arn: str) -> str:
-    """A group's name, from its name or its ARN (".../model-package-group/<name>")."""
-    return name_or_arn.rsplit("/", 1)[-1]
-
-
-def _package_group(name_or_arn: str) -> str:
-    """The group of a versioned package ARN (".../model-package/<group>/<version>"), else ""."""
-    parts = name_or_arn.split(":", 5)[-1].split("/")
-    return parts[1] if len(parts) == 3 and parts[0] == "model-package" else ""
 
 
 def _retry_settings(session: botocore.session.Session) -> dict[str, Any]:
