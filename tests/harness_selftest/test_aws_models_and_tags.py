@@ -117,6 +117,23 @@ def test_tags_given_at_creation_are_listed(aws):
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
 
 
+def test_tags_on_a_versioned_create_are_refused_and_addtags_works(aws):
+    # botocore's CreateModelPackage.Tags: a version uses its group's tags, "you cannot supply
+    # a tag argument"; tagging the version afterwards (AddTags) is how it gets its own
+    sm = aws.client("sagemaker")
+    sm.create_model_package_group(ModelPackageGroupName="churn")
+    tags = [{"Key": "team", "Value": "ml"}]
+    code, message = _error(lambda: sm.create_model_package(
+        ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=tags))
+    assert code == "ValidationException" and "Tags" in message
+    assert sm.list_model_packages(ModelPackageGroupName="churn")["ModelPackageSummaryList"] == []
+    arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)["ModelPackageArn"]
+    sm.add_tags(ResourceArn=arn, Tags=tags)
+    assert sm.list_tags(ResourceArn=arn)["Tags"] == tags
+    unversioned = sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE, Tags=tags)
+    assert sm.list_tags(ResourceArn=unversioned["ModelPackageArn"])["Tags"] == tags
+
+
 def test_tags_of_a_missing_resource_are_a_validation_error(aws, arns):
     sm = aws.client("sagemaker")
     sm.delete_model_package(ModelPackageName=arns["version"])
