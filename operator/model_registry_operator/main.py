@@ -163,6 +163,10 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
     log.info("starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
              list(settings.namespaces) or "all", settings.resync_seconds, settings.deletion_policy,
              ctx.registry.region)
+    log.info("artifact sources: buckets=%s hosts=%s%s", list(settings.source_buckets) or "any",
+             list(settings.source_hosts) or "any",
+             "" if settings.source_buckets and settings.source_hosts else
+             " (set MRO_SOURCE_BUCKETS and MRO_SOURCE_HOSTS to restrict what a ModelPackage may make the operator read)")
     try:
         kopf.run(
             registry=registry,

@@ -1,8 +1,10 @@
 """Operator settings: flags with MRO_* environment variables, read once at start-up."""
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -26,6 +28,9 @@ class Settings:
     deletion_policy: DeletionPolicy = "Delete"
     allow_http: bool = False
     max_artifact_bytes: int = 50 * 1024**3
+    # Where artifact sources may be read from; empty: anywhere (see artifacts/sources.py)
+    source_buckets: tuple[str, ...] = ()  # "bucket" or "bucket/key-prefix"; "*" within a bucket name
+    source_hosts: tuple[str, ...] = ()  # "host" or "*.domain", lower case
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     all_namespaces: bool = False
 
@@ -41,6 +46,8 @@ class Settings:
             "MRO_DELETION_POLICY": ("deletion_policy", _deletion_policy),
             "MRO_ALLOW_HTTP": ("allow_http", _bool),
             "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _positive_int),
+            "MRO_SOURCE_BUCKETS": ("source_buckets", _source_buckets),
+            "MRO_SOURCE_HOSTS": ("source_hosts", _source_hosts),
         }
         for var, (name, parse) in parsers.items():
             if var in env and env[var] != "":
@@ -75,3 +82,56 @@ def _deletion_policy(value: str) -> DeletionPolicy:
     if value not in ("Delete", "Retain"):
         raise ValueError(f"expected Delete or Retain, got {value!r}")
     return value  # type: ignore[return-value]
+
+
+def _entries(value: str) -> list[str]:
+    entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+    if not entries:  # "," must not quietly mean "no restriction"
+        raise ValueError("expected a comma-separated list, got no entry; leave it unset to allow any")
+    return entries
+
+
+# A bucket name (S3's rules, with the upper case and "_" of old us-east-1 buckets), "*" allowed
+_BUCKET_PATTERN = re.compile(r"[A-Za-z0-9*][A-Za-z0-9._*-]{0,62}")
+
+
+def _source_buckets(value: str) -> tuple[str, ...]:
+    entries = []
+    for entry in _entries(value):
+        if "://" in entry:
+            raise ValueError(f"{entry!r}: write a bucket name or bucket/prefix, without a scheme")
+        bucket, _, prefix = entry.partition("/")
+        if not _BUCKET_PATTERN.fullmatch(bucket) or bucket.strip("*") == "":
+            raise ValueError(f"{entry!r}: {bucket!r} is not an S3 bucket name")
+        if "*" in prefix:
+            raise ValueError(f"{entry!r}: '*' is allowed in the bucket name only; a key prefix matches as a prefix")
+        entries.append(f"{bucket}/{prefix}" if prefix else bucket)
+    return tuple(entries)
+
+
+_HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+
+
+def _source_hosts(value: str) -> tuple[str, ...]:
+    entries = []
+    for entry in _entries(value):
+        host = entry.lower().rstrip(".").removeprefix("[").removesuffix("]")  # [::1] as in a URL
+        name = host.removeprefix("*.")
+        if _is_ip(name) and name == host:
+            entries.append(str(ipaddress.ip_address(name)))
+            continue
+        if not all(_HOST_LABEL.fullmatch(label) for label in name.split(".")):
+            raise ValueError(
+                f"{entry!r}: expected a host name (models.example.org), '*.' and a domain (*.example.org) "
+                "or an IP address, without scheme, port or path"
+            )
+        entries.append(host)
+    return tuple(entries)
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True

@@ -10,6 +10,7 @@ import tarfile
 import time
 from dataclasses import dataclass, field
 
+import botocore.exceptions
 import pytest
 
 from harness.httpserver import FileServer
@@ -488,3 +489,158 @@ def test_a_dropped_connection_to_a_server_without_ranges_skips_what_it_had(s3, s
     url = server.add("/m.bin", data, cut_after=2 * 1024**2, ranges=False)  # no ETag, no ranges
     copy(s3, Artifact("model", [File("m.bin", url, sha256(data))]))
     assert unpack(stored(s3)) == {"m.bin": data}
+
+
+# --- allowed source buckets and hosts (MRO_SOURCE_BUCKETS, MRO_SOURCE_HOSTS) ---------------
+
+
+def allowlisted(buckets: str = "", hosts: str = "") -> Settings:
+    return Settings.from_env({"MRO_ALLOW_HTTP": "true", "MRO_SOURCE_BUCKETS": buckets, "MRO_SOURCE_HOSTS": hosts})
+
+
+def test_an_s3_source_outside_the_allowed_buckets_is_refused_before_any_request(aws, s3):
+    aws.make_bucket("payroll")
+    s3.put_object(Bucket="payroll", Key="salaries.tar.gz", Body=b"secret")
+    before = aws.counts()
+    artifact = Artifact("model", [File("model.tar.gz", "s3://payroll/salaries.tar.gz")])
+
+    error = refused(s3, artifact, settings=allowlisted(buckets="sources/releases/"))
+
+    assert error.reason == "ForbiddenSource"
+    assert error.message.startswith("artifact model, file model.tar.gz: source s3://payroll/salaries.tar.gz ")
+    assert "MRO_SOURCE_BUCKETS" in error.message
+    assert aws.counts() == before  # not even the artifact bucket was looked at
+
+
+def test_an_s3_source_outside_the_allowed_prefix_is_refused(aws, s3):
+    s3.put_object(Bucket="sources", Key="private/m.bin", Body=b"secret")
+    before = aws.counts()
+    error = refused(s3, Artifact("model", [File("m.bin", "s3://sources/private/m.bin")]),
+                    settings=allowlisted(buckets="sources/releases/"))
+    assert error.reason == "ForbiddenSource" and "MRO_SOURCE_BUCKETS" in error.message
+    assert aws.counts() == before
+
+
+def test_sources_inside_the_allowlists_are_copied(s3, server):
+    s3.put_object(Bucket="sources", Key="releases/code.py", Body=b"code")
+    artifact = Artifact("model", [File("code.py", "s3://sources/releases/code.py"),
+                                  File("w.bin", server.add("/w.bin", b"weights"))])
+    copy(s3, artifact, settings=allowlisted(buckets="registry-*,sources/releases/", hosts="127.0.0.1"))
+    assert unpack(stored(s3)) == {"code.py": b"code", "w.bin": b"weights"}
+
+
+def test_an_https_source_outside_the_allowed_hosts_is_never_requested(aws, s3, server):
+    url = server.add("/m.bin", b"x")
+    error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="models.example.org"))
+    assert error.reason == "ForbiddenSource"
+    assert error.message.startswith(f"artifact model, file m.bin: source {url}, ") and "MRO_SOURCE_HOSTS" in error.message
+    assert server.requests == []
+    assert set(aws.counts()) == {"CreateBucket"}
+
+
+def test_a_redirect_off_the_allowed_hosts_is_refused(s3, server):
+    target = server.url("/elsewhere.bin", host="localhost")  # the same server, under a name not allowed
+    server.add("/elsewhere.bin", b"x")
+    url = server.add("/m.bin", redirect=target + "?token=s3cret")
+    error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="127.0.0.1"))
+    assert error.reason == "ForbiddenSource"
+    assert f"source {url} redirects to {target}?REDACTED" in error.message and "MRO_SOURCE_HOSTS" in error.message
+    assert server.count("/m.bin") == 1 and server.count("/elsewhere.bin") == 0
+    assert registry_keys(s3) == []
+
+
+def test_a_redirect_within_the_allowed_hosts_is_followed(s3, server):
+    server.add("/new.bin", b"moved")
+    url = server.add("/old.bin", redirect=server.url("/new.bin", host="localhost"))
+    copy(s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="127.0.0.1,localhost"))
+    assert unpack(stored(s3)) == {"m.bin": b"moved"}
+
+
+# --- server-side copies refused (403) -------------------------------------------------------
+
+
+class DenyingCopies:
+    """The harness S3 client, except that `operations` answer 403 AccessDenied, as S3 does
+    when the source object's KMS key refuses kms:Decrypt (the harness cannot inject a 403)."""
+
+    def __init__(self, s3, *operations: str):
+        self.s3, self.operations = s3, operations
+
+    def __getattr__(self, name):
+        if name not in self.operations:
+            return getattr(self.s3, name)
+        operation = "".join(word.title() for word in name.split("_"))
+
+        def denied(**kwargs):
+            raise botocore.exceptions.ClientError(
+                {"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                 "ResponseMetadata": {"HTTPStatusCode": 403}},
+                operation,
+            )
+
+        return denied
+
+
+@pytest.mark.parametrize(
+    "operation, tuning",
+    [("copy_object", FAST), ("upload_part_copy", Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2))],
+)
+def test_a_denied_server_side_copy_names_both_ends_and_both_causes(s3, operation, tuning):
+    s3.put_object(Bucket="sources", Key="enc/model.tar.gz", Body=make_tar_gz({"m.bin": os.urandom(6 * 1024**2)}))
+    artifact = Artifact("model", [File("model.tar.gz", "s3://sources/enc/model.tar.gz")])
+
+    error = refused(DenyingCopies(s3, operation), artifact, tuning=tuning)
+
+    assert error.reason == "CopyForbidden"
+    assert error.message.startswith(
+        f"artifact model: access denied copying from s3://sources/enc/model.tar.gz to s3://registry/{KEY} "
+    )
+    for cause in ("s3:GetObject", "kms:Decrypt", "s3:PutObject"):
+        assert cause in error.message
+    assert registry_keys(s3) == [] and open_uploads(s3) == []
+
+
+def test_a_denied_write_to_the_artifact_bucket_is_still_the_buckets(s3, server):
+    error = refused(DenyingCopies(s3, "create_multipart_upload"), Artifact("model", [File("m.bin", server.add("/m.bin", b"x"))]))
+    assert error.reason == "ArtifactBucketForbidden"
+
+
+# --- pinned S3 object versions (?versionId=) ------------------------------------------------
+
+
+@pytest.fixture
+def versions(s3):
+    """Two versions of sources/model.tar.gz (the second is the current one) and of sources/w.bin."""
+    s3.put_bucket_versioning(Bucket="sources", VersioningConfiguration={"Status": "Enabled"})
+    made = {}
+    for key, bodies in (("model.tar.gz", [make_tar_gz({"m.bin": os.urandom(6 * 1024**2)}) for _ in range(2)]),
+                        ("w.bin", [b"v1 weights", b"v2 weights"])):
+        made[key] = [(s3.put_object(Bucket="sources", Key=key, Body=body)["VersionId"], body) for body in bodies]
+    return made
+
+
+@pytest.mark.parametrize(
+    "tuning, copies",
+    [(FAST, "CopyObject"), (Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2), "UploadPartCopy")],
+)
+def test_a_pinned_version_is_copied_server_side(aws, s3, versions, tuning, copies):
+    (version, archive), _ = versions["model.tar.gz"]
+    url = f"s3://sources/model.tar.gz?versionId={version}"
+    (status,) = copy(s3, Artifact("model", [File("model.tar.gz", url, sha256(archive))]), tuning=tuning)
+    assert stored(s3) == archive  # the first version, not the current one
+    assert status["sha256"] == sha256(archive)
+    assert aws.count(copies) >= 1 and aws.count("UploadPart") == 0
+
+
+def test_a_pinned_version_is_read_for_packing(s3, versions):
+    (version, body), _ = versions["w.bin"]
+    copy(s3, Artifact("model", [File("w.bin", f"s3://sources/w.bin?versionId={version}", sha256(body))]))
+    assert unpack(stored(s3)) == {"w.bin": b"v1 weights"}
+    record = stored(s3, KEY + ".mro.json").decode()
+    assert f"s3://sources/w.bin?versionId={version}" in record
+
+
+def test_a_missing_version_is_not_found(s3, versions):
+    url = "s3://sources/w.bin?versionId=00000000-0000-0000-0000-000000000000"
+    error = refused(s3, Artifact("model", [File("w.bin", url)]))
+    assert error.reason == "SourceNotFound" and url in error.message

@@ -2,7 +2,6 @@ import base64
 import hashlib
 import ipaddress
 import threading
-from types import SimpleNamespace
 
 import pytest
 
@@ -13,6 +12,7 @@ from model_registry_operator.artifacts.sources import (
     redact, refused_address_reason,
 )
 from model_registry_operator.errors import RetryableError, TerminalError
+from model_registry_operator.settings import Settings
 
 STRICT = Policy(allow_http=False, allow_loopback=False)
 LOCAL = Policy(allow_http=True, allow_loopback=True)
@@ -89,7 +89,9 @@ def parse(url, policy=STRICT):
         ("https://127.0.0.1:8443/m.bin", "ForbiddenSource"),
         ("http://models.example.org/m.bin", "ForbiddenSource"),
         ("s3://bucket-only", "InvalidSource"),
-        ("s3://bucket/key?versionId=1", "InvalidSource"),
+        ("s3://bucket/key?versionId=", "InvalidSource"),
+        ("s3://bucket/key?versionId=1&partNumber=2", "InvalidSource"),
+        ("s3://bucket/key?response-content-type=x", "InvalidSource"),
         ("https:///no-host", "InvalidSource"),
         ("https://[::1/broken", "InvalidSource"),
         ("https://models.example.org:99999/m.bin", "InvalidSource"),
@@ -192,8 +194,17 @@ def test_progress_callback_failure_does_not_break_the_copy():
 
 
 def test_settings_drive_the_policy():
-    assert Policy.from_settings(SimpleNamespace(allow_http=False)).allow_loopback is False
-    assert Policy.from_settings(SimpleNamespace(allow_http=True)).allow_loopback is True
+    assert Policy.from_settings(Settings(allow_http=False)).allow_loopback is False
+    assert Policy.from_settings(Settings(allow_http=True)).allow_loopback is True
+    allowlisted = Policy.from_settings(Settings(source_buckets=("ml-src",), source_hosts=("*.example.org",)))
+    assert (allowlisted.source_buckets, allowlisted.source_hosts) == (("ml-src",), ("*.example.org",))
+
+
+def test_s3_version_id_is_parsed_and_named():
+    source = parse("s3://bucket/dir/m.bin?versionId=3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY%2FMTRC")
+    assert source.location == {"Bucket": "bucket", "Key": "dir/m.bin", "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRC"}
+    assert source.display == "s3://bucket/dir/m.bin?versionId=3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRC"
+    assert parse("s3://bucket/m.bin").location == {"Bucket": "bucket", "Key": "m.bin"}
 
 
 def test_prefetched_keeps_order_and_raises_the_readers_error_in_the_consumer():

@@ -17,10 +17,32 @@ def test_settings_defaults_and_env():
 @pytest.mark.parametrize("var,value", [("MRO_RESYNC_SECONDS", "soon"), ("MRO_RESYNC_SECONDS", "-1"),
                                        ("MRO_RESYNC_SECONDS", "nan"), ("MRO_RESYNC_SECONDS", "inf"),
                                        ("MRO_MAX_ARTIFACT_BYTES", "-5"), ("MRO_MAX_ARTIFACT_BYTES", "lots"),
-                                       ("MRO_DELETION_POLICY", "Keep"), ("MRO_ALLOW_HTTP", "maybe")])
+                                       ("MRO_DELETION_POLICY", "Keep"), ("MRO_ALLOW_HTTP", "maybe"),
+                                       ("MRO_SOURCE_BUCKETS", "s3://ml-src"), ("MRO_SOURCE_BUCKETS", ", ,"),
+                                       ("MRO_SOURCE_BUCKETS", "ml src"), ("MRO_SOURCE_BUCKETS", "*"),
+                                       ("MRO_SOURCE_BUCKETS", "/prefix"), ("MRO_SOURCE_BUCKETS", "b/p*/"),
+                                       ("MRO_SOURCE_HOSTS", "https://models.example.org"),
+                                       ("MRO_SOURCE_HOSTS", "models.example.org:443"), ("MRO_SOURCE_HOSTS", ","),
+                                       ("MRO_SOURCE_HOSTS", "models.example.org/path"), ("MRO_SOURCE_HOSTS", "*"),
+                                       ("MRO_SOURCE_HOSTS", "a.*.example.org"), ("MRO_SOURCE_HOSTS", "-bad.org")])
 def test_bad_setting_names_the_variable(var, value):
     with pytest.raises(ValueError, match=var):
         Settings.from_env({var: value})
+
+
+def test_source_allowlists_are_normalised():
+    s = Settings.from_env({"MRO_SOURCE_BUCKETS": " ml-src , team-*-models,shared/releases/ ",
+                           "MRO_SOURCE_HOSTS": "Models.Example.org.,*.example.net,[::1]"})
+    assert s.source_buckets == ("ml-src", "team-*-models", "shared/releases/")
+    assert s.source_hosts == ("models.example.org", "*.example.net", "::1")
+    assert Settings.from_env({"MRO_SOURCE_BUCKETS": "", "MRO_SOURCE_HOSTS": ""}).source_buckets == ()  # unset: any
+
+
+def test_cli_bad_allowlist_exits_nonzero_with_a_sentence(monkeypatch, capsys):
+    monkeypatch.setenv("MRO_SOURCE_HOSTS", "https://models.example.org")
+    assert main(["run"]) == 2
+    err = capsys.readouterr().err
+    assert "MRO_SOURCE_HOSTS" in err and "without scheme" in err and "Traceback" not in err
 
 
 def test_cli_bad_env_exits_nonzero_with_a_sentence(monkeypatch, capsys):

@@ -1,8 +1,9 @@
 """Copy a ModelPackage's artifacts into the registry's bucket as one model.tar.gz each.
 
 `copy_artifacts` is the entry point. For each artifact, in order:
-1. Names, paths, checksums and source URLs are checked (scheme, literal addresses; the
-   network policy is in sources.py) before any bucket is touched.
+1. Names, paths, checksums and source URLs are checked (scheme, literal addresses, the
+   allowed buckets and hosts; the network policy is in sources.py) before any bucket is
+   touched.
 2. A completion record next to the destination (upload.py) matching the artifact's
    fingerprint (paths, sources, declared checksums) means the copy was done, maybe by an
    earlier operator process: its status is returned without copying.
@@ -51,8 +52,8 @@ from .sources import (
     HttpFetcher, Policy, S3Source, Source, Stat, hashed, parse_source, prefetched, read_stream, redact, with_retries,
 )
 from .upload import (
-    MultipartUpload, abort_stale_uploads, copy_object, copy_parts, destination_error, part_size_for, read_record,
-    write_record,
+    MultipartUpload, abort_stale_uploads, copy_error, copy_object, copy_parts, destination_error, part_size_for,
+    read_record, write_record,
 )
 
 __all__ = ["copy_artifacts", "Tuning", "HttpFetcher", "redact"]
@@ -97,7 +98,8 @@ def copy_artifacts(
     """Copy every artifact; returns `[{name, uri, sha256, size}]` in the same order.
 
     Raises TerminalError (ChecksumMismatch, ForbiddenSource, SourceNotFound, SourceForbidden,
-    ArtifactTooLarge, InvalidSource, InvalidSpec) or RetryableError (SourceUnreachable,
+    CopyForbidden, ArtifactBucketForbidden, ArtifactBucketNotFound, ArtifactTooLarge, InvalidSource,
+    InvalidSpec) or RetryableError (SourceUnreachable,
     ArtifactUploadFailed); messages name the artifact and file, and never hold credentials.
     """
     tuning = tuning or Tuning()
@@ -283,13 +285,12 @@ class _Copier:
         source: S3Source = f.source  # type: ignore[assignment]
         if f.declared and f.stat.sha256:
             _verify(f, f.stat.sha256)  # S3 already knows the whole object's sha256: check before copying
-        copy_source = {"Bucket": source.bucket, "Key": source.key}
+        copy_source = source.location
         size = f.stat.size
         what = f"artifact {meter.name}"
         if size <= self.tuning.copy_object_max:
-            etag, sha256 = self._destination(
-                what, copy_object, self.s3, self.bucket, key, copy_source, f.stat.validator, metadata
-            )
+            with self._copying(what, source, key):
+                etag, sha256 = copy_object(self.s3, self.bucket, key, copy_source, f.stat.validator, metadata)
             # S3-compatible stores that do not compute the checksum on copy: hash by reading.
             sha256 = sha256 or self._hash_by_reading(f)
             meter.set(size)
@@ -308,11 +309,12 @@ class _Copier:
             if f.declared:
                 _verify(f, found["sha256"])
 
-        etag = self._destination(
-            what, copy_parts, self.s3, self.bucket, key, copy_source, f.stat.validator, size,
-            part_size=max(self.tuning.copy_part_size, part_size_for(size, 0)),
-            concurrency=self.tuning.upload_concurrency, metadata=metadata, verify=verify, progress=meter.set,
-        )
+        with self._copying(what, source, key):
+            etag = copy_parts(
+                self.s3, self.bucket, key, copy_source, f.stat.validator, size,
+                part_size=max(self.tuning.copy_part_size, part_size_for(size, 0)),
+                concurrency=self.tuning.upload_concurrency, metadata=metadata, verify=verify, progress=meter.set,
+            )
         return etag, found["sha256"], size
 
     def _hash_by_reading(self, f: _File) -> str:
@@ -323,10 +325,20 @@ class _Copier:
 
     def _destination(self, what: str, call, *args, **kwargs):
         """Run a call on the artifact bucket, classifying S3 errors."""
-        try:
+        with _s3_errors(lambda exc: destination_error(exc, what)):
             return call(*args, **kwargs)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise destination_error(exc, what) from None
+
+    def _copying(self, what: str, source: S3Source, key: str):
+        """Classify the S3 errors of a server-side copy from `source` to `key`."""
+        return _s3_errors(lambda exc: copy_error(exc, what, source.display, f"s3://{self.bucket}/{key}"))
+
+
+@contextlib.contextmanager
+def _s3_errors(classify: Callable[[Exception], Exception]):
+    try:
+        yield
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise classify(exc) from None
 
 
 class _SpooledSource:

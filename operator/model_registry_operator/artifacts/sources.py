@@ -18,18 +18,31 @@ who may create a ModelPackage, from inside the cluster):
   mirrors (Artifactory, Nexus) live there, and the contract refuses link-local and
   metadata addresses, not private ones. Clusters that must also fence those use a
   NetworkPolicy on the operator's egress.
+
+Source allowlist (confused deputy: whoever may create a ModelPackage otherwise makes the
+operator read any object its AWS role can read, and fetch from any host):
+- `MRO_SOURCE_BUCKETS`: s3:// sources must be in one of these buckets ("bucket", "*" matching
+  any characters within the name), or under a key prefix ("bucket/prefix/", matched as a
+  plain prefix, as IAM does). Keys with "." or ".." segments are then refused: some HTTP
+  stacks resolve them, which would move the request elsewhere.
+- `MRO_SOURCE_HOSTS`: http(s) sources, and every redirect they make, must be on one of these
+  hosts ("models.example.org" exactly, or "*.example.org" for its subdomains), on top of the
+  address checks above.
+Unset, either one allows anything. Both are checked before any request is made.
 """
 from __future__ import annotations
 
 import base64
+import contextlib
 import ipaddress
+import re
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from queue import Full, Queue
 from typing import Callable, Iterator, Protocol
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import unquote, urljoin, urlsplit
 
 import botocore.exceptions
 import urllib3
@@ -84,10 +97,49 @@ class Policy:
     attempts: int = 3  # per request, for network errors and 5xx
     backoff: float = 0.5  # seconds, doubled per attempt
     max_redirects: int = 5
+    source_buckets: tuple[str, ...] = ()  # empty: any bucket (settings.py validates the entries)
+    source_hosts: tuple[str, ...] = ()  # empty: any host
 
     @classmethod
     def from_settings(cls, settings, **overrides) -> "Policy":
-        return cls(allow_http=settings.allow_http, allow_loopback=settings.allow_http, **overrides)
+        return cls(
+            allow_http=settings.allow_http, allow_loopback=settings.allow_http,
+            source_buckets=settings.source_buckets, source_hosts=settings.source_hosts, **overrides,
+        )
+
+
+def bucket_allowed(bucket: str, key: str, allowed: tuple[str, ...]) -> bool:
+    if not allowed:
+        return True
+    if any(segment in (".", "..") for segment in key.split("/")):
+        return False
+    for entry in allowed:
+        pattern, _, prefix = entry.partition("/")
+        name = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+        if name.fullmatch(bucket) and key.startswith(prefix):
+            return True
+    return False
+
+
+def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
+    if not allowed:
+        return True
+    host = host.lower().rstrip(".")
+    with contextlib.suppress(ValueError):
+        host = str(ipaddress.ip_address(host))  # one spelling per address, as settings.py stores them
+    return any(host == entry or (entry.startswith("*.") and host.endswith(entry[1:])) for entry in allowed)
+
+
+def _check_host(url: str, policy: Policy, where: str, original: str | None = None) -> None:
+    """`original`: the source URL when `url` is where it redirected to."""
+    if host_allowed(urlsplit(url).hostname or "", policy.source_hosts):
+        return
+    what = f"source {redact(original)} redirects to {redact(url)}" if original else f"source {redact(url)}"
+    raise TerminalError(
+        "ForbiddenSource",
+        f"{where}: {what}, a host the operator may not fetch from; use an allowed host or ask the operator's "
+        "administrator to add it to MRO_SOURCE_HOSTS",
+    )
 
 
 def refused_address_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: Policy) -> str | None:
@@ -121,13 +173,24 @@ def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", wh
     scheme = parts.scheme.lower()
     if scheme == "s3":
         bucket, key = parts.netloc, parts.path.lstrip("/")
-        if not bucket or not key or parts.query or parts.fragment:
-            raise TerminalError("InvalidSource", f"{where}: source {redact(url)} must be s3://bucket/key")
-        return S3Source(s3_client, bucket, key, policy, where)
+        version_id = _version_id(parts.query)
+        if not bucket or not key or version_id == "" or parts.fragment:
+            raise TerminalError(
+                "InvalidSource", f"{where}: source {redact(url)} must be s3://bucket/key or s3://bucket/key?versionId=V"
+            )
+        source = S3Source(s3_client, bucket, key, policy, where, version_id=version_id)
+        if not bucket_allowed(bucket, key, policy.source_buckets):
+            raise TerminalError(
+                "ForbiddenSource",
+                f"{where}: source {source.display} is outside the buckets the operator may read from; use an "
+                "allowed bucket or ask the operator's administrator to add it to MRO_SOURCE_BUCKETS",
+            )
+        return source
     if scheme == "https" or (scheme == "http" and policy.allow_http):
         if not parts.hostname or not _valid_port(parts):
             raise TerminalError("InvalidSource", f"{where}: source {redact(url)} needs a host and a valid port")
         _check_literal_address(parts.hostname, policy, where, url)  # names are checked when resolved
+        _check_host(url, policy, where)
         return HttpSource(http, url, policy, where)
     if scheme == "http":
         raise TerminalError(
@@ -138,6 +201,17 @@ def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", wh
         "ForbiddenSource",
         f"{where}: source {redact(url)} has scheme {scheme or 'none'!r}; only s3:// and https:// are allowed",
     )
+
+
+def _version_id(query: str) -> str | None:
+    """The V of "?versionId=V", None without a query, "" for any other query. Percent
+    escapes are decoded, "+" is not: S3 version IDs may contain it."""
+    if not query:
+        return None
+    name, equals, value = query.partition("=")
+    if name != "versionId" or not equals or "&" in value:
+        return ""
+    return unquote(value)
 
 
 def _valid_port(parts) -> bool:
@@ -166,16 +240,25 @@ class S3Source:
     a request against the bucket's own region and caches it, and server-side copies name
     the source in a header, so S3 itself reaches across regions."""
 
-    def __init__(self, s3_client, bucket: str, key: str, policy: Policy, where: str):
+    def __init__(self, s3_client, bucket: str, key: str, policy: Policy, where: str, version_id: str | None = None):
         self.s3, self.bucket, self.key, self.policy, self.where = s3_client, bucket, key, policy, where
-        self.display = f"s3://{bucket}/{key}"
+        self.version_id = version_id  # pins the content, like a sha256
+        self.display = f"s3://{bucket}/{key}" + (f"?versionId={version_id}" if version_id else "")
+
+    @property
+    def location(self) -> dict[str, str]:
+        """Bucket, Key and VersionId, as HeadObject, GetObject and a CopySource name an object."""
+        location = {"Bucket": self.bucket, "Key": self.key}
+        if self.version_id:
+            location["VersionId"] = self.version_id
+        return location
 
     def stat(self) -> Stat:
-        head = self._call(self.s3.head_object, Bucket=self.bucket, Key=self.key, ChecksumMode="ENABLED")
+        head = self._call(self.s3.head_object, **self.location, ChecksumMode="ENABLED")
         return Stat(size=head["ContentLength"], validator=head.get("ETag"), sha256=full_object_sha256(head))
 
     def open(self, offset: int, stat: Stat) -> Iterator[bytes]:
-        kwargs = {"Bucket": self.bucket, "Key": self.key}
+        kwargs = dict(self.location)
         if stat.validator:
             kwargs["IfMatch"] = stat.validator
         if offset:
@@ -202,7 +285,7 @@ def s3_source_error(exc: botocore.exceptions.ClientError, display: str, where: s
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    if code in ("404", "NoSuchKey", "NoSuchBucket", "NotFound") or status == 404:
+    if code in ("404", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound") or status == 404:
         return TerminalError("SourceNotFound", f"{where}: source {display} does not exist ({code})")
     if code in ("403", "AccessDenied", "Forbidden") or status == 403:
         return TerminalError(
@@ -244,6 +327,7 @@ class HttpFetcher:
 
     def request(self, url: str, headers: dict[str, str], policy: Policy, where: str) -> urllib3.BaseHTTPResponse:
         """GET `url` following checked redirects; the response body is not read yet."""
+        source = url
         for _ in range(policy.max_redirects + 1):
             parts = urlsplit(url)
             scheme = parts.scheme.lower()
@@ -251,6 +335,7 @@ class HttpFetcher:
                 raise TerminalError(
                     "ForbiddenSource", f"{where}: redirect to {redact(url)} is not allowed (scheme {scheme})"
                 )
+            _check_host(url, policy, where, original=source if url != source else None)
             port = parts.port or (443 if scheme == "https" else 80)
             address = self._checked_address(parts.hostname or "", port, policy, where, url)
             # connect to the checked address; TLS still verifies the certificate for the name

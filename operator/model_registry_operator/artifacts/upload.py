@@ -27,13 +27,37 @@ def destination_error(exc: Exception, what: str) -> Exception:
     """Classify a failure writing to the artifact bucket."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
-        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        if code in ("AccessDenied", "403") or status == 403:
+        if _forbidden(exc):
             return TerminalError("ArtifactBucketForbidden", f"{what}: access to the artifact bucket is denied ({code})")
         if code == "NoSuchBucket":
             return TerminalError("ArtifactBucketNotFound", f"{what}: the artifact bucket does not exist")
         return RetryableError("ArtifactUploadFailed", f"{what}: S3 answered {code}")
     return RetryableError("ArtifactUploadFailed", f"{what}: {type(exc).__name__}: {exc}")
+
+
+def copy_error(exc: Exception, what: str, source: str, destination: str) -> Exception:
+    """Classify a failure of a server-side copy. S3 answers AccessDenied to CopyObject and
+    UploadPartCopy when either end is refused: reading the source (s3:GetObject, or
+    kms:Decrypt when its KMS key encrypts it; the HeadObject that planned the copy needed
+    neither) or writing the destination (s3:PutObject). The answer does not say which."""
+    operation = getattr(exc, "operation_name", "")
+    if operation in ("CopyObject", "UploadPartCopy") and _forbidden(exc):
+        code = exc.response.get("Error", {}).get("Code", "403")
+        return TerminalError(
+            "CopyForbidden",
+            f"{what}: access denied copying from {source} to {destination} ({operation}: {code}); the operator's "
+            "role needs s3:GetObject on the source (and kms:Decrypt on its KMS key if one encrypts it) and "
+            "s3:PutObject on the artifact bucket",
+        )
+    return destination_error(exc, what)
+
+
+def _forbidden(exc: Exception) -> bool:
+    if not isinstance(exc, botocore.exceptions.ClientError):
+        return False
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    return code in ("AccessDenied", "403") or status == 403
 
 
 def part_size_for(total: int, minimum: int) -> int:
