@@ -147,6 +147,27 @@ def test_model_name_is_the_identity_someone_elses_model_is_left_alone(kube, kube
     assert (aws.count("CreateModel"), aws.count("DeleteModel")) == (2, 1)  # the two made above; the adopted one
 
 
+def test_a_group_whose_retained_versions_remain_is_stalled_naming_them_and_goes_after_them(
+        kube, kube_namespace, operator, aws):
+    ns, sm = kube_namespace, aws.client("sagemaker")
+    kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn", deletionPolicy="Retain")), namespace=ns)
+    arn = wait_ready(kube, "mp", "churn-v1", ns, operator)["status"]["arn"]
+    kube.delete("mp", "churn-v1", namespace=ns)
+    kube.wait_gone("mp", "churn-v1", namespace=ns, timeout=30)
+    kube.delete("mpg", "churn", namespace=ns)
+    # the bound is two resync periods (the operator here resyncs every 3 s)
+    stalled = wait_condition(kube, "mpg", "churn", ns, "Stalled", "VersionsRemain", operator, timeout=30)
+    assert arn in condition(stalled, "Stalled")["message"]
+    wait_event(kube, ns, "churn", "VersionsRemain", operator)
+
+    sm.delete_model_package(ModelPackageName=arn)  # what the message asks for
+    kube.wait_gone("mpg", "churn", namespace=ns, timeout=30)
+    with pytest.raises(ClientError):
+        sm.describe_model_package_group(ModelPackageGroupName="churn")
+    assert event_reasons(kube, ns, "churn").count("VersionsRemain") == 1
+
+
 def test_retain_leaves_sagemaker_untouched(kube, kube_namespace, operator, aws):
     ns, sm = kube_namespace, aws.client("sagemaker")
     kube.create(resource("ModelPackageGroup", "kept", {"deletionPolicy": "Retain"}), namespace=ns)

@@ -1,8 +1,10 @@
 import botocore.session
 import pytest
 
-from model_registry_operator.controllers.common import (CREATE_MEMBERS, GroupListings, backoff, group_name_of,
-                                                        is_subset, request_for)
+from model_registry_operator.controllers.common import (CREATE_MEMBERS, RETRY_JITTER, GroupListings, Meta, backoff,
+                                                        error_result, group_name_of, is_subset, request_for,
+                                                        retry_delay)
+from model_registry_operator.errors import RetryableError
 
 
 @pytest.mark.parametrize("operation", sorted(CREATE_MEMBERS))
@@ -27,6 +29,22 @@ def test_backoff_grows_and_is_capped():
     assert backoff(20) == 60
 
 
+def test_retry_delay_is_the_error_class_floor_until_the_backoff_passes_it():
+    throttled = RetryableError("Throttled", "Rate exceeded.", delay=15.0)
+    exact = [retry_delay(throttled, n, jitter=lambda: 0.0) for n in range(8)]
+    assert exact == [15, 15, 15, 15, 16, 32, 60, 60]  # never sooner than 15 s; then 2**n; capped
+    assert retry_delay(RetryableError("Conflict", "c", delay=5.0), 0, jitter=lambda: 0.0) == 5
+    assert retry_delay(throttled, 0, jitter=lambda: 1.0) == 15 * (1 + RETRY_JITTER)
+    assert retry_delay(throttled, 10, jitter=lambda: 1.0) == 60 * (1 + RETRY_JITTER)
+
+
+def test_retries_of_many_objects_are_spread_within_the_jitter_bound():
+    throttled = RetryableError("Throttled", "Rate exceeded.", delay=15.0)
+    delays = [error_result(throttled, Meta(f"p{i}", "ml", f"u{i}", 1), {}, {}).retry for i in range(200)]
+    assert all(15 <= d <= 15 * (1 + RETRY_JITTER) for d in delays)
+    assert max(delays) - min(delays) > 15 * RETRY_JITTER / 2  # not in lockstep
+
+
 def test_group_name_of_accepts_names_and_arns():
     assert group_name_of("arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn") == "churn"
     assert group_name_of("churn") == "churn"
@@ -43,7 +61,7 @@ def test_group_listings_share_one_call_within_the_period_and_fold_in_own_writes(
     listings = GroupListings(list_packages, period=10.0, clock=lambda: now[0])
     listings.get("churn")
     now[0] += 8.9
-    assert listings.get("arn:aws:sagemaker:r:1:model-package-group/churn")["a1"]["ModelApprovalStatus"] == "Approved"
+    assert listings.get("churn")["a1"]["ModelApprovalStatus"] == "Approved"
     assert calls == ["churn"]
     listings.remember("churn", {"ModelPackageArn": "a2", "ModelPackageStatus": "Pending"})
     assert set(listings.get("churn")) == {"a1", "a2"}
@@ -53,6 +71,15 @@ def test_group_listings_share_one_call_within_the_period_and_fold_in_own_writes(
     now[0] += 9.5
     listings.get("churn")
     assert len(calls) == 3
+
+
+def test_group_listings_keep_another_accounts_group_of_the_same_name_apart():
+    calls = []
+    listings = GroupListings(lambda group: calls.append(group) or [{"ModelPackageArn": f"{group}/1"}], period=10.0)
+    shared = "arn:aws:sagemaker:us-east-2:210987654321:model-package-group/churn"
+    assert list(listings.get("churn")) == ["churn/1"]
+    assert list(listings.get(shared)) == [f"{shared}/1"]
+    assert calls == ["churn", shared]
 
 
 def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():

@@ -5,7 +5,7 @@ import pytest
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import Context, DictLookup, Meta
+from model_registry_operator.controllers.common import RETRY_JITTER, Context, DictLookup, Meta
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
@@ -205,9 +205,44 @@ def test_terminal_error_is_stalled_with_the_api_message(ctx, lookup):
 def test_retryable_error_retries_without_duplicates(ctx, lookup):
     ctx.registry.fail_next("create_package", RetryableError("InternalFailure", "Service unavailable."))
     failed = mp.reconcile(spec(), meta(), {}, ctx, lookup)
-    assert state(failed) == ("Reconciling", "InternalFailure") and failed.retry == 1
+    # the error's class floor (10 s for SageMaker being unavailable), plus at most 20% jitter
+    assert state(failed) == ("Reconciling", "InternalFailure") and 10 <= failed.retry <= 12
     final = converge(ctx, lookup, spec(), status=failed.status)[-1]
     assert state(final) == ("Ready", "Synced") and len(ctx.registry.packages) == 1
+
+
+class GroupsAsked(FakeRegistry):
+    """Records how each group-scoped call named the group."""
+
+    def __init__(self):
+        super().__init__()
+        self.groups_asked = []
+
+    def list_packages(self, group):
+        self.groups_asked.append(("list_packages", group))
+        return super().list_packages(group)
+
+    def find_package_by_owner(self, group, uid, created_after=None):
+        self.groups_asked.append(("find_package_by_owner", group))
+        return super().find_package_by_owner(group, uid, created_after)
+
+
+def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
+    shared = "arn:aws:sagemaker:us-east-2:210987654321:model-package-group/churn"
+    ctx = Context.create(GroupsAsked(), Settings())
+    mpg.reconcile({}, Meta("churn", "ml", "uid-g", 1), {}, ctx)  # a group of the same name in our own account
+    ctx.registry.groups[shared] = {"ModelPackageGroupArn": shared, "ModelPackageGroupStatus": "Completed"}
+    raw = spec(modelPackageGroupRef=None, modelPackageGroupName=shared)
+    final = converge(ctx, DictLookup(), raw)[-1]
+    assert state(final) == ("Ready", "Synced")
+    assert [r["ModelPackageGroupName"] for op, r in ctx.registry.requests if op == "create_package"] == [shared]
+    assert {group for _, group in ctx.registry.groups_asked} == {shared}
+    assert {op for op, _ in ctx.registry.groups_asked} == {"list_packages", "find_package_by_owner"}
+    assert not ctx.registry.list_packages("churn")  # nothing went to our own group of that name
+
+    ctx.registry.groups_asked.clear()  # a crash lost the status: delete still finds the version there
+    done = mp.delete(raw, meta(), {}, ctx, DictLookup())
+    assert reasons(done) == ["Deleted"] and ctx.registry.groups_asked == [("find_package_by_owner", shared)]
 
 
 def test_unversioned_package(ctx):
@@ -286,7 +321,9 @@ def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(c
     states = [state(r) for r in results]
     assert states[:mp.SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (mp.SOURCE_STALL_AFTER - 1)
     assert states[mp.SOURCE_STALL_AFTER - 1:] == [("Stalled", "SourceUnreachable")] * 3
-    assert [r.retry for r in results] == [1, 2, 4, 8, 16]  # Stalled is still retried, ever more slowly
+    # Stalled is still retried: never sooner than the error's 10 s, then ever more slowly (backoff 16 s)
+    floors = [10, 10, 10, 10, 16]
+    assert all(floor <= r.retry <= floor * (1 + RETRY_JITTER) for floor, r in zip(floors, results))
     message = results[-1].status["conditions"][2]["message"]
     assert message.startswith("artifact model, file model.joblib: cannot reach https://m.test/model.joblib")
     assert "keeps retrying" in message

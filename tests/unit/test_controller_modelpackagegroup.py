@@ -1,7 +1,13 @@
+import copy
+import datetime
+
+from botocore.exceptions import ClientError
+
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import Context, Meta
-from model_registry_operator.errors import RetryableError
+from model_registry_operator.controllers.common import RETRY_JITTER, Context, Meta
+from model_registry_operator.registry import classify_error
+from model_registry_operator.registry.classify import THROTTLED_DELAY
 from model_registry_operator.settings import Settings
 
 META = Meta("churn", "ml", "uid-1", 1)
@@ -49,12 +55,21 @@ def test_invalid_spec_is_stalled_naming_the_field_without_calls():
     assert again.events == []
 
 
-def test_throttling_is_reconciling_with_backoff():
+def throttled():
+    """What the registry raises once botocore's own retries of a throttled call are spent."""
+    return classify_error(ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded."},
+                                       "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeModelPackageGroup"))
+
+
+def test_throttling_is_reconciling_and_waits_at_least_the_throttling_delay():
     ctx = context()
-    ctx.registry.fail_next("describe_group", RetryableError("ThrottlingException", "Rate exceeded."))
-    result = mpg.reconcile({}, META, {}, ctx, attempt=3)
-    assert conditions(result)["Reconciling"] == ("True", "ThrottlingException")
-    assert result.retry == 8
+    ctx.registry.fail_next("describe_group", throttled())
+    first = mpg.reconcile({}, META, {}, ctx, attempt=0)
+    assert conditions(first)["Reconciling"] == ("True", "Throttled") and first.failed
+    assert THROTTLED_DELAY <= first.retry <= THROTTLED_DELAY * (1 + RETRY_JITTER)  # not 1 s
+    ctx.registry.fail_next("describe_group", throttled())
+    later = mpg.reconcile({}, META, first.status, ctx, attempt=5)  # backoff 32 s is past the floor
+    assert 32 <= later.retry <= 32 * (1 + RETRY_JITTER)
 
 
 def test_delete_waits_for_versions_then_deletes():
@@ -69,6 +84,52 @@ def test_delete_waits_for_versions_then_deletes():
     done = mpg.delete({}, META, created.status, ctx)
     assert done.retry is None and "churn" not in ctx.registry.groups
     assert [e.reason for e in done.events] == ["Deleted"]
+
+
+def waited(result, seconds, ctype="Reconciling"):
+    """result's status as if its `ctype` condition had been True for `seconds`."""
+    status = copy.deepcopy(result.status)
+    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds)
+    for c in status["conditions"]:
+        if c["type"] == ctype:
+            c["lastTransitionTime"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return status
+
+
+def test_versions_that_outlast_the_wait_are_stalled_by_name_and_the_group_still_goes_after_them():
+    ctx = context()  # resync 300 s: the wait is bounded at five minutes
+    created = mpg.reconcile({}, META, {}, ctx)
+    arns = [ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": f"t{n}"}) for n in range(5)]
+    waiting = mpg.delete({}, META, created.status, ctx)
+    assert conditions(waiting)["Reconciling"] == ("True", "WaitingForVersions") and waiting.events == []
+    still = mpg.delete({}, META, waited(waiting, 290), ctx)
+    assert conditions(still)["Reconciling"] == ("True", "WaitingForVersions")
+
+    stalled = mpg.delete({}, META, waited(waiting, 301), ctx)
+    assert conditions(stalled)["Stalled"] == ("True", "VersionsRemain")
+    message = stalled.status["conditions"][2]["message"]
+    assert all(arn in message for arn in arns[:3]) and arns[3] not in message and "and 2 more" in message
+    assert "5 model package version(s)" in message and "deletionPolicy to Retain" in message
+    assert [(e.type, e.reason) for e in stalled.events] == [("Warning", "VersionsRemain")]
+    assert stalled.retry >= mpg.VERSIONS_DELAY and "churn" in ctx.registry.groups  # still checked, slowly
+
+    again = mpg.delete({}, META, waited(stalled, 600, "Stalled"), ctx)
+    assert conditions(again)["Stalled"] == ("True", "VersionsRemain")
+    assert again.events == [] and again.status["conditions"][2]["message"] == message  # one Event, same message
+    assert again.retry == 120  # a quarter of the 15 minutes waited, at most two minutes
+
+    ctx.registry.packages.clear()  # someone deleted them in SageMaker
+    done = mpg.delete({}, META, again.status, ctx)
+    assert done.retry is None and "churn" not in ctx.registry.groups
+    assert [e.reason for e in done.events] == ["Deleted"]
+
+
+def test_the_versions_wait_follows_the_resync_period():
+    ctx = context(resync_seconds=3)  # as the end-to-end tests run the operator
+    created = mpg.reconcile({}, META, {}, ctx)
+    ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": "t"})
+    waiting = mpg.delete({}, META, created.status, ctx)
+    assert conditions(mpg.delete({}, META, waited(waiting, 7), ctx))["Stalled"] == ("True", "VersionsRemain")
 
 
 def test_retain_leaves_sagemaker_untouched():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import random
 import threading
 import time
 from dataclasses import dataclass, field
@@ -118,13 +119,25 @@ class DictLookup:
         return self.objects.get((kind, namespace, name))
 
 
-class Waiting(Exception):
+class Stop(Exception):
+    """The reconcile ends before any SageMaker call: `outcome` is what to report, `delay`
+    when to look again (None: on the next change). Raised by the preamble every reconcile
+    starts with: parsing the spec, resolving the objects it references."""
+
+    def __init__(self, outcome: Outcome, delay: float | None = None, short: bool = False):
+        super().__init__(outcome.message)
+        self.outcome, self.delay, self.short = outcome, delay, short
+
+    def result(self, meta: "Meta", previous: dict[str, Any] | None, fields: dict[str, Any]) -> "Result":
+        return finish(self.outcome, meta, previous, fields, retry=self.delay, short=self.short)
+
+
+class Waiting(Stop):
     """A reconcile cannot go on until something else happens (a referenced object, an
     approval): `outcome` is the Reconciling condition to report, `delay` when to look again."""
 
     def __init__(self, outcome: Outcome, delay: float, short: bool = False):
-        super().__init__(outcome.message)
-        self.outcome, self.delay, self.short = outcome, delay, short
+        super().__init__(outcome, delay, short)
 
 
 def finish(
@@ -163,21 +176,43 @@ PATIENCE_CAP = 120.0
 
 
 def patience(conditions: list[dict[str, Any]], now: datetime.datetime | None = None) -> float:
-    since = next((c.get("lastTransitionTime") for c in conditions
-                  if c.get("type") == "Reconciling" and c.get("status") == "True"), None)
-    if not since:
-        return 0.0
-    try:
-        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
-    except ValueError:
-        return 0.0
-    waited = ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds()
+    return patience_after(true_for(conditions, "Reconciling", now) or 0.0)
+
+
+def patience_after(waited: float) -> float:
     return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
 
 
-def backoff(attempt: int, base: float = 1.0, cap: float = 60.0) -> float:
+def true_for(conditions: list[dict[str, Any]], ctype: str, now: datetime.datetime | None = None) -> float | None:
+    """Seconds since condition `ctype` became True; None when it is not True."""
+    since = next((c.get("lastTransitionTime") for c in conditions
+                  if c.get("type") == ctype and c.get("status") == "True"), None)
+    if not since:
+        return None
+    try:
+        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+    except ValueError:
+        return None
+    return max(0.0, ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds())
+
+
+RETRY_CAP = 60.0
+# Objects failing together (1000 versions throttled at once) spread their retries over this
+# share of the delay instead of all coming back in the same second.
+RETRY_JITTER = 0.2
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = RETRY_CAP) -> float:
     """Exponential backoff for retryable SageMaker errors: 1, 2, 4, ... up to a minute."""
     return min(cap, base * 2 ** max(0, attempt))
+
+
+def retry_delay(err: RetryableError, attempt: int, cap: float = RETRY_CAP,
+                jitter: Callable[[], float] = random.random) -> float:
+    """When to try again after `err`: the backoff, but never sooner than the error's class
+    asks (throttling 15 s: botocore has already retried in the same second), capped, plus
+    up to RETRY_JITTER more."""
+    return min(cap, max(err.delay, backoff(attempt, cap=cap))) * (1 + RETRY_JITTER * jitter())
 
 
 def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | None,
@@ -186,13 +221,13 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
     reconciles in a row are Stalled instead (a person should look), still retried with the
     backoff, so that the cause going away still converges."""
     if isinstance(err, RetryableError):
-        delay = backoff(attempt)
+        delay = retry_delay(err, attempt)
         if stall_after is not None and attempt + 1 >= stall_after:
             # no delay in the message: it stays the same on every retry (one Event, no rewrite)
             outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This failed {stall_after} times in a "
                                       "row and needs a look; the operator keeps retrying in the background.")
         else:
-            outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:g}s.")
+            outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:.0f}s.")
         result = finish(outcome, meta, previous, fields, retry=delay)
         result.failed = True
         return result
@@ -305,8 +340,8 @@ class GroupListings:
 
     def get(self, group: str, max_age: float | None = None) -> dict[str, dict[str, Any]]:
         """{ModelPackageArn: ModelPackageSummary}, at most `max_age` seconds old (default:
-        0.9 resync periods)."""
-        group = group_name_of(group)
+        0.9 resync periods). `group` is a name or an ARN, kept apart: an ARN may name another
+        account's group of the same name."""
         with self._lock(group):
             now = self._clock()
             entry = self._entries.get(group)
@@ -320,7 +355,6 @@ class GroupListings:
 
     def remember(self, group: str, summary: dict[str, Any]) -> None:
         """Fold our own write into the cached listing so the next read does not undo it."""
-        group = group_name_of(group)
         with self._lock(group):
             entry = self._entries.get(group)
             if entry is not None:
@@ -329,24 +363,25 @@ class GroupListings:
                 self._entries[group] = (entry[0], items)
 
     def forget(self, group: str) -> None:
-        with self._lock(group_name_of(group)):
-            self._entries.pop(group_name_of(group), None)
+        with self._lock(group):
+            self._entries.pop(group, None)
 
 
-def parse_spec(kind: str, raw_spec: dict[str, Any]) -> Any:
-    """The typed spec; raises pydantic.ValidationError (imported late: api is another module)."""
-    from ..api import parse_spec as parse
+def typed_spec(kind: str, raw_spec: dict[str, Any]) -> Any:
+    """The typed spec; an invalid one is Stop(Stalled/InvalidSpec) naming the field, and
+    never reaches SageMaker. (api is imported late: it is another module.)"""
+    from pydantic import ValidationError
 
-    return parse(kind, dict(raw_spec or {}))
+    from ..api import format_validation_error, parse_spec
+
+    try:
+        return parse_spec(kind, dict(raw_spec or {}))
+    except ValidationError as err:
+        raise Stop(Outcome.stalled("InvalidSpec", f"The {kind} spec is invalid, fix it: "
+                                   f"{format_validation_error(err)}")) from None
 
 
 def to_api(model: Any) -> dict[str, Any]:
     from ..api import to_api as convert
 
     return convert(model)
-
-
-def spec_error(kind: str, err: Exception) -> Outcome:
-    from ..api import format_validation_error
-
-    return Outcome.stalled("InvalidSpec", f"The {kind} spec is invalid, fix it: {format_validation_error(err)}")

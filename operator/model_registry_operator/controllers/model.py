@@ -16,12 +16,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from pydantic import ValidationError
-
 from .. import GROUP
 from ..errors import ReconcileError
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, is_subset,
-                     parse_spec, request_for, rfc3339, spec_error, Waiting, stable_hash, to_api)
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result, finish,
+                     is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -105,13 +103,10 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     status = dict(status or {})
     fields = carried(status, *FIELDS)
     try:
-        spec = parse_spec(KIND, raw_spec)
-    except ValidationError as err:
-        return finish(spec_error(KIND, err), meta, status, fields)
-    try:
+        spec = typed_spec(KIND, raw_spec)
         request, resolved = resolved_request(spec, meta, lookup)
-    except Waiting as wait:
-        return finish(wait.outcome, meta, status, fields, retry=wait.delay, short=wait.short)
+    except Stop as stop:
+        return stop.result(meta, status, fields)
     name = request["ModelName"]
     tags = {tag["Key"]: tag["Value"] for tag in request.get("Tags") or []}
     spec_hash = stable_hash({k: v for k, v in request.items() if k != "Tags"})

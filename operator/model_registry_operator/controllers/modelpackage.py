@@ -17,12 +17,10 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from pydantic import ValidationError
-
 from ..errors import ReconcileError, TerminalError
 from ..registry.base import OWNER_UID_KEY
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, carried, error_result, finish, group_name_of,
-                     is_subset, parse_spec, request_for, rfc3339, spec_error, Waiting, to_api)
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result, finish,
+                     group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "ModelPackage"
@@ -45,7 +43,10 @@ OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLif
 
 
 def resolve_group(spec: Any, meta: Meta, lookup: Lookup) -> str | None:
-    """The group's name for a versioned package, None for an unversioned one."""
+    """How SageMaker is told the group of a versioned package (None: an unversioned one): a
+    referenced group by its name, the one its own controller lists it by; a named group as
+    the spec gives it, since an ARN may name a group shared from another account, which its
+    bare name would look for in the operator's own."""
     if spec.modelPackageGroupRef is not None:
         ref = spec.modelPackageGroupRef.name
         group = lookup.get("ModelPackageGroup", meta.namespace, ref)
@@ -59,9 +60,13 @@ def resolve_group(spec: Any, meta: Meta, lookup: Lookup) -> str | None:
                 "WaitingForGroup", f"Waiting for ModelPackageGroup {ref} to become Ready."), WAIT_FOR_GROUP_DELAY,
                 short=True)
         return group_name_of(group_status["arn"])
-    if spec.modelPackageGroupName:
-        return group_name_of(spec.modelPackageGroupName)
-    return None
+    return spec.modelPackageGroupName or None
+
+
+def made_by(package: dict[str, Any], meta: Meta) -> bool:
+    """The package carries this object's owner marker (an unversioned package's name may
+    already be someone else's)."""
+    return (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY) == meta.uid
 
 
 def desired_request(spec: Any, meta: Meta, group: str | None) -> dict[str, Any]:
@@ -145,13 +150,10 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     status = dict(status or {})
     fields = carried(status, *FIELDS)
     try:
-        spec = parse_spec(KIND, raw_spec)
-    except ValidationError as err:
-        return finish(spec_error(KIND, err), meta, status, fields)
-    try:
+        spec = typed_spec(KIND, raw_spec)
         group = resolve_group(spec, meta, lookup)
-    except Waiting as wait:
-        return finish(wait.outcome, meta, status, fields, retry=wait.delay, short=wait.short)
+    except Stop as stop:
+        return stop.result(meta, status, fields)
     desired = desired_request(spec, meta, group)
     spec_changed = status.get("observedGeneration") != meta.generation
     events: list[Event] = []
@@ -159,12 +161,13 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
         observed, full = observe(spec, meta, status, ctx, group, resync)
         if observed is None:
             arn = create(spec, meta, status, ctx, group, desired, fields, events, progress)
-            fields.update(arn=arn, modelPackageStatus="Pending", modelPackageGroupName=group,
+            group_name = group_name_of(group) if group else None  # as SageMaker reports it
+            fields.update(arn=arn, modelPackageStatus="Pending", modelPackageGroupName=group_name,
                           modelPackageVersion=_version_of(arn) if group else None)
             if group:  # a listing fetched just before the create must not make it look lost
                 ctx.listings.remember(group, {"ModelPackageArn": arn, "ModelPackageStatus": "Pending",
                                               "ModelPackageVersion": fields["modelPackageVersion"],
-                                              "ModelPackageGroupName": group})
+                                              "ModelPackageGroupName": group_name})
             outcome = Outcome.reconciling("Creating", f"Registered {arn}; waiting for SageMaker to complete it.")
             return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY, short=True)
         fields.update(observed_fields(observed, full))
@@ -212,8 +215,7 @@ def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: 
     if arn is None:
         if group is None:
             found = ctx.registry.describe_package(spec.modelPackageName)
-            owner = ((found or {}).get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
-            if found is not None and owner != meta.uid:
+            if found is not None and not made_by(found, meta):
                 raise TerminalError("AlreadyExists", f"A model package named {spec.modelPackageName} already exists "
                                     "in SageMaker and was not made by this object; choose another modelPackageName.")
             return found, True
@@ -362,17 +364,16 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
 def _find_unrecorded(raw_spec: dict[str, Any], meta: Meta, ctx: Context, lookup: Lookup) -> str | None:
     if raw_spec.get("modelPackageName"):
         found = ctx.registry.describe_package(raw_spec["modelPackageName"])
-        owner = ((found or {}).get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
-        return found["ModelPackageArn"] if found and owner == meta.uid else None
-    group = raw_spec.get("modelPackageGroupName")
+        return found["ModelPackageArn"] if found and made_by(found, meta) else None
+    group = raw_spec.get("modelPackageGroupName")  # a name or an ARN: SageMaker takes both
     ref = (raw_spec.get("modelPackageGroupRef") or {}).get("name")
     if ref:
         referenced = lookup.get("ModelPackageGroup", meta.namespace, ref)
         arn = ((referenced or {}).get("status") or {}).get("arn")
-        group = arn or ((referenced or {}).get("spec") or {}).get("modelPackageGroupName") or ref
+        group = group_name_of(arn or ((referenced or {}).get("spec") or {}).get("modelPackageGroupName") or ref)
     if not group:
         return None
-    found = ctx.registry.find_package_by_owner(group_name_of(group), meta.uid, created_after=_created_after(meta))
+    found = ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta))
     return found["ModelPackageArn"] if found else None
 
 

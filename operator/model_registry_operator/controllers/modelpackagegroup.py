@@ -2,23 +2,27 @@
 
 Create when absent, keep tags equal to the spec, report the group's status; on delete,
 wait until the group has no versions left (SageMaker refuses to delete a non-empty group),
-then delete it, unless deletionPolicy is Retain.
+then delete it, unless deletionPolicy is Retain. Versions that outlast a bounded wait are
+reported Stalled/VersionsRemain by name; the group still goes once they are gone.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..errors import ReconcileError
-from .common import (NORMAL, Context, Event, Meta, Result, carried, error_result, finish, parse_spec,
-                     rfc3339, request_for, spec_error, to_api)
-from .conditions import Outcome
+from .common import (NORMAL, Context, Event, Meta, Result, Stop, carried, error_result, finish, patience_after,
+                     request_for, rfc3339, to_api, true_for, typed_spec)
+from .conditions import RECONCILING, STALLED, Outcome, condition
 
 KIND = "ModelPackageGroup"
 FIELDS = ("arn", "modelPackageGroupStatus", "creationTime")
 PENDING_DELAY = 2.0
 VERSIONS_DELAY = 5.0
+# A deleted group whose versions are still there after this long (two resync periods, at
+# most five minutes) is Stalled: the versions its ModelPackage objects delete go within
+# seconds, so what remains was retained or made outside the cluster and may never go.
+VERSIONS_PATIENCE_CAP = 300.0
+VERSIONS_NAMED = 3  # remaining versions named in the Stalled message
 
 
 def group_name(raw_spec: dict[str, Any], meta: Meta) -> str:
@@ -29,9 +33,9 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
               *, resync: bool = False, attempt: int = 0) -> Result:
     fields = carried(status, *FIELDS)
     try:
-        spec = parse_spec(KIND, raw_spec)
-    except ValidationError as err:
-        return finish(spec_error(KIND, err), meta, status, fields)
+        spec = typed_spec(KIND, raw_spec)
+    except Stop as stop:
+        return stop.result(meta, status, fields)
     name = spec.modelPackageGroupName or meta.name
     desired_tags = {tag.key: tag.value for tag in spec.tags or []}
     spec_changed = (status or {}).get("observedGeneration") != meta.generation
@@ -95,11 +99,7 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     try:
         versions = ctx.registry.list_packages(name) if ctx.registry.describe_group(name) else []
         if versions:
-            outcome = Outcome.reconciling(
-                "WaitingForVersions",
-                f"Waiting for the {len(versions)} model package version(s) in group {name} to be deleted "
-                "before deleting the group; delete their ModelPackage objects (or the versions in SageMaker).")
-            return finish(outcome, meta, status, fields, retry=VERSIONS_DELAY)
+            return wait_for_versions(name, versions, meta, status, fields, versions_patience(ctx.settings))
         ctx.registry.delete_group(name)
     except ReconcileError as err:
         result = error_result(err, meta, status, fields, attempt)
@@ -107,3 +107,40 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
         return result
     ctx.listings.forget(name)
     return Result(status or {}, [Event(NORMAL, "Deleted", f"Deleted model package group {name} in SageMaker.")])
+
+
+def versions_patience(settings: Any) -> float:
+    return min(VERSIONS_PATIENCE_CAP, 2 * settings.resync_seconds)
+
+
+def wait_for_versions(name: str, versions: list[dict[str, Any]], meta: Meta, status: dict[str, Any] | None,
+                      fields: dict[str, Any], bound: float) -> Result:
+    """Reconciling/WaitingForVersions, then, once that has lasted `bound` seconds,
+    Stalled/VersionsRemain naming them; retried ever more slowly either way, so the group
+    goes as soon as they do."""
+    conditions = (status or {}).get("conditions") or []
+    stalled, reconciling = condition(status, STALLED) or {}, condition(status, RECONCILING) or {}
+    if stalled.get("status") == "True" and stalled.get("reason") == "VersionsRemain":
+        waited = bound + (true_for(conditions, STALLED) or 0.0)
+    elif reconciling.get("reason") == "WaitingForVersions":
+        waited = true_for(conditions, RECONCILING) or 0.0
+    else:
+        waited = 0.0
+    if waited <= bound:
+        outcome = Outcome.reconciling(
+            "WaitingForVersions",
+            f"Waiting for the {len(versions)} model package version(s) in group {name} to be deleted "
+            "before deleting the group; delete their ModelPackage objects (or the versions in SageMaker).")
+        return finish(outcome, meta, status, fields, retry=VERSIONS_DELAY)
+    ordered = sorted(versions, key=lambda v: (v.get("ModelPackageVersion") or 0, v.get("ModelPackageArn") or ""))
+    named = ", ".join(v.get("ModelPackageArn") or "?" for v in ordered[:VERSIONS_NAMED])
+    if len(ordered) > VERSIONS_NAMED:
+        named += f" and {len(ordered) - VERSIONS_NAMED} more"
+    # no waiting time in the message: it stays the same on every retry (one Event, no rewrite)
+    outcome = Outcome.stalled(
+        "VersionsRemain",
+        f"Model package group {name} cannot be deleted: {len(ordered)} model package version(s) remain in it "
+        f"({named}) after {bound:.0f}s; versions whose ModelPackage had deletionPolicy Retain, or made outside "
+        "this cluster, are never deleted by the operator. Delete them in SageMaker, or set this group's "
+        "spec.deletionPolicy to Retain to keep the group; the operator keeps checking.")
+    return finish(outcome, meta, status, fields, retry=max(VERSIONS_DELAY, patience_after(waited)))
