@@ -35,6 +35,7 @@ class FakeRegistry:
         self.models: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
         self.tokens: dict[str, str] = {}
+        self.last_version: dict[str, int] = {}
         self.calls: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.package_status = "Completed"
@@ -106,7 +107,8 @@ class FakeRegistry:
         if group:
             if group not in self.groups:
                 raise TerminalError("ValidationException", f"Model Package Group {group} does not exist.")
-            version = 1 + max((p["ModelPackageVersion"] for p in self._versions(group)), default=0)
+            # versions count up and are never reused, also after a delete (as in SageMaker)
+            version = self.last_version[group] = self.last_version.get(group, 0) + 1
             package_arn = arn("model-package", f"{group}/{version}")
             package = {"ModelPackageGroupName": group, "ModelPackageVersion": version,
                        "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval")}

@@ -1,11 +1,12 @@
 import copy
+import itertools
 
 import pytest
 
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import RETRY_JITTER, Context, DictLookup, Meta
+from model_registry_operator.controllers.common import RETRY_JITTER, Context, DictLookup, GroupListings, Meta
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
@@ -154,6 +155,34 @@ def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
     assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
     assert reasons(resynced) == ["DriftCorrected"]
     assert ctx.registry.calls["describe_package"] == describes  # the listing was enough
+
+
+def passing_time(ctx):
+    """Listings age 2 s per read: a version registered as Pending is seen Completed later."""
+    ticks = itertools.count(step=2.0)
+    ctx.listings = GroupListings(ctx.registry.list_packages, ctx.settings.resync_seconds, clock=lambda: next(ticks))
+    return ctx
+
+
+def test_a_version_deleted_in_sagemaker_is_registered_again(ctx, lookup):
+    ready = converge(passing_time(ctx), lookup, spec())[-1]
+    lost = ready.status["arn"]
+    ctx.registry.delete_package(lost)
+    again = converge(ctx, lookup, spec(), status=ready.status)
+    assert "DriftCorrected" in reasons(again[0]) and lost in again[0].events[0].message
+    assert again[-1].status["arn"] != lost and list(ctx.registry.packages) == [again[-1].status["arn"]]
+    assert state(again[-1]) == ("Ready", "Synced")
+
+
+def test_a_re_registration_whose_status_write_was_lost_is_found_by_owner(ctx, lookup):
+    ready = converge(passing_time(ctx), lookup, spec())[-1]
+    ctx.registry.delete_package(ready.status["arn"])
+    mp.reconcile(spec(), meta(), ready.status, ctx, lookup)  # registered again; then the status write is lost
+    ctx.registry.tokens.clear()  # and the ClientToken's idempotency window has passed
+    again = converge(ctx, lookup, spec(), status=ready.status)
+    assert len(ctx.registry.packages) == 1  # not a third version
+    assert again[-1].status["arn"] == next(iter(ctx.registry.packages))
+    assert state(again[-1]) == ("Ready", "Synced")
 
 
 def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):

@@ -225,7 +225,13 @@ def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: 
         summary = ctx.listings.get(group, max_age=max_age).get(arn)
         if summary is not None:
             return summary, False
-    return ctx.registry.describe_package(arn), True
+    found = ctx.registry.describe_package(arn)
+    if found is None and group is not None:
+        # Deleted behind our back. A crash may have kept an earlier re-registration's ARN out
+        # of status: look for it by owner before registering again, not by ClientToken alone,
+        # whose idempotency window may have passed.
+        found = ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta))
+    return found, True
 
 
 def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
