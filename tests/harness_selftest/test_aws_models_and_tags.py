@@ -127,7 +127,13 @@ def test_tags_on_a_versioned_create_are_refused_and_addtags_works(aws):
         ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=tags))
     assert code == "ValidationException" and "Tags" in message
     assert sm.list_model_packages(ModelPackageGroupName="churn")["ModelPackageSummaryList"] == []
-    arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)["ModelPackageArn"]
+    arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE,
+                                  ClientToken="token-1")["ModelPackageArn"]
+    # a repeated ClientToken does not make the request valid, and an empty list is still a tag argument
+    for refused_tags in (tags, []):
+        code, _ = _error(lambda: sm.create_model_package(
+            ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=refused_tags, ClientToken="token-1"))
+        assert code == "ValidationException"
     sm.add_tags(ResourceArn=arn, Tags=tags)
     assert sm.list_tags(ResourceArn=arn)["Tags"] == tags
     unversioned = sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE, Tags=tags)

@@ -644,3 +644,14 @@ def test_a_missing_version_is_not_found(s3, versions):
     url = "s3://sources/w.bin?versionId=00000000-0000-0000-0000-000000000000"
     error = refused(s3, Artifact("model", [File("w.bin", url)]))
     assert error.reason == "SourceNotFound" and url in error.message
+
+
+def test_a_denied_pinned_version_names_the_version_permission(s3, versions):
+    # reading a given version takes s3:GetObjectVersion, not s3:GetObject (botocore's GetObject)
+    version, _ = versions["model.tar.gz"][0]
+    pinned = Artifact("model", [File("model.tar.gz", f"s3://sources/model.tar.gz?versionId={version}")])
+    copying = refused(DenyingCopies(s3, "copy_object"), pinned)
+    assert copying.reason == "CopyForbidden" and "s3:GetObjectVersion on the source" in copying.message
+    packed = Artifact("model", [File("w.bin", f"s3://sources/w.bin?versionId={versions['w.bin'][0][0]}")])
+    reading = refused(DenyingCopies(s3, "get_object"), packed)
+    assert reading.reason == "SourceForbidden" and "s3:GetObjectVersion" in reading.message

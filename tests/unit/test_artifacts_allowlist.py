@@ -98,3 +98,55 @@ def test_a_host_outside_the_allowlist_is_refused_before_resolving():
         source.stat()
     assert caught.value.reason == "ForbiddenSource" and "MRO_SOURCE_HOSTS" in caught.value.message
     assert resolved == []
+
+
+@pytest.mark.parametrize("hosts", ["", "*.example.org"])
+@pytest.mark.parametrize("host", ["localhost\x00.example.org", "intranet.corp\x00.example.org", "a b.example.org",
+                                  "a_b.example.org", "-x.example.org", "x..example.org"])
+def test_a_host_that_is_not_a_host_name_is_refused_whatever_the_allowlist(host, hosts):
+    # the resolver stops at a NUL byte: "localhost\x00.example.org" would pass *.example.org and reach localhost
+    with pytest.raises(TerminalError) as refused:
+        parse(f"https://{host}/m.bin", policy(hosts=hosts))
+    assert refused.value.reason == "InvalidSource" and "not a valid host name" in refused.value.message
+
+
+@pytest.mark.parametrize("host", ["models.example.org", "models.example.org.", "10.0.0.7", "[fd12::7]", "bücher.example"])
+def test_host_names_and_addresses_are_valid_hosts(host):
+    assert isinstance(parse(f"https://{host}/m.bin", policy()), HttpSource)
+
+
+def test_a_redirect_to_a_host_that_is_not_a_host_name_is_refused():
+    fetcher = HttpFetcher(resolve=lambda host, port: pytest.fail(f"{host!r} was resolved"))
+    with pytest.raises(TerminalError) as refused:
+        fetcher.request("https://localhost\x00.example.org/m.bin", {}, policy(), WHERE)
+    assert refused.value.reason == "InvalidSource"
+
+
+@pytest.mark.parametrize("bucket", ["arn:aws:s3:us-east-1:123456789012:accesspoint:payroll-models",
+                                    "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint:ml-x", "a", "x y"])
+def test_an_s3_source_must_name_a_bucket(bucket):
+    with pytest.raises(TerminalError) as refused:
+        parse(f"s3://{bucket}/2026/m.bin", policy())
+    assert refused.value.reason == "InvalidSource"
+
+
+@pytest.mark.parametrize(
+    "bucket, allowed",
+    [("ml-payroll-ap-abc123-s3alias", False), ("ml-lambda-ap-abc--ol-s3", False), ("ml-global.mrap", False),
+     ("ml-churn", True), ("ml-exact-ap-abc-s3alias", True)],
+)
+def test_access_point_aliases_need_an_entry_that_names_them(bucket, allowed):
+    # an alias fronts some other bucket: "ml-*" must not admit it
+    entries = Settings.from_env({"MRO_SOURCE_BUCKETS": "ml-*,ml-exact-ap-abc-s3alias"}).source_buckets
+    assert bucket_allowed(bucket, "m.bin", entries) is allowed
+
+
+def test_the_api_and_its_crd_refuse_control_characters_in_a_source_host():
+    from pydantic import ValidationError
+
+    from model_registry_operator.api.modelpackage import ARTIFACT_SOURCE_PATTERN, ArtifactFile
+
+    with pytest.raises(ValidationError):
+        ArtifactFile(path="m.bin", source="https://intranet\x00.example.org/m.bin")
+    assert ArtifactFile(path="m.bin", source="https://models.example.org/m.bin?X-Amz-Signature=a b")
+    assert "\\x00-\\x20" in ARTIFACT_SOURCE_PATTERN  # the CRD's pattern is generated from it (test_crds: staleness)

@@ -45,6 +45,17 @@ def test_retries_of_many_objects_are_spread_within_the_jitter_bound():
     assert max(delays) - min(delays) > 15 * RETRY_JITTER / 2  # not in lockstep
 
 
+def test_retries_at_the_cap_keep_the_same_message_so_status_is_not_rewritten():
+    throttled = RetryableError("Throttled", "SageMaker is throttling requests.", 15.0)
+    meta, status = Meta("p", "ml", "u", 1), {}
+    messages = set()
+    for attempt in range(10, 30):
+        result = error_result(throttled, meta, status, {}, attempt)
+        messages.add(result.status["conditions"][0]["message"])
+        status = result.status
+    assert messages == {"SageMaker is throttling requests. Retrying in 60s."}
+
+
 def test_group_name_of_accepts_names_and_arns():
     assert group_name_of("arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn") == "churn"
     assert group_name_of("churn") == "churn"

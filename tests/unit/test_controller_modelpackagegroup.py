@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 import datetime
 
 from botocore.exceptions import ClientError
@@ -122,6 +123,36 @@ def test_versions_that_outlast_the_wait_are_stalled_by_name_and_the_group_still_
     done = mpg.delete({}, META, again.status, ctx)
     assert done.retry is None and "churn" not in ctx.registry.groups
     assert [e.reason for e in done.events] == ["Deleted"]
+
+
+def deleting(seconds):
+    """META of an object whose deletion was asked for `seconds` ago."""
+    return dataclasses.replace(META, deleted=datetime.datetime.now(datetime.timezone.utc)
+                               - datetime.timedelta(seconds=seconds))
+
+
+def test_the_versions_wait_counts_from_the_deletion_through_other_errors():
+    ctx = context()
+    created = mpg.reconcile({}, META, {}, ctx)
+    ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": "t"})
+    ctx.registry.fail_next("list_packages", throttled())
+    throttled_status = mpg.delete({}, deleting(290), created.status, ctx)  # a throttled check in between
+    assert conditions(throttled_status)["Reconciling"] == ("True", "Throttled")
+    stalled = mpg.delete({}, deleting(301), throttled_status.status, ctx)
+    assert conditions(stalled)["Stalled"] == ("True", "VersionsRemain")
+    assert [e.reason for e in stalled.events] == ["VersionsRemain"]
+
+
+def test_stalled_versions_stay_stalled_whatever_the_clocks_say():
+    ctx = context()
+    created = mpg.reconcile({}, META, {}, ctx)
+    ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": "t"})
+    stalled = mpg.delete({}, deleting(400), created.status, ctx)
+    assert conditions(stalled)["Stalled"] == ("True", "VersionsRemain")
+    # another replica whose clock is behind, or no deletionTimestamp at hand: not back to waiting
+    for meta, status in ((deleting(-30), stalled.status), (META, waited(stalled, -3, "Stalled"))):
+        again = mpg.delete({}, meta, status, ctx)
+        assert conditions(again)["Stalled"] == ("True", "VersionsRemain") and again.events == []
 
 
 def test_the_versions_wait_follows_the_resync_period():

@@ -47,7 +47,7 @@ ArtifactName = Annotated[str, StringConstraints(min_length=1, max_length=63, pat
 # A relative path with no empty, "." or ".." segment, so a file cannot escape the archive.
 _PATH_SEGMENT = r"(?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)"
 ARCHIVE_PATH_PATTERN = rf"(?:{_PATH_SEGMENT}/)*{_PATH_SEGMENT}"
-ARTIFACT_SOURCE_PATTERN = r"(s3|https|http)://[^/]+(/.*)?"
+ARTIFACT_SOURCE_PATTERN = r"(s3|https|http)://[^/\x00-\x20\x7f]+(/.*)?"  # no control characters or spaces in the host
 SHA256_PATTERN = r"[0-9a-fA-F]{64}"
 
 

@@ -330,7 +330,8 @@ class _Copier:
 
     def _copying(self, what: str, source: S3Source, key: str):
         """Classify the S3 errors of a server-side copy from `source` to `key`."""
-        return _s3_errors(lambda exc: copy_error(exc, what, source.display, f"s3://{self.bucket}/{key}"))
+        return _s3_errors(lambda exc: copy_error(exc, what, source.display, f"s3://{self.bucket}/{key}",
+                                                 source.read_permission))
 
 
 @contextlib.contextmanager

@@ -108,17 +108,47 @@ class Policy:
         )
 
 
+# A bucket name, with the upper case and "_" of old us-east-1 buckets; not an access point
+# ARN (botocore takes one as Bucket, and an access point can front any bucket).
+BUCKET_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]")
+# Names that reach another bucket than themselves: access point and Object Lambda aliases,
+# Multi-Region Access Points. Allowed only by an entry that names them exactly.
+_ALIAS_SUFFIXES = ("-s3alias", "--ol-s3", ".mrap")
+
+
 def bucket_allowed(bucket: str, key: str, allowed: tuple[str, ...]) -> bool:
     if not allowed:
         return True
     if any(segment in (".", "..") for segment in key.split("/")):
         return False
+    alias = bucket.lower().endswith(_ALIAS_SUFFIXES)
     for entry in allowed:
         pattern, _, prefix = entry.partition("/")
-        name = re.compile(".*".join(re.escape(part) for part in pattern.split("*")))
+        if alias and pattern != bucket:
+            continue
+        name = re.compile("[A-Za-z0-9._-]*".join(re.escape(part) for part in pattern.split("*")))
         if name.fullmatch(bucket) and key.startswith(prefix):
             return True
     return False
+
+
+_HOST_LABEL = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def valid_host(host: str) -> bool:
+    """An IP literal or a DNS name of letters, digits and hyphens (IDNs in their xn-- form).
+    Anything else is refused before it is compared or resolved: the resolver stops reading
+    a name at a NUL byte, so "intranet\x00.example.org" would pass "*.example.org" and
+    connect to "intranet"."""
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return True
+    try:
+        name = host.encode("idna").decode("ascii").lower() if not host.isascii() else host.lower()
+    except UnicodeError:
+        return False
+    name = name[:-1] if name.endswith(".") else name
+    return 0 < len(name) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in name.split("."))
 
 
 def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
@@ -132,9 +162,12 @@ def host_allowed(host: str, allowed: tuple[str, ...]) -> bool:
 
 def _check_host(url: str, policy: Policy, where: str, original: str | None = None) -> None:
     """`original`: the source URL when `url` is where it redirected to."""
-    if host_allowed(urlsplit(url).hostname or "", policy.source_hosts):
-        return
+    host = urlsplit(url).hostname or ""
     what = f"source {redact(original)} redirects to {redact(url)}" if original else f"source {redact(url)}"
+    if not valid_host(host):
+        raise TerminalError("InvalidSource", f"{where}: {what}, whose host is not a valid host name or address")
+    if host_allowed(host, policy.source_hosts):
+        return
     raise TerminalError(
         "ForbiddenSource",
         f"{where}: {what}, a host the operator may not fetch from; use an allowed host or ask the operator's "
@@ -174,7 +207,7 @@ def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", wh
     if scheme == "s3":
         bucket, key = parts.netloc, parts.path.lstrip("/")
         version_id = _version_id(parts.query)
-        if not bucket or not key or version_id == "" or parts.fragment:
+        if not BUCKET_NAME.fullmatch(bucket) or not key or version_id == "" or parts.fragment:
             raise TerminalError(
                 "InvalidSource", f"{where}: source {redact(url)} must be s3://bucket/key or s3://bucket/key?versionId=V"
             )
@@ -246,6 +279,11 @@ class S3Source:
         self.display = f"s3://{bucket}/{key}" + (f"?versionId={version_id}" if version_id else "")
 
     @property
+    def read_permission(self) -> str:
+        """The IAM action reading this source takes: a pinned version needs its own."""
+        return "s3:GetObjectVersion" if self.version_id else "s3:GetObject"
+
+    @property
     def location(self) -> dict[str, str]:
         """Bucket, Key and VersionId, as HeadObject, GetObject and a CopySource name an object."""
         location = {"Bucket": self.bucket, "Key": self.key}
@@ -276,12 +314,13 @@ class S3Source:
         try:
             return method(**kwargs)
         except botocore.exceptions.ClientError as exc:
-            raise s3_source_error(exc, self.display, self.where) from None
+            raise s3_source_error(exc, self.display, self.where, self.read_permission) from None
         except botocore.exceptions.BotoCoreError as exc:
             raise SourceInterrupted(str(exc)) from exc
 
 
-def s3_source_error(exc: botocore.exceptions.ClientError, display: str, where: str) -> Exception:
+def s3_source_error(exc: botocore.exceptions.ClientError, display: str, where: str,
+                    permission: str = "s3:GetObject") -> Exception:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -290,7 +329,7 @@ def s3_source_error(exc: botocore.exceptions.ClientError, display: str, where: s
     if code in ("403", "AccessDenied", "Forbidden") or status == 403:
         return TerminalError(
             "SourceForbidden",
-            f"{where}: access to source {display} is denied (403); grant the operator's role s3:GetObject on it",
+            f"{where}: access to source {display} is denied (403); grant the operator's role {permission} on it",
         )
     if code in ("412", "PreconditionFailed"):
         return SourceInterrupted(f"source {display} changed during the copy")

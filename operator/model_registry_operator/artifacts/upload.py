@@ -35,7 +35,7 @@ def destination_error(exc: Exception, what: str) -> Exception:
     return RetryableError("ArtifactUploadFailed", f"{what}: {type(exc).__name__}: {exc}")
 
 
-def copy_error(exc: Exception, what: str, source: str, destination: str) -> Exception:
+def copy_error(exc: Exception, what: str, source: str, destination: str, permission: str = "s3:GetObject") -> Exception:
     """Classify a failure of a server-side copy. S3 answers AccessDenied to CopyObject and
     UploadPartCopy when either end is refused: reading the source (s3:GetObject, or
     kms:Decrypt when its KMS key encrypts it; the HeadObject that planned the copy needed
@@ -46,7 +46,7 @@ def copy_error(exc: Exception, what: str, source: str, destination: str) -> Exce
         return TerminalError(
             "CopyForbidden",
             f"{what}: access denied copying from {source} to {destination} ({operation}: {code}); the operator's "
-            "role needs s3:GetObject on the source (and kms:Decrypt on its KMS key if one encrypts it) and "
+            f"role needs {permission} on the source (and kms:Decrypt on its KMS key if one encrypts it) and "
             "s3:PutObject on the artifact bucket",
         )
     return destination_error(exc, what)

@@ -31,18 +31,23 @@ class Meta:
     generation: int | None
     created: datetime.datetime | None = None  # metadata.creationTimestamp
     annotations: dict[str, str] = field(default_factory=dict)
+    deleted: datetime.datetime | None = None  # metadata.deletionTimestamp
 
     @classmethod
     def from_body(cls, body: Any) -> "Meta":
         meta = body["metadata"]
-        created = None
-        if meta.get("creationTimestamp"):
-            try:
-                created = datetime.datetime.fromisoformat(str(meta["creationTimestamp"]).replace("Z", "+00:00"))
-            except ValueError:
-                created = None
-        return cls(meta["name"], meta.get("namespace") or "", meta["uid"], meta.get("generation"), created,
-                   dict(meta.get("annotations") or {}))
+        return cls(meta["name"], meta.get("namespace") or "", meta["uid"], meta.get("generation"),
+                   _timestamp(meta.get("creationTimestamp")), dict(meta.get("annotations") or {}),
+                   _timestamp(meta.get("deletionTimestamp")))
+
+
+def _timestamp(value: Any) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
 
 
 @dataclass
@@ -227,7 +232,10 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
             outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This failed {stall_after} times in a "
                                       "row and needs a look; the operator keeps retrying in the background.")
         else:
-            outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {delay:.0f}s.")
+            # the delay without its jitter: the same message on every retry at the cap, so
+            # a throttled crowd does not rewrite its status each time
+            stated = retry_delay(err, attempt, jitter=lambda: 0.0)
+            outcome = Outcome.reconciling(err.reason, f"{err.message} Retrying in {stated:.0f}s.")
         result = finish(outcome, meta, previous, fields, retry=delay)
         result.failed = True
         return result

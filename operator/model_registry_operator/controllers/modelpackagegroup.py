@@ -7,6 +7,7 @@ reported Stalled/VersionsRemain by name; the group still goes once they are gone
 """
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from ..errors import ReconcileError
@@ -120,13 +121,18 @@ def wait_for_versions(name: str, versions: list[dict[str, Any]], meta: Meta, sta
     goes as soon as they do."""
     conditions = (status or {}).get("conditions") or []
     stalled, reconciling = condition(status, STALLED) or {}, condition(status, RECONCILING) or {}
-    if stalled.get("status") == "True" and stalled.get("reason") == "VersionsRemain":
+    already_stalled = stalled.get("status") == "True" and stalled.get("reason") == "VersionsRemain"
+    if meta.deleted is not None:
+        # since the deletion was asked for: a retryable error in between (throttling) does
+        # not start the wait again, and the Stalled condition is not posted twice
+        waited = max(0.0, (datetime.datetime.now(datetime.timezone.utc) - meta.deleted).total_seconds())
+    elif already_stalled:
         waited = bound + (true_for(conditions, STALLED) or 0.0)
     elif reconciling.get("reason") == "WaitingForVersions":
         waited = true_for(conditions, RECONCILING) or 0.0
     else:
         waited = 0.0
-    if waited <= bound:
+    if waited <= bound and not already_stalled:
         outcome = Outcome.reconciling(
             "WaitingForVersions",
             f"Waiting for the {len(versions)} model package version(s) in group {name} to be deleted "

@@ -170,6 +170,14 @@ def respond_describe_model_package_group(self) -> ActionResult:
 def create_model_package(self, *, model_package_name, model_package_group_name, client_token,
                          extra=None, **members) -> str:
     with _lock:
+        if model_package_group_name and members.get("tags") is not None:
+            # CreateModelPackage.Tags: "If you supply ModelPackageGroupName, your model
+            # package belongs to the model group you specify and uses the tags associated
+            # with the model group. In this case, you cannot supply a tag argument."
+            raise ValidationError(
+                "Tags cannot be supplied when ModelPackageGroupName is: a model package version "
+                "uses the tags of its model package group."
+            )
         tokens = harness_state(self, "client_tokens", dict)
         # CreateModelPackage.ClientToken: "A unique token that guarantees that the call to
         # this API is idempotent." The same token answers the package it created.
@@ -182,14 +190,6 @@ def create_model_package(self, *, model_package_name, model_package_group_name, 
             )
         if not model_package_group_name and not model_package_name:
             raise ValidationError("Missing ARN.")
-        if model_package_group_name and members.get("tags"):
-            # CreateModelPackage.Tags: "If you supply ModelPackageGroupName, your model
-            # package belongs to the model group you specify and uses the tags associated
-            # with the model group. In this case, you cannot supply a tag argument."
-            raise ValidationError(
-                "Tags cannot be supplied when ModelPackageGroupName is: a model package version "
-                "uses the tags of its model package group."
-            )
         if model_package_group_name:
             # "ModelPackageGroupName: The name or Amazon Resource Name (ARN) of the model
             # package group that this model version belongs to."
