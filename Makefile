@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test install crds demo bench clean
+.PHONY: test install crds argocd demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,9 @@ test: $(STAMP)
 crds: $(STAMP)
 	$(PY) -m model_registry_operator.api.crdgen crds
 	$(PY) -m model_registry_operator.api.crdgen helm/model-registry-operator/crds
+
+argocd: $(STAMP)
+	$(PY) manifests/argocd/render.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
