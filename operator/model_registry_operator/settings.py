@@ -25,6 +25,8 @@ class Settings:
     artifact_bucket: str | None = None
     artifact_prefix: str = "model-registry"
     resync_seconds: float = 300.0
+    # every version described in full once per this period, turns spread by UID; 0: never
+    audit_seconds: float = 0.0
     deletion_policy: DeletionPolicy = "Delete"
     allow_http: bool = False
     max_artifact_bytes: int = 50 * 1024**3
@@ -43,6 +45,7 @@ class Settings:
             "MRO_ARTIFACT_BUCKET": ("artifact_bucket", str),
             "MRO_ARTIFACT_PREFIX": ("artifact_prefix", lambda v: v.strip("/")),
             "MRO_RESYNC_SECONDS": ("resync_seconds", _positive_seconds),
+            "MRO_AUDIT_SECONDS": ("audit_seconds", _seconds_or_zero),
             "MRO_DELETION_POLICY": ("deletion_policy", _deletion_policy),
             "MRO_ALLOW_HTTP": ("allow_http", _bool),
             "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _positive_int),
@@ -68,6 +71,13 @@ def _positive_seconds(value: str) -> float:
     seconds = float(value)
     if not (math.isfinite(seconds) and seconds > 0):
         raise ValueError(f"expected a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def _seconds_or_zero(value: str) -> float:
+    seconds = float(value)
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ValueError(f"expected a number of seconds (0: off), got {value!r}")
     return seconds
 
 

@@ -12,9 +12,11 @@ def test_settings_defaults_and_env():
                            "MRO_ARTIFACT_PREFIX": "/p/q/"})
     assert (s.artifact_bucket, s.resync_seconds, s.allow_http, s.artifact_prefix) == ("b", 30.0, True, "p/q")
     assert Settings.from_env({}).deletion_policy == "Delete"
+    assert Settings.from_env({}).audit_seconds == 0 and Settings.from_env({"MRO_AUDIT_SECONDS": "86400"}).audit_seconds == 86400
 
 
 @pytest.mark.parametrize("var,value", [("MRO_RESYNC_SECONDS", "soon"), ("MRO_RESYNC_SECONDS", "-1"),
+                                       ("MRO_AUDIT_SECONDS", "-1"), ("MRO_AUDIT_SECONDS", "daily"),
                                        ("MRO_RESYNC_SECONDS", "nan"), ("MRO_RESYNC_SECONDS", "inf"),
                                        ("MRO_MAX_ARTIFACT_BYTES", "-5"), ("MRO_MAX_ARTIFACT_BYTES", "lots"),
                                        ("MRO_DELETION_POLICY", "Keep"), ("MRO_ALLOW_HTTP", "maybe"),

@@ -1,3 +1,4 @@
+import collections
 import copy
 import itertools
 
@@ -6,7 +7,8 @@ import pytest
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import RETRY_JITTER, Context, DictLookup, GroupListings, Meta
+from model_registry_operator.controllers.common import (RETRY_JITTER, Context, DictLookup, GroupListings, Meta,
+                                                        audit_due)
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
@@ -183,6 +185,35 @@ def test_a_re_registration_whose_status_write_was_lost_is_found_by_owner(ctx, lo
     assert len(ctx.registry.packages) == 1  # not a third version
     assert again[-1].status["arn"] == next(iter(ctx.registry.packages))
     assert state(again[-1]) == ("Ready", "Synced")
+
+
+def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup):
+    ctx.settings = Settings(resync_seconds=300, audit_seconds=86400)
+    created = converge(passing_time(ctx), lookup, spec())[-1]
+    package_of(ctx)["CustomerMetadataProperties"]["stage"] = "prod"  # changed in Studio
+    package_of(ctx)["CustomerMetadataProperties"]["extra"] = "x"
+    turn = next(t for t in range(0, 86400, 300) if audit_due("uid-p1", float(t), 300, 86400))
+
+    ctx.wall_clock = lambda: float(turn - 300)  # an ordinary resync: the listing only
+    describes = ctx.registry.calls["describe_package"]
+    ordinary = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+    assert ctx.registry.calls["describe_package"] == describes and reasons(ordinary) == []
+
+    ctx.wall_clock = lambda: float(turn)  # this package's turn: described, drift put back
+    audited = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+    assert ctx.registry.calls["describe_package"] == describes + 1
+    assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "risk", "stage": "dev", OWNER_UID_KEY: "uid-p1"}
+    assert reasons(audited) == ["DriftCorrected"]
+
+
+def test_audits_of_many_objects_spread_over_the_period_once_each():
+    period, resync = 3600.0, 60.0
+    turns = {uid: [t for t in range(0, 7200, 60) if audit_due(uid, float(t), resync, period)]
+             for uid in (f"uid-{n}" for n in range(600))}
+    assert all(len(times) == 2 and times[1] - times[0] == period for times in turns.values())  # once per period
+    per_resync = collections.Counter(times[0] for times in turns.values())
+    assert len(per_resync) > 50 and max(per_resync.values()) < 30  # 600 audits over 60 resyncs, not at once
+    assert not any(audit_due(uid, 120.0, resync, 0.0) for uid in turns)  # 0: off
 
 
 def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):

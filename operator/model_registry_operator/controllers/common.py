@@ -68,6 +68,7 @@ class Context:
     # writes a status merge patch from a reconcile thread (progress of a long copy):
     # (plural, namespace, name, status); None: the kubernetes client's (wiring.py)
     status_writer: Callable[[str, str, str, dict[str, Any]], None] | None = None
+    wall_clock: Callable[[], float] = time.time  # when audits are due (see audit_due)
 
     @classmethod
     def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> "Context":
@@ -205,6 +206,17 @@ RETRY_CAP = 60.0
 # Objects failing together (1000 versions throttled at once) spread their retries over this
 # share of the delay instead of all coming back in the same second.
 RETRY_JITTER = 0.2
+
+
+def audit_due(uid: str, now: float, resync: float, period: float) -> bool:
+    """Whether the resync at `now` is this object's turn to be described in full (period 0:
+    never). Each object's turn comes once per period at an offset drawn from its UID, so a
+    thousand objects' audits spread evenly over the period instead of coming together. The
+    turn falls in the resync period that crosses it; a late or missed resync skips one turn."""
+    if period <= 0:
+        return False
+    offset = int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) / 16**12 * period
+    return (now + offset) // period != (now + offset - resync) // period
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = RETRY_CAP) -> float:

@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from ..errors import ReconcileError, TerminalError
 from ..registry.base import OWNER_UID_KEY
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result, finish,
-                     group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, audit_due, carried, error_result,
+                     finish, group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "ModelPackage"
@@ -158,7 +158,12 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     spec_changed = status.get("observedGeneration") != meta.generation
     events: list[Event] = []
     try:
-        observed, full = observe(spec, meta, status, ctx, group, resync)
+        # a resync reads the shared group listing, which carries approval and status only; an
+        # audit describes the version, so customer metadata, additional inference
+        # specifications and the approval description changed in SageMaker are put back too
+        audit = resync and audit_due(meta.uid, ctx.wall_clock(), ctx.settings.resync_seconds,
+                                     ctx.settings.audit_seconds)
+        observed, full = observe(spec, meta, status, ctx, group, resync and not audit)
         if observed is None:
             arn = create(spec, meta, status, ctx, group, desired, fields, events, progress)
             group_name = group_name_of(group) if group else None  # as SageMaker reports it
