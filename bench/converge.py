@@ -134,7 +134,8 @@ def main() -> int:
                "PYTHONPATH": str(REPO / "operator")}
         log = open(workdir / "operator.log", "wb")
         operator = subprocess.Popen([sys.executable, "-m", "model_registry_operator.cli", "run", "-A",
-                                     "--liveness", f"http://127.0.0.1:{free_port()}/healthz"],
+                                     "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
+                                     "--metrics", f"127.0.0.1:{free_port()}"],  # served, as in production
                                     env=env, stdout=log, stderr=subprocess.STDOUT)
         time.sleep(2.0)  # let the operator connect and start its watches
         kube.clear_requests()

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from typing import Mapping
 
+from .metrics import DEFAULT_ADDRESS, parse_address
 from .settings import Settings
 
 
@@ -26,6 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-http", action="store_true", default=None,
                      help="allow plain http:// artifact sources [MRO_ALLOW_HTTP]")
     run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    run.add_argument("--metrics", metavar="ADDR:PORT",
+                     help=f"serve Prometheus metrics at http://ADDR:PORT/metrics (default {DEFAULT_ADDRESS}; "
+                          "empty: off) [MRO_METRICS]")
     run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     return parser
@@ -47,12 +53,29 @@ def main(argv: list[str] | None = None) -> int:
             namespaces=tuple(args.namespaces or ()),
             all_namespaces=not args.namespaces,
         )
+        metrics = metrics_address(args.metrics, os.environ)
     except ValueError as exc:
         print(f"model-registry-operator: invalid setting: {exc}", file=sys.stderr)
         return 2
     from .main import run_operator  # imported late: kopf is heavy and not needed for --help
 
-    return run_operator(settings, liveness=args.liveness, peering=args.peering, verbose=args.verbose)
+    return run_operator(settings, liveness=args.liveness, peering=args.peering, verbose=args.verbose,
+                        metrics_address=metrics)
+
+
+def metrics_address(flag: str | None, env: Mapping[str, str]) -> tuple[str, int] | None:
+    """--metrics, else MRO_METRICS (set and empty: off, unlike the other MRO_* variables, where
+    empty means unset), else the default."""
+    if flag is not None:
+        name, value = "--metrics", flag
+    elif "MRO_METRICS" in env:
+        name, value = "MRO_METRICS", env["MRO_METRICS"]
+    else:
+        name, value = "--metrics", DEFAULT_ADDRESS
+    try:
+        return parse_address(value)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
 
 
 if __name__ == "__main__":

@@ -10,10 +10,12 @@ import json
 import logging
 import random
 import sys
+import threading
 from typing import Any
 
 from . import FINALIZER, GROUP
 from .errors import ReconcileError
+from .metrics import OperatorMetrics, serve
 from .settings import Settings
 
 log = logging.getLogger("model_registry_operator")
@@ -83,18 +85,23 @@ def check_kubernetes_credentials() -> str | None:
         return f"cannot read Kubernetes credentials (kubeconfig or in-cluster service account): {exc}"
 
 
-def build_context(settings: Settings) -> Any:
+def build_context(settings: Settings, metrics: OperatorMetrics) -> Any:
     from .controllers.common import Context
     from .registry import SageMakerRegistry, default_config
 
     registry = SageMakerRegistry(config=default_config(max_pool_connections=HANDLER_THREADS))
+    metrics.watch_sagemaker(registry.metrics)
     executor = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="reconcile")
-    return Context.create(registry, settings, copy_artifacts=artifact_copier(settings, registry.region),
+    return Context.create(registry, settings, copy_artifacts=artifact_copier(settings, registry.region, metrics),
                           executor=executor)
 
 
-def artifact_copier(settings: Settings, region: str) -> Any:
-    """copy_artifacts bound to one S3 client, or None when the library is not installed."""
+def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -> Any:
+    """copy_artifacts bound to one S3 client, or None when the library is not installed.
+
+    Each artifact is copied by a call of its own, so that its result is known for the
+    metrics: copied (bytes moved, which the library reports as progress), reused (a
+    complete copy was already in the bucket: no progress), or failed."""
     try:
         from .artifacts import copy_artifacts
     except ImportError:
@@ -105,9 +112,25 @@ def artifact_copier(settings: Settings, region: str) -> Any:
     s3 = boto3.session.Session().client("s3", region_name=region, config=Config(
         retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS))
 
+    def copy_one(artifact: Any, key_prefix: str, progress: Any) -> dict[str, Any]:
+        moved = threading.Event()  # progress comes from the copy's threads
+
+        def report(name: str, done: int, total: int | None) -> None:
+            moved.set()
+            if progress is not None:
+                progress(name, done, total)
+
+        try:
+            (copied,) = copy_artifacts([artifact], s3_client=s3, bucket=settings.artifact_bucket,
+                                       key_prefix=key_prefix, settings=settings, progress=report)
+        except Exception:
+            metrics.artifact("failed")
+            raise
+        metrics.artifact("copied" if moved.is_set() else "reused", copied.get("size") or 0)
+        return copied
+
     def copy(artifacts: Any, *, key_prefix: str, progress: Any = None) -> list[dict[str, Any]]:
-        return copy_artifacts(artifacts, s3_client=s3, bucket=settings.artifact_bucket, key_prefix=key_prefix,
-                              settings=settings, progress=progress)
+        return [copy_one(artifact, key_prefix, progress) for artifact in artifacts]
 
     return copy
 
@@ -131,17 +154,29 @@ def configure_kopf(kopf_settings: Any) -> None:
 
 
 def run_operator(settings: Settings, liveness: str | None = None, peering: str | None = None,
-                 verbose: bool = False) -> int:
+                 verbose: bool = False, metrics_address: tuple[str, int] | None = None) -> int:
+    """`metrics_address`: (addr, port) to serve Prometheus metrics on; None: not served."""
     configure_logging(verbose)
     problem = check_kubernetes_credentials()
     if problem:
         print(f"model-registry-operator: {problem}", file=sys.stderr)
         return 1
+    metrics = OperatorMetrics()
     try:
-        ctx = build_context(settings)
+        ctx = build_context(settings, metrics)
     except ReconcileError as err:
         print(f"model-registry-operator: {err.message}", file=sys.stderr)
         return 1
+    if metrics_address is not None:
+        host, port = metrics_address
+        try:
+            serve(metrics_address)
+        except OSError as exc:  # the port is taken, or the address is not one of this host's
+            print(f"model-registry-operator: cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
+                  "choose another --metrics/MRO_METRICS ADDR:PORT, or set it empty to turn metrics off.",
+                  file=sys.stderr)
+            return 1
+        log.info("metrics: http://%s:%s/metrics", host, port)
 
     import kopf
 
@@ -159,7 +194,7 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
         # (kubeconfig, in-cluster service account) is the one this operator documents
         return kopf.login_via_client(**kwargs)
 
-    register_all(registry, ctx)
+    register_all(registry, ctx, metrics)
     log.info("starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
              list(settings.namespaces) or "all", settings.resync_seconds, settings.deletion_policy,
              ctx.registry.region)

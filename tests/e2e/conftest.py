@@ -35,15 +35,17 @@ class OperatorProcess:
         self.env, self.log_path, self.args = env, log_path, args
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        self.metrics_port: int | None = None
 
     def start(self) -> "OperatorProcess":
         self.starts += 1
         port = free_port()
+        self.metrics_port = next(p for p in iter(free_port, None) if p != port)
         log = open(self.log_path, "ab")
         log.write(f"--- start #{self.starts}\n".encode())
         self.process = subprocess.Popen(
             [sys.executable, "-m", "model_registry_operator.cli", "run", *self.args,
-             "--liveness", f"http://127.0.0.1:{port}/healthz"],
+             "--liveness", f"http://127.0.0.1:{port}/healthz", "--metrics", f"127.0.0.1:{self.metrics_port}"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         log.close()
         return self

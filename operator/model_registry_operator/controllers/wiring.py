@@ -13,18 +13,22 @@ kopf to come back (kopf.TemporaryError) when the result says when.
   condition while it runs: the reconcile thread merge-patches the status subresource
   itself (`StatusProgress`, throttled by the caller), and kopf's patch at the end is
   computed against what was written meanwhile, so the two never undo each other.
+- Metrics (metrics.py) are taken here, where each reconcile's result is known: a count and
+  a duration per reconcile, and the condition each object is written with, until it is gone.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
+import time
 from typing import Any, Callable
 
 import kopf
 
 from .. import GROUP, VERSION
 from ..errors import RetryableError
+from ..metrics import OperatorMetrics
 from .common import Context, Meta, Result, error_result
 from .conditions import Outcome, build_conditions
 
@@ -179,7 +183,7 @@ def change_pending(body: Any) -> bool:
 
 
 def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
-                  reconcile: Callable[..., Result], delete: Callable[..., Result]) -> None:
+                  reconcile: Callable[..., Result], delete: Callable[..., Result], metrics: OperatorMetrics) -> None:
     plural = PLURALS[kind]
     resource = (GROUP, VERSION, plural)
     handling: set[str] = set()  # UIDs a change or delete handler is working on right now
@@ -201,7 +205,10 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
                 args["lookup"] = IndexLookup(kwargs)
             if progress is not None and "progress" in fn.__code__.co_varnames:
                 args["progress"] = progress
+            started = time.monotonic()
             result = call_reconcile(fn, dict(body.get("spec") or {}), meta, status, ctx, **args)
+            metrics.reconciled(kind, result.status, time.monotonic() - started, failed=result.failed,
+                               deleted=fn is delete and result.retry is None and not result.failed)
             ctx.record(meta, result.failed)
             return result
         finally:
@@ -229,6 +236,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         meta = body["metadata"]
         for event in result.events:
             log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message)
+        metrics.written(kind, uid, result.status)
         apply_result(result, body, patch, written)
 
     async def reconcile_until_done(fn: Callable[..., Result], body: Any, status: dict[str, Any],
@@ -273,6 +281,13 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         await run(delete, body, patch, kwargs)  # raises while SageMaker is not done
         ctx.locks.forget(body["metadata"]["uid"])
         ctx.failures.pop(body["metadata"]["uid"], None)
+        metrics.gone(body["metadata"]["uid"])
+
+    @kopf.on.event(*resource, id="metrics", registry=reg)
+    def on_event(type: str | None, body: Any, **_: Any) -> None:
+        # also gone without the delete handler (a finalizer removed by hand)
+        if type == "DELETED":
+            metrics.gone(body["metadata"]["uid"])
 
     if kind in INDEXES:
         def index(namespace: str, name: str, spec: Any, status: Any, **_: Any) -> dict[Any, Any]:
@@ -282,11 +297,15 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         kopf.index(*resource, id=INDEXES[kind], registry=reg)(index)
 
 
-def register_all(reg: kopf.OperatorRegistry, ctx: Context) -> None:
+def register_all(reg: kopf.OperatorRegistry, ctx: Context, metrics: OperatorMetrics | None = None) -> None:
+    """`metrics`: where to count; None: a registry of its own that nothing serves."""
+    from prometheus_client import CollectorRegistry
+
     from . import model, modelpackage, modelpackagegroup
 
     if ctx.status_writer is None:
         ctx.status_writer = KubernetesStatusWriter()
-    register_kind(reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete)
-    register_kind(reg, ctx, "ModelPackage", modelpackage.reconcile, modelpackage.delete)
-    register_kind(reg, ctx, "Model", model.reconcile, model.delete)
+    metrics = metrics or OperatorMetrics(CollectorRegistry())
+    register_kind(reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete, metrics)
+    register_kind(reg, ctx, "ModelPackage", modelpackage.reconcile, modelpackage.delete, metrics)
+    register_kind(reg, ctx, "Model", model.reconcile, model.delete, metrics)

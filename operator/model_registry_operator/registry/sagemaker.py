@@ -70,8 +70,10 @@ class SageMakerRegistry:
     TerminalError (see classify.py); describe_* return None and delete_* succeed when the
     object does not exist.
 
-    `calls` counts API calls per operation (each page of a listing is one call) and
-    `attempts` counts HTTP requests, retries included: the benchmark's "SageMaker calls".
+    `calls` counts API calls per operation (each page of a listing is one call),
+    `attempts` counts HTTP requests, retries included: the benchmark's "SageMaker calls",
+    and `errors` the requests that failed, by (operation, error code), retries included.
+    `metrics()` reads all three (the operator's Prometheus endpoint does, at each scrape).
     """
 
     def __init__(
@@ -90,10 +92,12 @@ class SageMakerRegistry:
         self._client = session.create_client("sagemaker", region_name=region, config=config)
         self.calls: Counter[str] = Counter()
         self.attempts: Counter[str] = Counter()
+        self.errors: Counter[tuple[str, str]] = Counter()
         self._metrics_lock = threading.Lock()
         events = self._client.meta.events
         events.register("before-call.sagemaker", self._count_call)
         events.register("before-send.sagemaker", self._count_attempt)
+        events.register("response-received.sagemaker", self._count_error)
         # find_package_by_owner's memory: package ARN -> owner UID ("" when not ours) for
         # versions already described, and owner UID -> ARN. Owner markers are written once at
         # creation, so what was seen stays true; an ARN is forgotten once deleted or missing.
@@ -105,10 +109,10 @@ class SageMakerRegistry:
     def endpoint_url(self) -> str:
         return self._client.meta.endpoint_url
 
-    def metrics(self) -> dict[str, dict[str, int]]:
+    def metrics(self) -> dict[str, dict[Any, int]]:
         """A consistent copy of the counters (safe to read while other threads call)."""
         with self._metrics_lock:
-            return {"calls": dict(self.calls), "attempts": dict(self.attempts)}
+            return {"calls": dict(self.calls), "attempts": dict(self.attempts), "errors": dict(self.errors)}
 
     # model package groups
 
@@ -291,6 +295,18 @@ class SageMakerRegistry:
     def _count_attempt(self, event_name: str = "", **_: Any) -> None:
         with self._metrics_lock:
             self.attempts[event_name.rsplit(".", 1)[-1]] += 1
+
+    def _count_error(self, event_name: str = "", response_dict: Any = None, parsed_response: Any = None,
+                     exception: Any = None, **_: Any) -> None:
+        """Once per HTTP attempt: an error answer by its code, a network failure by its type."""
+        if exception is not None:
+            code = type(exception).__name__
+        elif response_dict is not None and response_dict.get("status_code", 200) >= 300:
+            code = ((parsed_response or {}).get("Error") or {}).get("Code") or str(response_dict["status_code"])
+        else:
+            return
+        with self._metrics_lock:
+            self.errors[(event_name.rsplit(".", 1)[-1], code)] += 1
 
 
 _registries: dict[str, SageMakerRegistry] = {}
