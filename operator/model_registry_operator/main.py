@@ -161,7 +161,8 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
     if problem:
         print(f"model-registry-operator: {problem}", file=sys.stderr)
         return 1
-    metrics = OperatorMetrics()
+    # an object not looked at for three resync periods is another (paused) replica's
+    metrics = OperatorMetrics(objects_max_age=3 * settings.resync_seconds)
     try:
         ctx = build_context(settings, metrics)
     except ReconcileError as err:

@@ -14,6 +14,7 @@ operation and error code, copy result. Object names never become labels.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter as Tally
 from typing import Any, Callable, Iterator
 
@@ -56,15 +57,28 @@ def state_of(status: dict[str, Any] | None) -> str | None:
 
 
 class ObjectConditions:
-    """{uid: (kind, condition)} as last written; thread-safe (reconciles run in a pool)."""
+    """{uid: (kind, condition)} as last written; thread-safe (reconciles run in a pool).
 
-    def __init__(self) -> None:
+    An entry not written or touched for `max_age` seconds is dropped: an active operator
+    looks at every object at least once per resync period, so what is older belongs to a
+    replica that peering paused (whose watches stopped, so deletions never reach it) and
+    would otherwise be exported, stale, for ever."""
+
+    def __init__(self, max_age: float | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self._guard = threading.Lock()
-        self._by_uid: dict[str, tuple[str, str]] = {}
+        self._by_uid: dict[str, tuple[str, str, float]] = {}
+        self._max_age, self._clock = max_age, clock
 
     def set(self, uid: str, kind: str, condition: str) -> None:
         with self._guard:
-            self._by_uid[uid] = (kind, condition)
+            self._by_uid[uid] = (kind, condition, self._clock())
+
+    def touch(self, uid: str) -> None:
+        """The object was looked at and its condition stands (a resync left to a running handler)."""
+        with self._guard:
+            if uid in self._by_uid:
+                kind, condition, _ = self._by_uid[uid]
+                self._by_uid[uid] = (kind, condition, self._clock())
 
     def forget(self, uid: str) -> None:
         with self._guard:
@@ -72,7 +86,11 @@ class ObjectConditions:
 
     def counts(self) -> Tally[tuple[str, str]]:
         with self._guard:
-            return Tally(self._by_uid.values())
+            if self._max_age is not None:
+                oldest = self._clock() - self._max_age
+                for uid in [uid for uid, (_, _, at) in self._by_uid.items() if at < oldest]:
+                    del self._by_uid[uid]
+            return Tally((kind, condition) for kind, condition, _ in self._by_uid.values())
 
 
 class _ObjectsCollector:
@@ -117,7 +135,8 @@ class OperatorMetrics:
     """The operator's metrics in one Prometheus registry (the process's default one unless
     given: tests pass their own)."""
 
-    def __init__(self, registry: CollectorRegistry = REGISTRY):
+    def __init__(self, registry: CollectorRegistry = REGISTRY, objects_max_age: float | None = None):
+        """`objects_max_age`: see ObjectConditions (a few resync periods); None: kept until deleted."""
         self.registry = registry
         self.reconciles = Counter(f"{PREFIX}_reconciles", "Reconciles by kind and outcome.", ["kind", "outcome"],
                                   registry=registry)
@@ -127,7 +146,7 @@ class OperatorMetrics:
         self.copies = Counter(f"{PREFIX}_artifact_copies", "Artifacts handled by result: copied into the artifact "
                               "bucket, reused (a complete copy was already there), failed.", ["result"],
                               registry=registry)
-        self.bytes_copied = Counter(f"{PREFIX}_artifact_bytes_copied", "Bytes of archives written to the artifact "
+        self.bytes_copied = Counter(f"{PREFIX}_artifact_copied_bytes", "Bytes of archives written to the artifact "
                                     "bucket.", registry=registry)
         for kind in KINDS:  # every series exists from the start, so rate() sees the first increment
             self.duration.labels(kind)
@@ -135,7 +154,7 @@ class OperatorMetrics:
                 self.reconciles.labels(kind, outcome)
         for result in COPY_RESULTS:
             self.copies.labels(result)
-        self.objects = ObjectConditions()
+        self.objects = ObjectConditions(objects_max_age)
         registry.register(_ObjectsCollector(self.objects))
 
     def watch_sagemaker(self, read: Callable[[], dict[str, dict[Any, int]]]) -> None:
@@ -159,6 +178,9 @@ class OperatorMetrics:
         condition = state_of(status)
         if condition is not None:
             self.objects.set(uid, kind, condition)
+
+    def looked_at(self, uid: str) -> None:
+        self.objects.touch(uid)
 
     def gone(self, uid: str) -> None:
         self.objects.forget(uid)

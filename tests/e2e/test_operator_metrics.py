@@ -57,7 +57,7 @@ def test_metrics_count_reconciles_objects_sagemaker_requests_and_copies(kube, ku
                   code="ValidationException") >= 1
     (artifact,) = package["status"]["artifacts"]
     assert sample(samples, "artifact_copies_total", result="copied") == 1
-    assert sample(samples, "artifact_bytes_copied_total") == artifact["size"]
+    assert sample(samples, "artifact_copied_bytes_total") == artifact["size"]
     assert samples[("process_resident_memory_bytes", frozenset())] > 0  # prometheus_client's process metrics
 
     # a deleted object leaves the gauge once its delete is done

@@ -192,7 +192,7 @@ def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup
     created = converge(passing_time(ctx), lookup, spec())[-1]
     package_of(ctx)["CustomerMetadataProperties"]["stage"] = "prod"  # changed in Studio
     package_of(ctx)["CustomerMetadataProperties"]["extra"] = "x"
-    turn = next(t for t in range(0, 86400, 300) if audit_due("uid-p1", float(t), 300, 86400))
+    turn = next(t for t in range(0, 86400, 300) if audit_due("uid-p1", float(t), float(t - 300), 86400))
 
     ctx.wall_clock = lambda: float(turn - 300)  # an ordinary resync: the listing only
     describes = ctx.registry.calls["describe_package"]
@@ -206,14 +206,36 @@ def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup
     assert reasons(audited) == ["DriftCorrected"]
 
 
+def test_an_audit_survives_a_late_timer_and_a_failure(ctx, lookup):
+    ctx.settings = Settings(resync_seconds=300, audit_seconds=86400)
+    created = converge(passing_time(ctx), lookup, spec())[-1]
+    turn = next(t for t in range(86400) if audit_due("uid-p1", float(t), t - 1.0, 86400))
+
+    def resync_at(t):
+        ctx.wall_clock = lambda: float(t)
+        before = ctx.registry.calls["describe_package"]
+        result = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+        return ctx.registry.calls["describe_package"] - before, result
+
+    assert resync_at(turn - 100)[0] == 0
+    # the timer comes 150 s late: a window of one resync period before now would miss the turn
+    ctx.registry.fail_next("describe_package", RetryableError("Throttled", "SageMaker is throttling.", 15.0))
+    described, failed = resync_at(turn + 350)
+    assert described == 1 and failed.failed
+    package_of(ctx)["CustomerMetadataProperties"]["stage"] = "prod"
+    described, audited = resync_at(turn + 650)  # the failed audit is tried again
+    assert described == 1 and reasons(audited) == ["DriftCorrected"]
+    assert resync_at(turn + 950)[0] == 0  # and then not until the next turn
+
+
 def test_audits_of_many_objects_spread_over_the_period_once_each():
     period, resync = 3600.0, 60.0
-    turns = {uid: [t for t in range(0, 7200, 60) if audit_due(uid, float(t), resync, period)]
+    turns = {uid: [t for t in range(0, 7200, 60) if audit_due(uid, float(t), t - resync, period)]
              for uid in (f"uid-{n}" for n in range(600))}
     assert all(len(times) == 2 and times[1] - times[0] == period for times in turns.values())  # once per period
     per_resync = collections.Counter(times[0] for times in turns.values())
     assert len(per_resync) > 50 and max(per_resync.values()) < 30  # 600 audits over 60 resyncs, not at once
-    assert not any(audit_due(uid, 120.0, resync, 0.0) for uid in turns)  # 0: off
+    assert not any(audit_due(uid, 120.0, 60.0, 0.0) for uid in turns)  # 0: off
 
 
 def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):

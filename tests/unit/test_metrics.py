@@ -17,7 +17,7 @@ from model_registry_operator.controllers.common import Context
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
 from model_registry_operator.controllers.wiring import register_all
 from model_registry_operator.errors import RetryableError, TerminalError
-from model_registry_operator.metrics import OperatorMetrics, parse_address, serve
+from model_registry_operator.metrics import ObjectConditions, OperatorMetrics, parse_address, serve
 from model_registry_operator.settings import Settings
 
 P = "model_registry_operator_"
@@ -64,6 +64,23 @@ def test_the_gauge_counts_each_object_once_by_its_last_condition(metrics):
     metrics.gone("a")
     metrics.gone("a")
     assert objects(metrics, "ModelPackage") == {"Stalled": 1}
+
+
+def test_objects_not_looked_at_for_max_age_leave_the_gauge():
+    # a replica that peering paused hears of no deletion and no change: its entries age out
+    now = [0.0]
+    conditions = ObjectConditions(max_age=900, clock=lambda: now[0])
+    conditions.set("kept", "Model", "Ready")
+    conditions.set("touched", "Model", "Stalled")
+    conditions.set("paused", "Model", "Stalled")
+    now[0] = 600
+    conditions.set("kept", "Model", "Ready")
+    conditions.touch("touched")  # a resync left to a running handler: still this replica's
+    conditions.touch("never-written")  # touching is not writing
+    now[0] = 1000
+    assert conditions.counts() == {("Model", "Ready"): 1, ("Model", "Stalled"): 1}
+    now[0] = 1600
+    assert conditions.counts() == {}
 
 
 def test_sagemaker_counters_are_read_at_scrape_time(metrics):
@@ -226,7 +243,7 @@ def test_artifact_copies_are_counted_by_result_and_only_copied_bytes_count(metri
     assert value(metrics, "artifact_copies_total", result="copied") == 1
     assert value(metrics, "artifact_copies_total", result="reused") == 1
     assert value(metrics, "artifact_copies_total", result="failed") == 1
-    assert value(metrics, "artifact_bytes_copied_total") == 100
+    assert value(metrics, "artifact_copied_bytes_total") == 100
 
 
 # --- the setting and the endpoint ----------------------------------------------------------

@@ -69,6 +69,9 @@ class Context:
     # (plural, namespace, name, status); None: the kubernetes client's (wiring.py)
     status_writer: Callable[[str, str, str, dict[str, Any]], None] | None = None
     wall_clock: Callable[[], float] = time.time  # when audits are due (see audit_due)
+    # per object UID, the wall-clock time of its last resync that got through: the next one
+    # audits if its turn came in between, however late or early kopf's timer fired
+    resynced: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> "Context":
@@ -208,15 +211,15 @@ RETRY_CAP = 60.0
 RETRY_JITTER = 0.2
 
 
-def audit_due(uid: str, now: float, resync: float, period: float) -> bool:
-    """Whether the resync at `now` is this object's turn to be described in full (period 0:
-    never). Each object's turn comes once per period at an offset drawn from its UID, so a
-    thousand objects' audits spread evenly over the period instead of coming together. The
-    turn falls in the resync period that crosses it; a late or missed resync skips one turn."""
+def audit_due(uid: str, now: float, since: float, period: float) -> bool:
+    """Whether this object's turn to be described in full came after `since` (its previous
+    resync) and by `now` (period 0: never). Each object's turn comes once per period at an
+    offset drawn from its UID, so a thousand objects' audits spread evenly over the period
+    instead of coming together; several turns missed (an operator down for days) are one audit."""
     if period <= 0:
         return False
     offset = int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) / 16**12 * period
-    return (now + offset) // period != (now + offset - resync) // period
+    return (now + offset) // period != (since + offset) // period
 
 
 def backoff(attempt: int, base: float = 1.0, cap: float = RETRY_CAP) -> float:

@@ -157,12 +157,13 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     desired = desired_request(spec, meta, group)
     spec_changed = status.get("observedGeneration") != meta.generation
     events: list[Event] = []
+    # a resync reads the shared group listing, which carries approval and status only; an
+    # audit describes the version, so customer metadata, additional inference
+    # specifications, the approval description and tags changed in SageMaker are put back too
+    now = ctx.wall_clock()
+    since = ctx.resynced.get(meta.uid, now - ctx.settings.resync_seconds)
+    audit = resync and audit_due(meta.uid, now, since, ctx.settings.audit_seconds)
     try:
-        # a resync reads the shared group listing, which carries approval and status only; an
-        # audit describes the version, so customer metadata, additional inference
-        # specifications and the approval description changed in SageMaker are put back too
-        audit = resync and audit_due(meta.uid, ctx.wall_clock(), ctx.settings.resync_seconds,
-                                     ctx.settings.audit_seconds)
         observed, full = observe(spec, meta, status, ctx, group, resync and not audit)
         if observed is None:
             arn = create(spec, meta, status, ctx, group, desired, fields, events, progress)
@@ -209,6 +210,8 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     except ReconcileError as err:
         stall_after = SOURCE_STALL_AFTER if err.reason == "SourceUnreachable" else None
         return error_result(err, meta, status, fields, attempt, stall_after=stall_after)
+    if resync:
+        ctx.resynced[meta.uid] = now  # a failed audit is tried again by the next resync
     outcome = Outcome.ready("Synced", f"{fields['arn']} is registered and matches the spec.")
     return finish(outcome, meta, status, fields, events)
 

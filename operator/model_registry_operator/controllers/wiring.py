@@ -221,6 +221,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         previous = dict(body.get("status") or {})
         uid = body["metadata"]["uid"]
         if resync and (uid in handling or change_pending(body)):
+            metrics.looked_at(uid)  # still this replica's, its condition stands
             return  # the change handler (and its retries) own the object until it is done
         if not resync:
             handling.add(uid)
@@ -281,6 +282,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         await run(delete, body, patch, kwargs)  # raises while SageMaker is not done
         ctx.locks.forget(body["metadata"]["uid"])
         ctx.failures.pop(body["metadata"]["uid"], None)
+        ctx.resynced.pop(body["metadata"]["uid"], None)
         metrics.gone(body["metadata"]["uid"])
 
     @kopf.on.event(*resource, id="metrics", registry=reg)
