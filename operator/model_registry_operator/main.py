@@ -9,9 +9,13 @@ import concurrent.futures
 import json
 import logging
 import random
+import socket
 import sys
 import threading
+import urllib.parse
 from typing import Any
+
+from botocore.exceptions import BotoCoreError
 
 from . import FINALIZER, GROUP
 from .errors import ReconcileError
@@ -153,6 +157,21 @@ def configure_kopf(kopf_settings: Any) -> None:
     kopf_settings.execution.default_backoff = 10
 
 
+def liveness_problem(url: str | None) -> str | None:
+    """Why kopf could not serve the liveness endpoint at `url` (the port is taken, the host is
+    not this machine's), told before kopf starts: kopf itself would end in a traceback."""
+    if not url:
+        return None
+    parts = urllib.parse.urlsplit(url)
+    try:
+        port = parts.port or 80
+        with socket.create_server((parts.hostname or "0.0.0.0", port)):
+            return None
+    except (OSError, ValueError) as exc:
+        return (f"cannot serve the liveness endpoint {url}: {getattr(exc, 'strerror', None) or exc}; "
+                "choose another --liveness URL")
+
+
 def run_operator(settings: Settings, liveness: str | None = None, peering: str | None = None,
                  verbose: bool = False, metrics_address: tuple[str, int] | None = None) -> int:
     """`metrics_address`: (addr, port) to serve Prometheus metrics on; None: not served."""
@@ -167,6 +186,13 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
         ctx = build_context(settings, metrics)
     except ReconcileError as err:
         print(f"model-registry-operator: {err.message}", file=sys.stderr)
+        return 1
+    except (BotoCoreError, ValueError) as err:  # AWS_PROFILE naming no profile, AWS_MAX_ATTEMPTS=abc, ...
+        print(f"model-registry-operator: the AWS configuration is not usable: {err}", file=sys.stderr)
+        return 1
+    problem = liveness_problem(liveness)
+    if problem:
+        print(f"model-registry-operator: {problem}", file=sys.stderr)
         return 1
     if metrics_address is not None:
         host, port = metrics_address

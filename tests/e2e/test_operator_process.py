@@ -1,5 +1,6 @@
 """The `model-registry-operator run` process itself: configuration errors are one sentence."""
 import os
+import socket
 import subprocess
 import sys
 
@@ -34,6 +35,24 @@ def test_missing_region_is_one_sentence(kube):
     result = run_operator(env)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "AWS_REGION" in result.stderr
+
+
+@pytest.mark.parametrize("env, words", [({"AWS_PROFILE": "no-such-profile"}, "no-such-profile"),
+                                        ({"AWS_MAX_ATTEMPTS": "abc"}, "abc")])
+def test_unusable_aws_configuration_is_one_sentence(kube, env, words):
+    result = run_operator({**kube.env, **env}, "--metrics", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "model-registry-operator: the AWS configuration is not usable" in result.stderr and words in result.stderr
+
+
+def test_a_taken_liveness_port_is_one_sentence(kube):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        url = f"http://127.0.0.1:{taken.getsockname()[1]}/healthz"
+        result = run_operator(kube.env, "--liveness", url, "--metrics", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"cannot serve the liveness endpoint {url}" in result.stderr and "--liveness" in result.stderr
 
 
 def test_namespaced_run_with_peering_handles_only_its_namespace(kube, operator_env, tmp_path, aws):

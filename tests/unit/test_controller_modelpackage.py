@@ -187,6 +187,16 @@ def test_a_re_registration_whose_status_write_was_lost_is_found_by_owner(ctx, lo
     assert state(again[-1]) == ("Ready", "Synced")
 
 
+def test_deleting_finds_a_re_registration_whose_status_write_was_lost(ctx, lookup):
+    ready = converge(passing_time(ctx), lookup, spec())[-1]
+    ctx.registry.delete_package(ready.status["arn"])
+    mp.reconcile(spec(), meta(), ready.status, ctx, lookup)  # registered again; then the status write is lost
+    assert len(ctx.registry.packages) == 1
+    done = mp.delete(spec(), meta(), ready.status, ctx, lookup)  # status still names the first version
+    assert done.retry is None and ctx.registry.packages == {}
+    assert reasons(done) == ["Deleted"]
+
+
 def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup):
     ctx.settings = Settings(resync_seconds=300, audit_seconds=86400)
     created = converge(passing_time(ctx), lookup, spec())[-1]

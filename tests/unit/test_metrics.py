@@ -295,8 +295,11 @@ def test_a_port_in_use_exits_non_zero_with_a_sentence(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
+        with socket.socket() as free:  # a free liveness port: the metrics port is the one taken
+            free.bind(("127.0.0.1", 0))
+            liveness = f"http://127.0.0.1:{free.getsockname()[1]}/healthz"
         result = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "run", "--metrics",
-                                 f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60,
+                                 f"127.0.0.1:{port}", "--liveness", liveness], capture_output=True, text=True, timeout=60,
                                 env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig), "AWS_REGION": "us-east-2",
                                      "PYTHONPATH": operator_main.__file__.rsplit("/model_registry_operator/", 1)[0]})
     assert result.returncode == 1

@@ -96,3 +96,12 @@ def test_helm_peering_object_is_named_as_the_deployments_peering_flag():
     guard = "{{- if gt (int .Values.replicas) 1 }}"
     assert guard in deployment and peering.count(guard) == 1
     assert re.search(r"if gt \(int \.Values\.replicas\) 1 \}\}\s*- --peering=", deployment)
+
+
+def test_a_single_helm_replica_is_replaced_not_rolled():
+    # without peering (one replica), a rolling update would run two operators at once; the
+    # install manifest recreates, and so must the chart whenever it passes no --peering
+    deployment = (CHART / "templates" / "deployment.yaml").read_text()
+    assert re.search(r"\{\{- if le \(int \.Values\.replicas\) 1 \}\}\s*(#.*\n\s*)?strategy: \{type: Recreate\}",
+                     deployment)
+    assert "strategy: {type: Recreate}" in (ROOT / "manifests" / "install" / "operator.yaml").read_text()

@@ -364,6 +364,10 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     try:
         if arn is None:  # maybe created just before a crash, before status was written
             arn = _find_unrecorded(raw_spec, meta, ctx, lookup)
+        elif not raw_spec.get("modelPackageName") and ctx.registry.describe_package(arn) is None:
+            # the recorded version is gone: a re-registration a crash kept out of status
+            # (see observe) would otherwise be left behind, and keep its group from going
+            arn = _find_unrecorded(raw_spec, meta, ctx, lookup)
         if arn is not None:
             ctx.registry.delete_package(arn)
     except ReconcileError as err:
