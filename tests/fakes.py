@@ -3,7 +3,8 @@
 It follows the documented SageMaker behaviour the controllers rely on: versions numbered
 per group, ClientToken idempotency, UpdateModelPackage changing only the members passed,
 CustomerMetadataPropertiesToRemove, append-only additional inference specifications,
-non-empty groups refusing deletion. `calls` counts operations; `fail_next(op, error)`
+non-empty groups refusing deletion, tags given at creation kept and synced by the same rule
+as SageMakerRegistry.sync_tags (registry.base.tag_changes). `calls` counts operations; `fail_next(op, error)`
 makes the next call of `op` raise; `package_status` sets the status new versions get.
 The end-to-end tests check the same behaviours against the real operator and the harness.
 """
@@ -15,7 +16,7 @@ from collections import Counter
 from typing import Any
 
 from model_registry_operator.errors import ReconcileError, TerminalError
-from model_registry_operator.registry.base import OWNER_UID_KEY
+from model_registry_operator.registry.base import OWNER_UID_KEY, tag_changes
 
 ACCOUNT, REGION = "123456789012", "us-east-2"
 
@@ -177,10 +178,15 @@ class FakeRegistry:
         self._call("list_tags")
         return dict(self.tags.get(resource_arn, {}))
 
-    def sync_tags(self, resource_arn: str, desired: dict[str, str]) -> bool:
-        current = self.list_tags(resource_arn)
-        if current == desired:
+    def sync_tags(self, resource_arn: str, desired: dict[str, str], current: dict[str, str] | None = None) -> bool:
+        if current is None:
+            current = self.list_tags(resource_arn)
+        to_add, to_remove = tag_changes(current, desired)
+        if not (to_add or to_remove):
             return False
-        self._call("sync_tags", {"Tags": desired})
-        self.tags[resource_arn] = dict(desired)
+        self._call("sync_tags", {"Tags": to_add, "TagKeys": to_remove})
+        tags = self.tags.setdefault(resource_arn, {})
+        tags.update(to_add)
+        for key in to_remove:
+            tags.pop(key, None)
         return True

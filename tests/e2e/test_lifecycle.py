@@ -27,10 +27,11 @@ def test_group_tags_follow_spec_and_delete_waits_for_versions(kube, kube_namespa
     arn = group["status"]["arn"]
     assert sm.describe_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"] == arn
     assert group["status"]["modelPackageGroupStatus"] == "Completed"
-    assert tags_of(sm, arn) == {"team": "risk"}
+    owner = {OWNER_KEY: group["metadata"]["uid"]}  # the operator's owner tag
+    assert tags_of(sm, arn) == {"team": "risk", **owner}
 
     kube.patch("mpg", "churn", {"spec": {"tags": [{"key": "owner", "value": "ana"}]}}, namespace=ns)
-    wait_until(lambda: tags_of(sm, arn) == {"owner": "ana"}, "tags to follow the spec", operator=operator)
+    wait_until(lambda: tags_of(sm, arn) == {"owner": "ana", **owner}, "tags to follow the spec", operator=operator)
     assert wait_ready(kube, "mpg", "churn", ns, operator)["status"]["observedGeneration"] == 2
 
     kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)

@@ -274,6 +274,18 @@ def test_sync_tags_leaves_reserved_keys_alone(registry):
     assert registry.list_tags(arn) == {"sagemaker:project-name": "p"}
 
 
+def test_owner_tags_given_at_creation_are_kept_by_sync_tags(registry):
+    owner = {"Key": OWNER_UID_KEY, "Value": "uid-a"}
+    group = new_group(registry, Tags=[{"Key": "team", "Value": "ml"}, owner])
+    model = registry.create_model({"ModelName": "churn", "PrimaryContainer": {"Image": INFERENCE["Containers"][0]["Image"]},
+                                   "ExecutionRoleArn": "arn:aws:iam::123456789012:role/sm", "Tags": [owner]})
+    for arn in (group, model):
+        assert registry.list_tags(arn)[OWNER_UID_KEY] == "uid-a"
+        assert registry.sync_tags(arn, {"team": "risk", OWNER_UID_KEY: "uid-b"}) is True  # another UID: not set
+        assert registry.sync_tags(arn, {}) is True  # nor removed with the others
+        assert registry.list_tags(arn) == {OWNER_UID_KEY: "uid-a"}
+
+
 def test_sync_tags_on_a_model_package(registry):
     new_group(registry)
     arn = new_package(registry)  # a version takes no Tags at creation: they are added after

@@ -121,6 +121,16 @@ def test_customer_metadata_reserves_the_operator_marker() -> None:
     assert "spec.customerMetadataProperties: customerMetadataProperties may hold" in format_validation_error(caught.value)
 
 
+@pytest.mark.parametrize("kind, spec", [("ModelPackageGroup", {}), ("Model", {"primaryContainer": {"image": "x"}})])
+def test_tags_reserve_the_operator_owner_tag(kind: str, spec: dict) -> None:
+    from model_registry_operator.registry.base import OWNER_UID_KEY
+
+    with pytest.raises(ValidationError) as caught:
+        parse_spec(kind, {**spec, "tags": [{"key": OWNER_UID_KEY, "value": "x"}]})
+    assert "spec.tags: tags may hold at most 49 entries and not the key" in format_validation_error(caught.value)
+    assert len(parse_spec(kind, {**spec, "tags": [{"key": f"k{i}", "value": "v"} for i in range(49)]}).tags) == 49
+
+
 def test_odd_keys_are_quoted_in_paths() -> None:
     with pytest.raises(ValidationError) as caught:
         parse_spec("Model", {"primaryContainer": {"image": "x", "environment": {"A B": "1"}}, "we\nird": 1})

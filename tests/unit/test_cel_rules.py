@@ -306,6 +306,19 @@ def test_customer_metadata_leaves_room_for_the_operator_marker() -> None:
     assert causes(obj) == []
 
 
+@pytest.mark.parametrize("name", ["modelpackagegroup.yaml", "model-pipeline.yaml"])
+def test_tags_leave_room_for_the_operator_owner_tag(name: str) -> None:
+    from model_registry_operator.registry.base import OWNER_UID_KEY
+
+    obj = sample(name)
+    obj["spec"]["tags"] = [{"key": "team", "value": "a"}, {"key": OWNER_UID_KEY, "value": "someone-else"}]
+    rejected(obj, "the operator keeps that one to recognise the SageMaker objects it manages", "spec.tags")
+    obj["spec"]["tags"] = [{"key": f"k{i}", "value": "v"} for i in range(50)]
+    rejected(obj, "at most 49 entries", "spec.tags")
+    obj["spec"]["tags"] = [{"key": f"k{i}", "value": "v"} for i in range(49)]
+    assert causes(obj) == []
+
+
 def test_artifacts_of_a_registered_version_cannot_change() -> None:
     old = sample(ARTIFACTS)
     changed = copy.deepcopy(old)

@@ -4,6 +4,7 @@ from fakes import FakeRegistry
 from model_registry_operator.controllers import model as mdl
 from model_registry_operator.controllers.common import Context, DictLookup, Meta
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
+from model_registry_operator.registry import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
@@ -15,9 +16,9 @@ def meta(generation=1, annotations=None):
     return Meta("churn", "ml", "uid-m", generation, None, dict(annotations or {}))
 
 
-def package(approval, arn=PACKAGE_ARN, ready=True):
+def package(approval, arn=PACKAGE_ARN, ready=True, namespace="ml"):
     outcome = Outcome.ready("Synced", "ok") if ready else Outcome.reconciling("Creating", "wait")
-    return DictLookup({("ModelPackage", "ml", "churn-v1"): {"spec": {}, "status": {
+    return DictLookup({("ModelPackage", namespace, "churn-v1"): {"spec": {}, "status": {
         "arn": arn, "modelApprovalStatus": approval, "conditions": build_conditions(outcome, 1, None)}}})
 
 
@@ -183,7 +184,7 @@ def test_tag_changes_do_not_replace(ctx):
     tagged = {**SPEC, "tags": [{"key": "team", "value": "risk"}]}
     result = mdl.reconcile(tagged, meta(2), first.status, ctx, package("Approved"))
     assert ctx.registry.calls["create_model"] == 1
-    assert ctx.registry.tags[first.status["arn"]] == {"team": "risk"}
+    assert ctx.registry.tags[first.status["arn"]] == {"team": "risk", OWNER_UID_KEY: "uid-m"}
     assert [e.reason for e in result.events] == ["Updated"]
 
 
@@ -199,3 +200,68 @@ def test_never_created_model_is_not_deleted(ctx):
     ctx.registry.create_model({"ModelName": "churn", "PrimaryContainer": {"Image": "x"}})  # someone else's
     mdl.delete(SPEC, meta(), {}, ctx)
     assert "churn" in ctx.registry.models
+
+
+# Ownership: model names are account-wide, objects namespaced.
+
+def other_meta(generation=1):
+    return Meta("churn", "team-b", "uid-other", generation)
+
+
+def test_a_model_another_object_made_is_stalled_even_when_it_matches(ctx):
+    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    arn = first.status["arn"]
+    theirs = mdl.reconcile({**SPEC, "tags": [{"key": "team", "value": "b"}]}, other_meta(), {}, ctx,
+                           package("Approved", namespace="team-b"))
+    assert state(theirs) == ("Stalled", "AlreadyExists")  # not "Adopted", though the spec is the same
+    message = theirs.status["conditions"][0]["message"]
+    assert "model churn" in message and "another Kubernetes object (UID uid-m)" in message
+    assert [(e.type, e.reason) for e in theirs.events] == [("Warning", "AlreadyExists")]
+    assert "arn" not in theirs.status and "specHash" not in theirs.status
+    assert ctx.registry.tags[arn] == {OWNER_UID_KEY: "uid-m"}  # its tags untouched
+
+    left = mdl.delete(SPEC, other_meta(), theirs.status, ctx)
+    assert "churn" in ctx.registry.models and ctx.registry.calls["delete_model"] == 0
+    assert [(e.type, e.reason) for e in left.events] == [("Warning", "NotOwned")]
+    assert "another Kubernetes object (UID uid-m)" in left.events[0].message
+    mdl.delete(SPEC, meta(), first.status, ctx)
+    assert ctx.registry.models == {}
+
+
+def test_a_model_it_made_before_its_status_was_written_is_replaced_and_deleted_as_its_own(ctx):
+    mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))  # then a crash: no status written
+    new_package = package("Approved", arn=PACKAGE_ARN.replace("/1", "/2"))
+    edited = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)
+    assert state(edited) == ("Ready", "Synced") and [e.reason for e in edited.events] == ["Replaced"]
+    assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == PACKAGE_ARN.replace("/1", "/2")
+    same = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)  # crashed again: the model is as the spec asks
+    assert state(same) == ("Ready", "Synced") and same.events == []
+    done = mdl.delete(SPEC, meta(2), {}, ctx)
+    assert ctx.registry.models == {} and [e.reason for e in done.events] == ["Deleted"]
+
+
+def test_an_untagged_model_as_the_spec_asks_is_claimed_then_refused_to_others(ctx):
+    ctx.registry.create_model({"ModelName": "churn", "ExecutionRoleArn": ROLE,
+                               "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN}})
+    adopted = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    assert [e.reason for e in adopted.events] == ["Adopted"] and f"{OWNER_UID_KEY}=uid-m" in adopted.events[0].message
+    assert ctx.registry.tags[adopted.status["arn"]] == {OWNER_UID_KEY: "uid-m"}
+    theirs = mdl.reconcile(SPEC, other_meta(), {}, ctx, package("Approved", namespace="team-b"))
+    assert state(theirs) == ("Stalled", "AlreadyExists")
+
+
+def test_the_owner_tag_of_a_model_made_before_owner_tags_is_added_quietly(ctx):
+    tagged = {**SPEC, "tags": [{"key": "team", "value": "a"}]}
+    first = mdl.reconcile(tagged, meta(), {}, ctx, package("Approved"))
+    ctx.registry.tags[first.status["arn"]] = {"team": "a"}  # as an older operator version made it
+    again = mdl.reconcile(tagged, meta(), first.status, ctx, package("Approved"))
+    assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {"team": "a", OWNER_UID_KEY: "uid-m"}
+
+
+def test_a_rename_never_deletes_the_old_name_once_another_object_owns_it(ctx):
+    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    ctx.registry.tags[first.status["arn"]] = {OWNER_UID_KEY: "uid-other"}
+    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    assert sorted(ctx.registry.models) == ["a", "b"] and "kept model a" in renamed.events[0].message
+    assert [e.reason for e in renamed.events] == ["Replaced", "NotOwned"]
+    assert "UID uid-other" in renamed.events[1].message

@@ -7,11 +7,12 @@ from botocore.exceptions import ClientError
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackagegroup as mpg
 from model_registry_operator.controllers.common import RETRY_JITTER, Context, Meta
-from model_registry_operator.registry import classify_error
+from model_registry_operator.registry import OWNER_UID_KEY, classify_error
 from model_registry_operator.registry.classify import THROTTLED_DELAY
 from model_registry_operator.settings import Settings
 
 META = Meta("churn", "ml", "uid-1", 1)
+OURS = {OWNER_UID_KEY: "uid-1"}
 
 
 def context(**settings):
@@ -29,7 +30,7 @@ def test_creates_the_group_with_tags_and_reports_ready():
     assert result.status["arn"].endswith("model-package-group/churn")
     assert result.status["modelPackageGroupStatus"] == "Completed"
     assert result.status["observedGeneration"] == 1 and result.retry is None
-    assert ctx.registry.tags[result.status["arn"]] == {"team": "risk"}
+    assert ctx.registry.tags[result.status["arn"]] == {"team": "risk", **OURS}
     assert [e.reason for e in result.events] == ["Created"]
 
 
@@ -38,7 +39,7 @@ def test_tags_follow_the_spec_without_recreating():
     first = mpg.reconcile({"tags": [{"key": "team", "value": "risk"}]}, META, {}, ctx)
     changed = Meta("churn", "ml", "uid-1", 2)
     second = mpg.reconcile({"tags": [{"key": "owner", "value": "ana"}]}, changed, first.status, ctx)
-    assert ctx.registry.tags[first.status["arn"]] == {"owner": "ana"}
+    assert ctx.registry.tags[first.status["arn"]] == {"owner": "ana", **OURS}
     assert ctx.registry.calls["create_group"] == 1
     assert [e.reason for e in second.events] == ["Updated"]
     assert second.status["observedGeneration"] == 2
@@ -200,5 +201,77 @@ def test_tags_changed_in_sagemaker_are_set_back_on_resync():
     created = mpg.reconcile({"tags": [{"key": "team", "value": "risk"}]}, META, {}, ctx)
     ctx.registry.tags[created.status["arn"]] = {"team": "someone-else", "extra": "x"}
     resynced = mpg.reconcile({"tags": [{"key": "team", "value": "risk"}]}, META, created.status, ctx, resync=True)
-    assert ctx.registry.tags[created.status["arn"]] == {"team": "risk"}
+    assert ctx.registry.tags[created.status["arn"]] == {"team": "risk", **OURS}  # the owner tag put back too
     assert [e.reason for e in resynced.events] == ["DriftCorrected"]
+
+
+# Ownership: group names are account-wide, objects namespaced (team-a/churn, team-b/churn).
+
+OTHER = Meta("churn", "team-b", "uid-2", 1)
+
+
+def test_a_group_another_object_made_is_stalled_and_never_touched():
+    ctx = context()
+    ours = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
+    arn = ours.status["arn"]
+    ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": "t"})  # team a's version
+    before = ctx.registry.calls.copy()
+    theirs = mpg.reconcile({"tags": [{"key": "team", "value": "b"}]}, OTHER, {}, ctx)
+    assert conditions(theirs)["Stalled"] == ("True", "AlreadyExists")
+    message = next(c["message"] for c in theirs.status["conditions"] if c["type"] == "Stalled")
+    assert "group churn" in message and "another Kubernetes object (UID uid-1)" in message
+    assert [(e.type, e.reason) for e in theirs.events] == [("Warning", "AlreadyExists")]
+    assert "arn" not in theirs.status and "modelPackageGroupStatus" not in theirs.status
+    assert ctx.registry.tags[arn] == {"team": "a", **OURS}
+    assert ctx.registry.calls - before == {"describe_group": 1, "list_tags": 1}  # no tag sync
+
+    again = mpg.reconcile({"tags": [{"key": "team", "value": "b"}]}, OTHER, theirs.status, ctx, resync=True)
+    assert conditions(again)["Stalled"] == ("True", "AlreadyExists") and again.events == []  # no rewrite, no Event
+    assert mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, ours.status, ctx, resync=True).events == []
+
+    before = ctx.registry.calls.copy()
+    gone = mpg.delete({"deletionPolicy": "Delete"}, OTHER, again.status, ctx)
+    assert ctx.registry.calls - before == {"describe_group": 1, "list_tags": 1}  # no listing, no delete
+    assert gone.retry is None and "churn" in ctx.registry.groups  # no waiting on team a's versions either
+    assert [(e.type, e.reason) for e in gone.events] == [("Warning", "NotOwned")]
+    assert "another Kubernetes object (UID uid-1)" in gone.events[0].message
+    assert ctx.registry.tags[arn] == {"team": "a", **OURS}
+
+
+def test_a_group_it_made_before_its_status_was_written_is_its_own():
+    ctx = context()
+    mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)  # then a crash: no status written
+    resumed = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
+    assert conditions(resumed)["Ready"] == ("True", "Synced") and resumed.events == []
+    assert ctx.registry.tags[resumed.status["arn"]] == {"team": "a", **OURS}  # tagged by CreateModelPackageGroup
+    done = mpg.delete({}, META, {}, ctx)  # also deleted without a status
+    assert "churn" not in ctx.registry.groups and [e.reason for e in done.events] == ["Deleted"]
+
+
+def test_an_untagged_group_is_adopted_and_claimed_then_refused_to_others():
+    ctx = context()
+    arn = ctx.registry.create_group({"ModelPackageGroupName": "churn", "Tags": [{"Key": "made-in", "Value": "studio"}]})
+    adopted = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
+    assert conditions(adopted)["Ready"] == ("True", "Synced") and adopted.status["arn"] == arn
+    assert [e.reason for e in adopted.events] == ["Adopted", "Updated"]
+    assert f"{OWNER_UID_KEY}=uid-1" in adopted.events[0].message
+    assert ctx.registry.tags[arn] == {"team": "a", **OURS}
+    assert mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, adopted.status, ctx).events == []
+    assert conditions(mpg.reconcile({}, OTHER, {}, ctx))["Stalled"] == ("True", "AlreadyExists")
+
+
+def test_the_owner_tag_of_a_group_made_before_owner_tags_is_added_quietly():
+    ctx = context()
+    created = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
+    ctx.registry.tags[created.status["arn"]] = {"team": "a"}  # as an older operator version made it
+    resynced = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, created.status, ctx, resync=True)
+    assert ctx.registry.tags[created.status["arn"]] == {"team": "a", **OURS}
+    assert resynced.events == [] and resynced.status == created.status
+
+
+def test_a_group_neither_made_nor_adopted_is_not_deleted():
+    ctx = context()
+    ctx.registry.create_group({"ModelPackageGroupName": "churn"})  # by hand; the object never reconciled
+    left = mpg.delete({}, META, {}, ctx)
+    assert left.retry is None and "churn" in ctx.registry.groups
+    assert [e.reason for e in left.events] == ["NotOwned"] and "neither created nor adopted" in left.events[0].message

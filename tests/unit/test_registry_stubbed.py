@@ -110,3 +110,17 @@ def test_retry_settings_follow_boto3_environment(monkeypatch):
     monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "7")
     assert _retry_settings(botocore.session.Session()) == {"retry_mode": "adaptive", "total_max_attempts": 7}
+
+
+def test_sync_tags_adds_the_owner_tag_but_never_changes_or_removes_it(stubbed):
+    from model_registry_operator.registry import OWNER_UID_KEY
+
+    registry, stub = stubbed
+    # missing: added (a group adopted, or made by an operator version before owner tags)
+    stub.add_response("add_tags", {}, {"ResourceArn": GROUP_ARN, "Tags": [{"Key": OWNER_UID_KEY, "Value": "uid-a"}]})
+    assert registry.sync_tags(GROUP_ARN, {"team": "ml", OWNER_UID_KEY: "uid-a"}, {"team": "ml"}) is True
+    # another object's: neither overwritten nor removed; the listed tags passed in: no ListTags
+    stub.add_response("delete_tags", {}, {"ResourceArn": GROUP_ARN, "TagKeys": ["team"]})
+    assert registry.sync_tags(GROUP_ARN, {OWNER_UID_KEY: "uid-b"}, {"team": "ml", OWNER_UID_KEY: "uid-a"}) is True
+    assert registry.sync_tags(GROUP_ARN, {}, {OWNER_UID_KEY: "uid-a"}) is False
+    assert registry.calls["ListTags"] == 0

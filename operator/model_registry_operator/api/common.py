@@ -23,6 +23,9 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from .. import OWNER_UID_KEY
+from .cel import rule, validations
+
 # Marks a field that exists only in the Kubernetes resource and never reaches SageMaker.
 KUBERNETES_ONLY = "x-mro-kubernetes-only"
 
@@ -219,6 +222,29 @@ class Tag(ApiModel):
 
 TagList = Annotated[list[Tag], Field(max_length=50)]
 
+# The operator tags each group and model it creates with OWNER_UID_KEY (holding the object's
+# UID) to tell its own from another object's of the same account-wide name: users cannot set
+# that key, and SageMaker's limit of 50 tags leaves them 49.
+OWNER_TAG_RESERVED = (
+    f"tags may hold at most 49 entries and not the key {OWNER_UID_KEY}:"
+    " the operator keeps that one to recognise the SageMaker objects it manages"
+)
+
+
+def _no_owner_tag(tags: list[Tag]) -> list[Tag]:
+    if len(tags) > 49 or any(tag.key == OWNER_UID_KEY for tag in tags):
+        raise ValueError(OWNER_TAG_RESERVED)
+    return tags
+
+
+# Tags of a kind whose SageMaker object carries the operator's owner tag.
+OwnedTagList = Annotated[
+    list[Tag],
+    Field(max_length=50, json_schema_extra=validations(
+        rule(f"size(self) <= 49 && !self.exists(t, t.key == '{OWNER_UID_KEY}')", OWNER_TAG_RESERVED))),
+    AfterValidator(_no_owner_tag),
+]
+
 
 class ModelAccessConfig(ApiModel):
     botocore_shape = "ModelAccessConfig"
@@ -322,6 +348,7 @@ __all__ = [
     "ObjectRef",
     "Tag",
     "TagList",
+    "OwnedTagList",
     "format_validation_error",
     "kubernetes_only",
     "to_api",

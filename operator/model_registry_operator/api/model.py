@@ -19,9 +19,9 @@ from .common import (
     EnvironmentMap,
     ModelDataSource,
     ObjectRef,
+    OwnedTagList,
     RoleArn,
     StatusModel,
-    TagList,
     Url,
     api_string,
     kubernetes_only,
@@ -143,7 +143,7 @@ class ModelSpec(ApiModel):
     executionRoleArn: RoleArn | None = None
     vpcConfig: VpcConfig | None = None
     enableNetworkIsolation: bool | None = None
-    tags: TagList | None = None
+    tags: OwnedTagList | None = None
     requireApprovedPackage: bool = kubernetes_only(
         True,
         description="Wait until every referenced ModelPackage is Approved before creating the model.",

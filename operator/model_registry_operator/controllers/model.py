@@ -6,10 +6,14 @@ until that package is Approved. SageMaker has no UpdateModel: the resolved Creat
 request (tags aside, which have their own API) is hashed into status.specHash, and a
 different hash replaces the model: delete, then create with the same name.
 
-The model's name is its identity: the object owns the model its status.arn names (or, with
-a spec hash recorded and no ARN yet, the one it created under the spec's name). A model of
-that name it has no record of creating is someone else's: adopted when it is what the spec
-asks for, reported AlreadyExists otherwise, and never deleted.
+The model's name is its identity, account-wide while objects are namespaced: the model
+carries an owner tag (registry.base.OWNER_UID_KEY = the object's UID), also found after a
+crash before status was written. A model tagged by another object is Stalled/AlreadyExists
+and never touched. An untagged one is this object's when its status.arn names it (or, with
+a spec hash recorded and no ARN yet, the spec's name): the tag is added quietly. Otherwise
+it is someone else's (made by hand or by an operator version before owner tags): adopted
+and tagged when it is what the spec asks for, reported AlreadyExists otherwise, and never
+deleted. The tags listed for tag sync are the ones the owner is read from: no extra call.
 """
 from __future__ import annotations
 
@@ -18,8 +22,9 @@ from typing import Any
 
 from .. import GROUP
 from ..errors import ReconcileError
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result, finish,
-                     is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
+from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result,
+                     finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -120,29 +125,42 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     events: list[Event] = []
     try:
         observed = ctx.registry.describe_model(name)
+        current_tags: dict[str, str] = {}
+        if observed is not None:
+            # one ListTags tells the owner and the tags to sync
+            current_tags = ctx.registry.list_tags(observed["ModelArn"])
+            other = other_owner(current_tags, meta.uid)
+            if other:
+                return refused(f"SageMaker model {name} is managed by another Kubernetes object (UID {other}); model "
+                               "names are account-wide, so this object leaves it alone. Create this Model again with "
+                               "another spec.modelName, or delete the other object and its model.",
+                               renamed, meta, status, fields)
+            owned = owned or OWNER_UID_KEY in current_tags
         if observed is not None and recorded != spec_hash:
             if not (recorded is None and matches(request, observed)):
                 if not owned:
-                    fields.pop("specHash", None)
-                    return finish(Outcome.stalled(
-                        "AlreadyExists", f"A SageMaker model named {name} already exists and was not created by "
-                        "this object; delete it in SageMaker, or create this Model again with another spec.modelName."), meta, status, fields)
+                    return refused(f"A SageMaker model named {name} already exists and was not created by this "
+                                   "object; delete it in SageMaker, or create this Model again with another "
+                                   "spec.modelName.", renamed, meta, status, fields)
                 ctx.registry.delete_model(name)
                 observed = None
                 events.append(Event(NORMAL, "Replaced", f"The spec of model {name} changed and SageMaker cannot "
                                     "update a model: deleted it and created it again."))
             elif not owned:
-                events.append(Event(NORMAL, "Adopted", f"Model {name} already existed in SageMaker as the spec "
-                                    "asks; this object manages it from now on."))
+                events.append(Event(NORMAL, "Adopted", f"Model {name} already existed in SageMaker as the spec asks; "
+                                    f"this object manages it from now on and tagged it {OWNER_UID_KEY}={meta.uid}."))
         if renamed:
             retained = (spec.deletionPolicy or ctx.settings.deletion_policy) == "Retain"
-            if not retained:
-                ctx.registry.delete_model(old_name)
+            outcome = None if retained else delete_if_owned(old_name, True, meta, ctx)
+            deleted = outcome is not None and outcome.reason == "Deleted"
             events.append(Event(NORMAL, "Replaced", f"spec.modelName changed from {old_name} to {name}: "
-                                f"{'kept' if retained else 'deleted'} model {old_name} in SageMaker and made {name}."))
+                                f"{'deleted' if deleted else 'kept'} model {old_name} in SageMaker and made {name}."))
+            if outcome is not None and not deleted:
+                events.append(outcome)
         created_arn = None
         if observed is None:
-            created_arn = ctx.registry.create_model(request)
+            created_arn = ctx.registry.create_model(
+                {**request, "Tags": [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": meta.uid}]})
             if not events:
                 if owned:
                     events.append(Event(NORMAL, "DriftCorrected",
@@ -150,9 +168,12 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                 else:
                     events.append(Event(NORMAL, "Created", f"Created model {name} in SageMaker."))
             observed = ctx.registry.describe_model(name)
-        elif ctx.registry.sync_tags(observed["ModelArn"], tags):
-            reason = "Updated" if spec_changed else "DriftCorrected"
-            events.append(Event(NORMAL, reason, f"Set the tags of model {name} to the spec."))
+        else:
+            retagged = any(tag_changes(current_tags, tags))  # the owner tag aside: added quietly
+            ctx.registry.sync_tags(observed["ModelArn"], {**tags, **owner_tag(meta.uid)}, current_tags)
+            if retagged:
+                reason = "Updated" if spec_changed else "DriftCorrected"
+                events.append(Event(NORMAL, reason, f"Set the tags of model {name} to the spec."))
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
     # status.specHash and status.arn are the record that this object made the model
@@ -166,22 +187,47 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                   meta, status, fields, events)
 
 
+def refused(message: str, renamed: bool, meta: Meta, status: dict[str, Any], fields: dict[str, Any]) -> Result:
+    """Stalled/AlreadyExists: the model of this name is not this object's. The status keeps
+    no record of it (an old name's model, still this object's, stays recorded)."""
+    fields.pop("specHash", None)
+    if not renamed:
+        fields.pop("arn", None)
+        fields.pop("creationTime", None)
+    return finish(Outcome.stalled("AlreadyExists", message), meta, status, fields)
+
+
+def delete_if_owned(name: str, recorded: bool, meta: Meta, ctx: Context) -> Event | None:
+    """Delete model `name` if it is this object's: its owner tag names this object, or it has
+    none and the status records it (`recorded`). The Event saying what was done; None when
+    there is nothing to delete and never was."""
+    observed = ctx.registry.describe_model(name)
+    if observed is not None:
+        why = not_deletable(ctx.registry.list_tags(observed["ModelArn"]), meta.uid, recorded)
+        if why:
+            return Event(WARNING, "NotOwned", f"Model {name} in SageMaker {why}: left it untouched.")
+    elif not recorded:
+        return None  # never created (it waited for approval all its life)
+    # recorded but not described: created, not yet visible; absent is not an error
+    ctx.registry.delete_model(name)
+    return Event(NORMAL, "Deleted", f"Deleted model {name} in SageMaker.")
+
+
 def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context,
            *, attempt: int = 0) -> Result:
     status = dict(status or {})
     name = model_name_of(status.get("arn"))
-    if name is None and recorded_hash(status, meta) is not None:
-        name = (raw_spec or {}).get("modelName") or meta.name  # created, not yet seen by a describe
-    if name is None:
-        # never created by this object (it waited for approval all its life, or the name
-        # was taken): a model with this name in SageMaker belongs to someone else
-        return Result(status, [])
+    # status.arn, or a spec hash (created, not yet seen by a describe): this object made it;
+    # without either, only the owner tag can say so (a crash before the status was written)
+    recorded = name is not None or recorded_hash(status, meta) is not None
+    name = name or (raw_spec or {}).get("modelName") or meta.name
     if ((raw_spec or {}).get("deletionPolicy") or ctx.settings.deletion_policy) == "Retain":
-        return Result(status, [Event(NORMAL, "Retained", f"deletionPolicy is Retain: model {name} is kept in SageMaker.")])
+        kept = [Event(NORMAL, "Retained", f"deletionPolicy is Retain: model {name} is kept in SageMaker.")]
+        return Result(status, kept if recorded else [])
     try:
-        ctx.registry.delete_model(name)
+        outcome = delete_if_owned(name, recorded, meta, ctx)
     except ReconcileError as err:
         result = error_result(err, meta, status, carried(status, *FIELDS), attempt)
         result.retry = result.retry or 30.0
         return result
-    return Result(status, [Event(NORMAL, "Deleted", f"Deleted model {name} in SageMaker.")])
+    return Result(status, [outcome] if outcome else [])

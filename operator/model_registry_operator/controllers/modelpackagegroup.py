@@ -4,6 +4,12 @@ Create when absent, keep tags equal to the spec, report the group's status; on d
 wait until the group has no versions left (SageMaker refuses to delete a non-empty group),
 then delete it, unless deletionPolicy is Retain. Versions that outlast a bounded wait are
 reported Stalled/VersionsRemain by name; the group still goes once they are gone.
+
+Group names are account-wide, objects namespaced: the group carries an owner tag
+(registry.base.OWNER_UID_KEY = the object's UID). A group tagged by another object is
+Stalled/AlreadyExists and never touched; an untagged one (made by hand, in Studio, or by an
+operator version before owner tags) is adopted and tagged, quietly when status.arn already
+records it. The tags listed for tag sync are the ones the owner is read from: no extra call.
 """
 from __future__ import annotations
 
@@ -11,8 +17,9 @@ import datetime
 from typing import Any
 
 from ..errors import ReconcileError
-from .common import (NORMAL, Context, Event, Meta, Result, Stop, carried, error_result, finish, patience_after,
-                     request_for, rfc3339, to_api, true_for, typed_spec)
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
+from .common import (NORMAL, WARNING, Context, Event, Meta, Result, Stop, carried, error_result, finish,
+                     patience_after, request_for, rfc3339, to_api, true_for, typed_spec)
 from .conditions import RECONCILING, STALLED, Outcome, condition
 
 KIND = "ModelPackageGroup"
@@ -57,6 +64,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             observed = ctx.registry.describe_group(name)
         if observed is None:
             request = request_for("CreateModelPackageGroup", {**to_api(spec), "ModelPackageGroupName": name})
+            request["Tags"] = [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": meta.uid}]
             ctx.registry.create_group(request)
             if fields.get("arn"):
                 events.append(Event(NORMAL, "DriftCorrected",
@@ -64,10 +72,22 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             else:
                 events.append(Event(NORMAL, "Created", f"Created model package group {name} in SageMaker."))
             observed = ctx.registry.describe_group(name)
-        elif ctx.registry.sync_tags(observed["ModelPackageGroupArn"], desired_tags):
-            # one ListTags per group and check; AddTags/DeleteTags only when they differ
-            reason = "Updated" if spec_changed else "DriftCorrected"
-            events.append(Event(NORMAL, reason, f"Set the tags of model package group {name} to the spec."))
+        else:
+            # one ListTags per group and check tells the owner and the tags to sync;
+            # AddTags/DeleteTags only when they differ
+            current = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
+            other = other_owner(current, meta.uid)
+            if other:
+                return finish(Outcome.stalled("AlreadyExists", managed_elsewhere(name, other)), meta, status, {})
+            if OWNER_UID_KEY not in current and not fields.get("arn"):
+                events.append(Event(NORMAL, "Adopted", f"Model package group {name} already existed in SageMaker "
+                                    f"without an owner tag; this object manages it from now on and tagged it "
+                                    f"{OWNER_UID_KEY}={meta.uid}."))
+            retagged = any(tag_changes(current, desired_tags))  # the owner tag aside: added quietly
+            ctx.registry.sync_tags(observed["ModelPackageGroupArn"], {**desired_tags, **owner_tag(meta.uid)}, current)
+            if retagged:
+                reason = "Updated" if spec_changed else "DriftCorrected"
+                events.append(Event(NORMAL, reason, f"Set the tags of model package group {name} to the spec."))
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
     if observed is None:  # created, but not visible yet
@@ -98,7 +118,16 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
         return Result(status or {}, [Event(NORMAL, "Retained",
                                             f"deletionPolicy is Retain: model package group {name} is kept in SageMaker.")])
     try:
-        versions = ctx.registry.list_packages(name) if ctx.registry.describe_group(name) else []
+        observed = ctx.registry.describe_group(name)
+        if observed is None:
+            ctx.listings.forget(name)
+            return Result(status or {}, [])
+        tags = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
+        why = not_deletable(tags, meta.uid, recorded=bool(fields.get("arn")))
+        if why:
+            return Result(status or {}, [Event(WARNING, "NotOwned",
+                                               f"Model package group {name} in SageMaker {why}: left it untouched.")])
+        versions = ctx.registry.list_packages(name)
         if versions:
             return wait_for_versions(name, versions, meta, status, fields, versions_patience(ctx.settings))
         ctx.registry.delete_group(name)
@@ -108,6 +137,12 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
         return result
     ctx.listings.forget(name)
     return Result(status or {}, [Event(NORMAL, "Deleted", f"Deleted model package group {name} in SageMaker.")])
+
+
+def managed_elsewhere(name: str, other: str) -> str:
+    return (f"Model package group {name} in SageMaker is managed by another Kubernetes object (UID {other}); "
+            "group names are account-wide, so this object leaves it alone. Create this object again with another "
+            "spec.modelPackageGroupName, or delete the other object and its group.")
 
 
 def versions_patience(settings: Any) -> float:

@@ -21,15 +21,11 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ..errors import TerminalError
-from .base import OWNER_UID_KEY, Shape
+from .base import OWNER_UID_KEY, Shape, tag_changes
 from .classify import classify_error, is_not_found
 
 # Fixed namespace: the same Kubernetes UID gives the same ClientToken in every process.
 _CLIENT_TOKEN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "registry.mlops.dev")
-
-# Tags SageMaker and AWS maintain themselves (Studio projects, domains, aws: system tags).
-# sync_tags never removes them: they are not the spec's to own.
-RESERVED_TAG_PREFIXES = ("aws:", "sagemaker:")
 
 # AddTags and DeleteTags take at most 50 tags or keys per call (botocore's model).
 _TAG_BATCH = 50
@@ -209,14 +205,16 @@ class SageMakerRegistry:
             tags.update({tag["Key"]: tag.get("Value", "") for tag in page.get("Tags", [])})
         return tags
 
-    def sync_tags(self, arn: str, desired: dict[str, str]) -> bool:
+    def sync_tags(self, arn: str, desired: dict[str, str], current: dict[str, str] | None = None) -> bool:
         """Make the tags of `arn` equal to `desired`, leaving reserved (aws:, sagemaker:) keys
-        alone. AddTags overwrites the value of an existing key, so changed values need no
-        delete. Costs one ListTags page plus, only when something differs, one AddTags and/or
-        one DeleteTags per 50 keys."""
-        current = self.list_tags(arn)
-        to_add = [{"Key": k, "Value": v} for k, v in desired.items() if current.get(k) != v]
-        to_remove = [k for k in current if k not in desired and not k.startswith(RESERVED_TAG_PREFIXES)]
+        and an owner tag already set alone (base.tag_changes). AddTags overwrites the value of
+        an existing key, so changed values need no delete. Costs one ListTags page (none when
+        the caller passes the `current` tags it just listed) plus, only when something
+        differs, one AddTags and/or one DeleteTags per 50 keys."""
+        if current is None:
+            current = self.list_tags(arn)
+        added, to_remove = tag_changes(current, desired)
+        to_add = [{"Key": k, "Value": v} for k, v in added.items()]
         for batch in _batches(to_add, _TAG_BATCH):
             self._call("add_tags", ResourceArn=arn, Tags=batch)
         for batch in _batches(to_remove, _TAG_BATCH):
