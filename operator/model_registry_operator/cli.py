@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import os
 import sys
 from typing import Mapping
@@ -15,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="model-registry-operator",
         description="Reconcile ModelPackageGroup, ModelPackage and Model resources into the SageMaker Model Registry.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster account")
     scope = run.add_mutually_exclusive_group()
@@ -22,13 +24,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="watch this namespace (repeatable)")
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
     run.add_argument("--artifact-bucket", help="S3 bucket artifacts are copied to [MRO_ARTIFACT_BUCKET]")
-    run.add_argument("--artifact-prefix", help="key prefix inside the artifact bucket [MRO_ARTIFACT_PREFIX]")
-    run.add_argument("--resync-seconds", type=float, help="period of the drift resync [MRO_RESYNC_SECONDS]")
+    run.add_argument("--artifact-prefix",
+                     help="key prefix inside the artifact bucket (default model-registry) [MRO_ARTIFACT_PREFIX]")
+    run.add_argument("--resync-seconds", help="period of the drift resync (default 300) [MRO_RESYNC_SECONDS]")
     run.add_argument("--deletion-policy", choices=["Delete", "Retain"],
-                     help="default deletionPolicy for resources that set none [MRO_DELETION_POLICY]")
+                     help="default deletionPolicy for resources that set none (default Delete) [MRO_DELETION_POLICY]")
     run.add_argument("--allow-http", action="store_true", default=None,
                      help="allow plain http:// artifact sources [MRO_ALLOW_HTTP]")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz", help="liveness endpoint URL")
+    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
+                     help="liveness endpoint URL (default %(default)s; empty: off)")
     run.add_argument("--metrics", metavar="ADDR:PORT",
                      help=f"serve Prometheus metrics at http://ADDR:PORT/metrics (default {DEFAULT_ADDRESS}; "
                           "empty: off) [MRO_METRICS]")
@@ -37,11 +41,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def version() -> str:
+    try:
+        return importlib.metadata.version("model-registry-operator")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "(not installed)"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "run":
         parser.print_help(sys.stderr)
+        print("model-registry-operator: name a command: run", file=sys.stderr)
         return 2
     try:
         settings = Settings.from_env(

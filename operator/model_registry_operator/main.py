@@ -163,6 +163,8 @@ def liveness_problem(url: str | None) -> str | None:
     if not url:
         return None
     parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        return f"--liveness {url!r} is not a URL like http://0.0.0.0:8080/healthz"
     try:
         port = parts.port or 80
         with socket.create_server((parts.hostname or "0.0.0.0", port)):

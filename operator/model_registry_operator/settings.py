@@ -48,7 +48,7 @@ class Settings:
             "MRO_AUDIT_SECONDS": ("audit_seconds", _seconds_or_zero),
             "MRO_DELETION_POLICY": ("deletion_policy", _deletion_policy),
             "MRO_ALLOW_HTTP": ("allow_http", _bool),
-            "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _positive_int),
+            "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _size),
             "MRO_SOURCE_BUCKETS": ("source_buckets", _source_buckets),
             "MRO_SOURCE_HOSTS": ("source_hosts", _source_hosts),
         }
@@ -67,25 +67,41 @@ class Settings:
         return cls(**values)
 
 
+def _number(value: str, expected: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValueError(f"expected {expected}, got {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"expected {expected}, got {value!r}")
+    return number
+
+
 def _positive_seconds(value: str) -> float:
-    seconds = float(value)
-    if not (math.isfinite(seconds) and seconds > 0):
+    seconds = _number(value, "a positive number of seconds")
+    if seconds <= 0:
         raise ValueError(f"expected a positive number of seconds, got {value!r}")
     return seconds
 
 
 def _seconds_or_zero(value: str) -> float:
-    seconds = float(value)
-    if not (math.isfinite(seconds) and seconds >= 0):
+    seconds = _number(value, "a number of seconds (0: off)")
+    if seconds < 0:
         raise ValueError(f"expected a number of seconds (0: off), got {value!r}")
     return seconds
 
 
-def _positive_int(value: str) -> int:
-    number = int(value)
-    if number <= 0:
-        raise ValueError(f"expected a positive whole number, got {value!r}")
-    return number
+_SIZE = re.compile(r"\s*(\d+)\s*(|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*")
+_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
+          "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+
+
+def _size(value: str) -> int:
+    """Bytes, as a whole number with an optional unit: 53687091200, 50GiB, 500 MB."""
+    match = _SIZE.fullmatch(value)
+    if not match or int(match.group(1)) <= 0:
+        raise ValueError(f"expected a positive size in bytes, optionally with a unit (50GiB, 500MB), got {value!r}")
+    return int(match.group(1)) * _UNITS[match.group(2)]
 
 
 def _deletion_policy(value: str) -> DeletionPolicy:

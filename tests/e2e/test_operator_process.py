@@ -55,6 +55,12 @@ def test_a_taken_liveness_port_is_one_sentence(kube):
     assert f"cannot serve the liveness endpoint {url}" in result.stderr and "--liveness" in result.stderr
 
 
+def test_a_liveness_value_that_is_not_a_url_is_one_sentence(kube):
+    result = run_operator(kube.env, "--liveness", "nonsense", "--metrics", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "--liveness 'nonsense' is not a URL like http://0.0.0.0:8080/healthz" in result.stderr
+
+
 def test_namespaced_run_with_peering_handles_only_its_namespace(kube, operator_env, tmp_path, aws):
     from conftest import OperatorProcess, package_spec, resource, wait_ready
 

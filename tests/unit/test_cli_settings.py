@@ -67,3 +67,32 @@ def test_console_script_help_and_unknown_command():
     bad = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "frobnicate"],
                          capture_output=True, text=True)
     assert bad.returncode != 0 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("var, value", [("MRO_RESYNC_SECONDS", "abc"), ("MRO_AUDIT_SECONDS", "daily"),
+                                        ("MRO_MAX_ARTIFACT_BYTES", "10 parsecs"), ("MRO_MAX_ARTIFACT_BYTES", "1.5GB")])
+def test_a_bad_number_is_described_in_the_settings_words_not_pythons(var, value):
+    with pytest.raises(ValueError) as raised:
+        Settings.from_env({var: value})
+    message = str(raised.value)
+    assert message.startswith(f"{var}: expected ") and repr(value) in message
+    assert "could not convert" not in message and "invalid literal" not in message
+
+
+@pytest.mark.parametrize("value, size", [("53687091200", 50 * 1024**3), ("50GiB", 50 * 1024**3),
+                                         ("500 MB", 500 * 1000**2), ("2TiB", 2 * 1024**4)])
+def test_the_artifact_size_limit_takes_units(value, size):
+    assert Settings.from_env({"MRO_MAX_ARTIFACT_BYTES": value}).max_artifact_bytes == size
+
+
+def test_a_flag_value_is_echoed_as_typed(capsys):
+    assert main(["run", "--resync-seconds", "0"]) == 2
+    assert "got '0'" in capsys.readouterr().err
+
+
+def test_version_and_no_command():
+    version = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "--version"],
+                             capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("model-registry-operator ")
+    bare = subprocess.run([sys.executable, "-m", "model_registry_operator.cli"], capture_output=True, text=True)
+    assert bare.returncode == 2 and "name a command: run" in bare.stderr

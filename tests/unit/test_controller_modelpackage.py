@@ -187,6 +187,18 @@ def test_a_re_registration_whose_status_write_was_lost_is_found_by_owner(ctx, lo
     assert state(again[-1]) == ("Ready", "Synced")
 
 
+def test_a_group_being_deleted_keeps_its_versions_ready_and_refuses_new_ones(ctx, lookup):
+    ready = converge(passing_time(ctx), lookup, spec())[-1]
+    (group,) = lookup.objects.values()
+    waiting_group = {"spec": {}, "status": {**group["status"], "conditions": []}, "deleting": True}
+    deleting = DictLookup({("ModelPackageGroup", "ml", "churn"): waiting_group})
+    registered = mp.reconcile(spec(), meta(), ready.status, ctx, deleting)  # the group waits for its versions
+    assert state(registered) == ("Ready", "Synced")
+    new = mp.reconcile(spec(), meta(uid="uid-p2"), {}, ctx, deleting)
+    assert state(new) == ("Reconciling", "WaitingForGroup")
+    assert "churn is being deleted" in new.status["conditions"][0]["message"] and len(ctx.registry.packages) == 1
+
+
 def test_deleting_finds_a_re_registration_whose_status_write_was_lost(ctx, lookup):
     ready = converge(passing_time(ctx), lookup, spec())[-1]
     ctx.registry.delete_package(ready.status["arn"])

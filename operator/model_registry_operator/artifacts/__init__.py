@@ -267,7 +267,7 @@ class _Copier:
             with contextlib.suppress(Exception):
                 upload.abort()
             if isinstance(exc, (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)):
-                raise destination_error(exc, f"artifact {meter.name}") from None
+                raise destination_error(exc, f"artifact {meter.name}", self.bucket) from None
             raise
         return etag, upload.sha256, upload.size, digests
 
@@ -325,7 +325,7 @@ class _Copier:
 
     def _destination(self, what: str, call, *args, **kwargs):
         """Run a call on the artifact bucket, classifying S3 errors."""
-        with _s3_errors(lambda exc: destination_error(exc, what)):
+        with _s3_errors(lambda exc: destination_error(exc, what, self.bucket)):
             return call(*args, **kwargs)
 
     def _copying(self, what: str, source: S3Source, key: str):

@@ -574,4 +574,4 @@ def hashed(chunks: Iterator[bytes], digest) -> Iterator[bytes]:
 
 
 def _unreachable(exc: Exception, policy: Policy, where: str) -> RetryableError:
-    return RetryableError("SourceUnreachable", f"{where}: {exc} (after {policy.attempts} attempts)")
+    return RetryableError("SourceUnreachable", f"{where}: cannot read the source: {exc} ({policy.attempts} tries)")

@@ -23,14 +23,19 @@ MAX_PARTS = 10_000
 PART_CHECKSUM = "CRC32"
 
 
-def destination_error(exc: Exception, what: str) -> Exception:
+def destination_error(exc: Exception, what: str, bucket: str) -> Exception:
     """Classify a failure writing to the artifact bucket."""
     if isinstance(exc, botocore.exceptions.ClientError):
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if _forbidden(exc):
-            return TerminalError("ArtifactBucketForbidden", f"{what}: access to the artifact bucket is denied ({code})")
+            return TerminalError(
+                "ArtifactBucketForbidden", f"{what}: access to the artifact bucket {bucket} is denied ({code}); grant "
+                "the operator's role s3:GetObject, s3:PutObject, s3:ListBucketMultipartUploads and "
+                "s3:AbortMultipartUpload on it")
         if code == "NoSuchBucket":
-            return TerminalError("ArtifactBucketNotFound", f"{what}: the artifact bucket does not exist")
+            return TerminalError(
+                "ArtifactBucketNotFound", f"{what}: the artifact bucket {bucket} does not exist; create it, or set "
+                "MRO_ARTIFACT_BUCKET to a bucket in the operator's region")
         return RetryableError("ArtifactUploadFailed", f"{what}: S3 answered {code}")
     return RetryableError("ArtifactUploadFailed", f"{what}: {type(exc).__name__}: {exc}")
 
@@ -49,7 +54,7 @@ def copy_error(exc: Exception, what: str, source: str, destination: str, permiss
             f"role needs {permission} on the source (and kms:Decrypt on its KMS key if one encrypts it) and "
             "s3:PutObject on the artifact bucket",
         )
-    return destination_error(exc, what)
+    return destination_error(exc, what, destination.removeprefix("s3://").partition("/")[0])
 
 
 def _forbidden(exc: Exception) -> bool:

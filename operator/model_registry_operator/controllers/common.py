@@ -244,8 +244,9 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
         delay = retry_delay(err, attempt)
         if stall_after is not None and attempt + 1 >= stall_after:
             # no delay in the message: it stays the same on every retry (one Event, no rewrite)
-            outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This failed {stall_after} times in a "
-                                      "row and needs a look; the operator keeps retrying in the background.")
+            outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This went on for {stall_after} "
+                                      "reconciles in a row and needs a look; the operator keeps retrying in the "
+                                      "background.")
         else:
             # the delay without its jitter: the same message on every retry at the cap, so
             # a throttled crowd does not rewrite its status each time

@@ -42,14 +42,22 @@ MiB, GiB = 1024**2, 1024**3
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
 
 
-def resolve_group(spec: Any, meta: Meta, lookup: Lookup) -> str | None:
+def resolve_group(spec: Any, meta: Meta, lookup: Lookup, status: dict[str, Any]) -> str | None:
     """How SageMaker is told the group of a versioned package (None: an unversioned one): a
     referenced group by its name, the one its own controller lists it by; a named group as
     the spec gives it, since an ARN may name a group shared from another account, which its
     bare name would look for in the operator's own."""
     if spec.modelPackageGroupRef is not None:
         ref = spec.modelPackageGroupRef.name
+        if status.get("arn") and status.get("modelPackageGroupName"):
+            # registered: the version is what it is whatever its group object is doing now
+            # (retrying, being deleted and waiting for its versions to go first)
+            return status["modelPackageGroupName"]
         group = lookup.get("ModelPackageGroup", meta.namespace, ref)
+        if group is not None and group.get("deleting"):
+            raise Waiting(Outcome.reconciling(
+                "WaitingForGroup", f"ModelPackageGroup {ref} is being deleted: no version can be registered in it; "
+                "point spec.modelPackageGroupRef at another group, or delete this ModelPackage."), WAIT_FOR_GROUP_DELAY)
         if group is None:
             raise Waiting(Outcome.reconciling(
                 "WaitingForGroup", f"ModelPackageGroup {ref} does not exist in namespace {meta.namespace}; create it "
@@ -151,7 +159,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     fields = carried(status, *FIELDS)
     try:
         spec = typed_spec(KIND, raw_spec)
-        group = resolve_group(spec, meta, lookup)
+        group = resolve_group(spec, meta, lookup, status)
     except Stop as stop:
         return stop.result(meta, status, fields)
     desired = desired_request(spec, meta, group)

@@ -292,8 +292,9 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
             metrics.gone(body["metadata"]["uid"])
 
     if kind in INDEXES:
-        def index(namespace: str, name: str, spec: Any, status: Any, **_: Any) -> dict[Any, Any]:
-            return {(namespace, name): {"spec": dict(spec), "status": dict(status)}}
+        def index(namespace: str, name: str, spec: Any, status: Any, meta: Any, **_: Any) -> dict[Any, Any]:
+            deleting = bool(meta.get("deletionTimestamp"))
+            return {(namespace, name): {"spec": dict(spec), "status": dict(status), "deleting": deleting}}
 
         index.__name__ = INDEXES[kind]
         kopf.index(*resource, id=INDEXES[kind], registry=reg)(index)
