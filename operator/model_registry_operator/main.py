@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
-from . import FINALIZER, GROUP
+from . import FINALIZER, GROUP, VERSION
 from .errors import ReconcileError
 from .metrics import OperatorMetrics, serve
 from .settings import Settings
@@ -89,6 +89,42 @@ def check_kubernetes_credentials() -> str | None:
         return f"cannot read Kubernetes credentials (kubeconfig or in-cluster service account): {exc}"
 
 
+def stale_crds_problem() -> str | None:
+    """kopf keeps its records in status.kopf (configure_kopf). The CRDs of an earlier release
+    prune that field, and the operator would then lose every retry it schedules (a group's
+    delete waiting for its versions would never look again): said at start-up, not found out
+    from stuck objects. None also when the check cannot be made: kopf says more then."""
+    try:
+        import kubernetes
+    except ImportError:
+        return None
+    from .api import KINDS
+    from .api.common import KOPF_STATUS
+
+    api, stale = kubernetes.client.ApiextensionsV1Api(), []
+    for kind in KINDS.values():
+        name = f"{kind.plural}.{GROUP}"
+        try:
+            crd = api.read_custom_resource_definition(name, _request_timeout=10)
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return f"the custom resource definition {name} is not installed: kubectl apply -f crds/"
+            return None
+        except Exception:  # unreachable API server: kopf reports it as it retries
+            return None
+        for version in crd.spec.versions or []:
+            properties = version.schema.open_apiv3_schema.properties or {} if version.schema else {}
+            status = properties.get("status")
+            kopf = (status.properties or {}).get(KOPF_STATUS) if status is not None else None
+            if version.name == VERSION and not (kopf and kopf.x_kubernetes_preserve_unknown_fields):
+                stale.append(name)
+    if stale:
+        return (f"the installed custom resource definitions are older than this operator ({', '.join(stale)} do not "
+                f"keep status.{KOPF_STATUS}): apply the ones it ships (kubectl apply -f crds/; helm upgrade does not "
+                "update CRDs), then start it again")
+    return None
+
+
 def build_context(settings: Settings, metrics: OperatorMetrics) -> Any:
     from .controllers.common import Context
     from .registry import SageMakerRegistry, default_config
@@ -143,9 +179,17 @@ def configure_kopf(kopf_settings: Any) -> None:
     """kopf settings, applied once at start-up: the product's own names, bounded timeouts."""
     import kopf
 
+    from .api.common import KOPF_STATUS
+
     kopf_settings.persistence.finalizer = FINALIZER
-    kopf_settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    kopf_settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=GROUP)
+    # kopf's records (the last handled spec; a handler's retries) go into the status, where
+    # kopf writes them with the status patch the operator makes anyway: in annotations each
+    # handled change cost a metadata patch of its own. Objects handled by an earlier version
+    # have no record there: their create handler runs once more (the reconcile is idempotent).
+    kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(
+        field=f"status.{KOPF_STATUS}.progress", touch_field=f"status.{KOPF_STATUS}.dummy")
+    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+        field=f"status.{KOPF_STATUS}.lastHandledConfiguration")
     kopf_settings.posting.level = logging.INFO
     kopf_settings.posting.reporting_component = "model-registry-operator"
     # Reconnect watches regularly (a silent connection loss cannot stall the operator for long).
@@ -192,7 +236,7 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
     except (BotoCoreError, ValueError) as err:  # AWS_PROFILE naming no profile, AWS_MAX_ATTEMPTS=abc, ...
         print(f"model-registry-operator: the AWS configuration is not usable: {err}", file=sys.stderr)
         return 1
-    problem = liveness_problem(liveness)
+    problem = liveness_problem(liveness) or stale_crds_problem()
     if problem:
         print(f"model-registry-operator: {problem}", file=sys.stderr)
         return 1

@@ -61,6 +61,20 @@ def test_a_liveness_value_that_is_not_a_url_is_one_sentence(kube):
     assert "--liveness 'nonsense' is not a URL like http://0.0.0.0:8080/healthz" in result.stderr
 
 
+def test_crds_of_an_earlier_release_are_one_sentence(crds):
+    # an earlier release's status schema has no status.kopf: the API server would prune kopf's
+    # records, and the operator would lose every retry it schedules
+    kube = crds
+    crd = yaml.safe_load((REPO / "crds" / "modelpackages.yaml").read_text())
+    for version in crd["spec"]["versions"]:
+        del version["schema"]["openAPIV3Schema"]["properties"]["status"]["properties"]["kopf"]
+    kube.apply_crd(crd)
+    result = run_operator(kube.env, "--metrics", "", "--liveness", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "older than this operator (modelpackages.registry.mlops.dev do not keep status.kopf)" in result.stderr
+    assert "kubectl apply -f crds/" in result.stderr
+
+
 def test_namespaced_run_with_peering_handles_only_its_namespace(kube, operator_env, tmp_path, aws):
     from conftest import OperatorProcess, package_spec, resource, wait_ready
 

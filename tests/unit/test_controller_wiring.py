@@ -47,17 +47,21 @@ def test_settled_means_ready_or_stalled_for_this_generation():
 def test_a_change_handler_waiting_for_its_retry_keeps_the_resync_away():
     waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None)}
     assert not change_pending(body(waiting, 2))  # e.g. a resync that failed: the next resync retries
-    assert change_pending(body(waiting, 2, {"registry.mlops.dev/reconcile-update": '{"retries": 1}'}))
+    assert change_pending(body({**waiting, "kopf": {"progress": {"reconcile-update/spec": {"retries": 1}}}}, 2))
+    assert not change_pending(body({**waiting, "kopf": {"progress": {}}}, 2))  # kopf purged it: done
     assert change_pending(body(waiting, 3))
 
 
 @pytest.mark.parametrize("handler_id", ["reconcile-create", "reconcile-update/spec", "reconcile-resume"])
 def test_change_pending_sees_each_change_handler_by_the_key_kopf_stores(handler_id):
-    # The keys come from kopf's own storage, configured as main.py configures it.
-    storage = kopf.AnnotationsProgressStorage(prefix="registry.mlops.dev")
-    keys = storage.make_keys(kopf.HandlerId(handler_id) if hasattr(kopf, "HandlerId") else handler_id)
+    # The record comes from kopf's own storage, configured as main.py configures it.
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings)
     waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None)}
-    assert change_pending(body(waiting, 2, {key: '{"retries": 1}' for key in keys}))
+    patch = kopf.Patch()
+    settings.persistence.progress_storage.store(key=kopf.HandlerId(handler_id), record={"retries": 1},
+                                                body=body(waiting, 2), patch=patch)
+    assert change_pending(body({**waiting, **patch.status}, 2))
 
 
 def test_handler_ids_name_the_cause_they_handle():
@@ -81,8 +85,6 @@ def test_kopf_is_configured_with_the_products_own_names():
     settings = kopf.OperatorSettings()
     configure_kopf(settings)
     assert settings.persistence.finalizer == FINALIZER
-    assert settings.persistence.progress_storage.prefix == "registry.mlops.dev"
-    assert settings.persistence.diffbase_storage.prefix == "registry.mlops.dev"
     assert settings.posting.reporting_component == "model-registry-operator"
 
 

@@ -296,6 +296,13 @@ class Condition(StatusModel):
     observedGeneration: int | None = None
 
 
+# kopf's own part of the status (main.py configure_kopf): the last handled spec, which tells
+# a change from an event that changes nothing, and the retries of a handler not done yet.
+# kopf writes it in the same status patch as the operator's outcome; the reconcilers never
+# write or remove it.
+KOPF_STATUS = "kopf"
+
+
 class CommonStatus(StatusModel):
     arn: str | None = Field(None, description="ARN of the SageMaker object.")
     observedGeneration: int | None = Field(
@@ -304,6 +311,10 @@ class CommonStatus(StatusModel):
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    # An open object (x-kubernetes-preserve-unknown-fields in the CRD): kopf owns its content.
+    kopf: dict[str, Any] | None = Field(
+        None, description="The operator framework's (kopf's) records: the last handled spec, retries. Not for users."
     )
 
 

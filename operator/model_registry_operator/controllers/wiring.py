@@ -27,6 +27,7 @@ from typing import Any, Callable
 import kopf
 
 from .. import GROUP, VERSION
+from ..api.common import KOPF_STATUS
 from ..errors import RetryableError
 from ..metrics import OperatorMetrics
 from .common import Context, Meta, Result, error_result
@@ -126,11 +127,12 @@ class StatusProgress:
 
 
 def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]) -> None:
+    # kopf's part of the status is kopf's to write (into this same patch): never touched here
     for key in previous:
-        if key not in result.status:
+        if key not in result.status and key != KOPF_STATUS:
             patch.status[key] = None
     for key, value in result.status.items():
-        if previous.get(key) != value:
+        if previous.get(key) != value and key != KOPF_STATUS:
             patch.status[key] = value
     for key, value in result.annotations.items():
         if (body.get("metadata", {}).get("annotations") or {}).get(key) != value:
@@ -170,16 +172,16 @@ def call_reconcile(fn: Callable[..., Result], raw_spec: dict[str, Any], meta: Me
 
 def change_pending(body: Any) -> bool:
     """A change handler owns the object: kopf records an unfinished one (waiting for its
-    retry) in its progress annotation, and a spec newer than the status is about to be
-    handled. Otherwise (Ready, Stalled, or Reconciling after a failed resync) the resync
-    timer is what looks again."""
-    meta = body.get("metadata", {})
-    if (body.get("status") or {}).get("observedGeneration") != meta.get("generation"):
+    retry) in its progress record (status.kopf.progress, main.py), and a spec newer than the
+    status is about to be handled. Otherwise (Ready, Stalled, or Reconciling after a failed
+    resync) the resync timer is what looks again."""
+    status = body.get("status") or {}
+    if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
         return True
-    annotations = meta.get("annotations") or {}
-    # kopf keys progress by handler id, and an update handler on a field gets a suffixed id
-    # ("reconcile-update/spec" is stored as ".../reconcile-update.spec"): match by prefix.
-    return any(key.startswith(f"{GROUP}/{handler}") for key in annotations for handler in CHANGE_HANDLERS)
+    progress = (status.get(KOPF_STATUS) or {}).get("progress") or {}
+    # kopf keys progress by handler id; an update handler on a field has a suffixed id
+    # ("reconcile-update/spec")
+    return any(key.split("/")[0] in CHANGE_HANDLERS for key in progress)
 
 
 def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
