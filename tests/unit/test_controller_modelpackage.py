@@ -413,6 +413,15 @@ def test_copy_progress_is_reported_as_reconciling_messages(ctx, lookup, copier):
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == COPIED["uri"]
 
 
+def test_a_wrong_artifact_says_how_to_correct_it_and_registers_nothing(ctx, lookup, copier):
+    copier.failing = TerminalError("ChecksumMismatch", "artifact model, file model.joblib: sha256 mismatch")
+    result = mp.reconcile(with_artifact(), meta(), {}, ctx, lookup)
+    assert state(result) == ("Stalled", "ChecksumMismatch") and ctx.registry.packages == {}
+    message = next(c["message"] for c in result.status["conditions"] if c["type"] == "Stalled")
+    assert message.startswith("artifact model, file model.joblib: sha256 mismatch. Nothing was registered")
+    assert "delete this ModelPackage and create it again" in message
+
+
 def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(ctx, lookup, copier):
     copier.failing = RetryableError("SourceUnreachable", "artifact model, file model.joblib: cannot reach "
                                     "https://m.test/model.joblib: NewConnectionError (after 3 attempts)")

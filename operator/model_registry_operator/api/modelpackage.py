@@ -429,7 +429,8 @@ ADDITIONAL_APPEND_ONLY = (
 )
 ARTIFACT_UNDECLARED = "every modelDataArtifact must name an entry of spec.artifacts"
 # The copied archive is this version's model data: other files make another version.
-ARTIFACTS_FIXED = "the files of a registered version cannot change; create a new ModelPackage (a new version) instead"
+ARTIFACTS_FIXED = ("spec.artifacts cannot change once set (they are the version's model data); to correct them, "
+                   "delete this ModelPackage and create it again, or create a new one")
 
 
 class ModelPackageSpec(ApiModel):

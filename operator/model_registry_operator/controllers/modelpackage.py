@@ -312,13 +312,26 @@ def copy_artifacts(spec: Any, meta: Meta, ctx: Context,
         raise TerminalError("ArtifactBucketNotConfigured", "spec.artifacts needs an artifact bucket: start the "
                             "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.")
     prefix = "/".join(p for p in (ctx.settings.artifact_prefix, meta.namespace, meta.name, meta.uid) if p)
-    if progress is None:
-        return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix)
 
     def report(name: str, done: int, total: int | None) -> None:
         progress(Outcome.reconciling("CopyingArtifacts", copy_message(name, done, total)))
 
-    return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix, progress=report)
+    try:
+        if progress is None:
+            return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix)
+        return ctx.copy_artifacts(spec.artifacts, key_prefix=prefix, progress=report)
+    except TerminalError as err:
+        if err.reason in SOURCE_FIXES:  # the fix is in spec.artifacts, which cannot be edited
+            raise TerminalError(err.reason, f"{err.message.rstrip('.')}. {ARTIFACTS_REMEDY}") from None
+        raise
+
+
+# Artifact errors a person fixes by correcting spec.artifacts (CEL keeps it unchangeable: it
+# is the version's model data), which means a new object; nothing was registered yet.
+SOURCE_FIXES = ("ChecksumMismatch", "SourceNotFound", "SourceForbidden", "ForbiddenSource", "InvalidSource",
+                "ArtifactTooLarge")
+ARTIFACTS_REMEDY = ("Nothing was registered; spec.artifacts cannot be edited, so to correct it delete this "
+                    "ModelPackage and create it again (or under another name).")
 
 
 def copy_message(name: str, done: int, total: int | None) -> str:
