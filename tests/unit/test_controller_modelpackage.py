@@ -199,6 +199,15 @@ def test_a_group_being_deleted_keeps_its_versions_ready_and_refuses_new_ones(ctx
     assert "churn is being deleted" in new.status["conditions"][0]["message"] and len(ctx.registry.packages) == 1
 
 
+def test_a_version_made_under_a_retain_default_is_retained_after_the_default_changes(ctx, lookup):
+    ctx.settings = Settings(deletion_policy="Retain")
+    ready = converge(passing_time(ctx), lookup, spec())[-1]
+    assert ready.status["deletionPolicy"] == "Retain"
+    ctx.settings = Settings(deletion_policy="Delete")
+    done = mp.delete(spec(), meta(), ready.status, ctx, lookup)
+    assert reasons(done) == ["Retained"] and len(ctx.registry.packages) == 1
+
+
 def test_deleting_finds_a_re_registration_whose_status_write_was_lost(ctx, lookup):
     ready = converge(passing_time(ctx), lookup, spec())[-1]
     ctx.registry.delete_package(ready.status["arn"])

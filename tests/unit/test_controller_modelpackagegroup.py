@@ -2,6 +2,8 @@ import copy
 import dataclasses
 import datetime
 
+import pytest
+
 from botocore.exceptions import ClientError
 
 from fakes import FakeRegistry
@@ -275,3 +277,19 @@ def test_a_group_neither_made_nor_adopted_is_not_deleted():
     left = mpg.delete({}, META, {}, ctx)
     assert left.retry is None and "churn" in ctx.registry.groups
     assert [e.reason for e in left.events] == ["NotOwned"] and "neither created nor adopted" in left.events[0].message
+
+
+@pytest.mark.parametrize("spec_policy, kept", [(None, True), ("Delete", False)])
+def test_the_default_deletion_policy_is_the_one_in_force_at_creation(spec_policy, kept):
+    # made while the operator's default was Retain; the default is Delete by the time it goes
+    # (a helm upgrade without the old values): Retain still holds, unless the spec says otherwise
+    spec = {"deletionPolicy": spec_policy} if spec_policy else {}
+    ctx = context(deletion_policy="Retain")
+    created = mpg.reconcile(spec, META, {}, ctx)
+    assert created.status["deletionPolicy"] == (spec_policy or "Retain")
+    later = context(deletion_policy="Delete")
+    later.registry = ctx.registry
+    again = mpg.reconcile(spec, META, created.status, later)  # resyncs under the new default keep it
+    done = mpg.delete(spec, META, again.status, later)
+    assert done.retry is None and ("churn" in ctx.registry.groups) is kept
+    assert [e.reason for e in done.events] == (["Retained"] if kept else ["Deleted"])

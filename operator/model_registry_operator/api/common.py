@@ -312,6 +312,10 @@ class CommonStatus(StatusModel):
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
+    deletionPolicy: DeletionPolicy | None = Field(
+        None, description="The deletionPolicy in effect: spec.deletionPolicy, else the operator's default when this "
+        "object was first reconciled (a later change of that default does not apply to it).",
+    )
     # An open object (x-kubernetes-preserve-unknown-fields in the CRD): kopf owns its content.
     kopf: dict[str, Any] | None = Field(
         None, description="The operator framework's (kopf's) records: the last handled spec, retries. Not for users."

@@ -258,6 +258,14 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
     return finish(Outcome.stalled(err.reason, err.message), meta, previous, fields)
 
 
+def deletion_policy(raw_spec: dict[str, Any] | None, status: dict[str, Any] | None, settings: Settings) -> str:
+    """spec.deletionPolicy, else the one recorded in status at the first reconcile, else the
+    operator's default: objects made while the default was Retain stay Retain when it changes
+    (a helm upgrade without the old values must not delete production models)."""
+    return ((raw_spec or {}).get("deletionPolicy") or (status or {}).get("deletionPolicy")
+            or settings.deletion_policy)
+
+
 def carried(previous: dict[str, Any] | None, *keys: str) -> dict[str, Any]:
     """Status fields kept from the previous status until observed again."""
     previous = previous or {}

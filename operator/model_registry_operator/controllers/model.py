@@ -23,8 +23,8 @@ from typing import Any
 from .. import GROUP
 from ..errors import ReconcileError
 from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
-from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, error_result,
-                     finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
+from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, deletion_policy,
+                     error_result, finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -107,6 +107,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     # `resync` changes nothing here: DescribeModel is already the cheapest observation.
     status = dict(status or {})
     fields = carried(status, *FIELDS)
+    fields["deletionPolicy"] = deletion_policy(raw_spec, status, ctx.settings)
     try:
         spec = typed_spec(KIND, raw_spec)
         request, resolved = resolved_request(spec, meta, lookup)
@@ -150,7 +151,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                 events.append(Event(NORMAL, "Adopted", f"Model {name} already existed in SageMaker as the spec asks; "
                                     f"this object manages it from now on and tagged it {OWNER_UID_KEY}={meta.uid}."))
         if renamed:
-            retained = (spec.deletionPolicy or ctx.settings.deletion_policy) == "Retain"
+            retained = fields["deletionPolicy"] == "Retain"
             outcome = None if retained else delete_if_owned(old_name, True, meta, ctx)
             deleted = outcome is not None and outcome.reason == "Deleted"
             events.append(Event(NORMAL, "Replaced", f"spec.modelName changed from {old_name} to {name}: "
@@ -221,7 +222,7 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     # without either, only the owner tag can say so (a crash before the status was written)
     recorded = name is not None or recorded_hash(status, meta) is not None
     name = name or (raw_spec or {}).get("modelName") or meta.name
-    if ((raw_spec or {}).get("deletionPolicy") or ctx.settings.deletion_policy) == "Retain":
+    if deletion_policy(raw_spec, status, ctx.settings) == "Retain":
         kept = [Event(NORMAL, "Retained", f"deletionPolicy is Retain: model {name} is kept in SageMaker.")]
         return Result(status, kept if recorded else [])
     try:

@@ -19,8 +19,8 @@ from typing import Any, Callable
 
 from ..errors import ReconcileError, TerminalError
 from ..registry.base import OWNER_UID_KEY
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, audit_due, carried, error_result,
-                     finish, group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
+from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, audit_due, carried, deletion_policy,
+                     error_result, finish, group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
 from .conditions import Outcome, is_ready
 
 KIND = "ModelPackage"
@@ -157,6 +157,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     seconds at most, from this thread; the kopf layer writes it into the Reconciling condition."""
     status = dict(status or {})
     fields = carried(status, *FIELDS)
+    fields["deletionPolicy"] = deletion_policy(raw_spec, status, ctx.settings)
     try:
         spec = typed_spec(KIND, raw_spec)
         group = resolve_group(spec, meta, lookup, status)
@@ -377,7 +378,7 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     """retry None: done, the finalizer may go."""
     status = dict(status or {})
     raw_spec = raw_spec or {}
-    policy = raw_spec.get("deletionPolicy") or ctx.settings.deletion_policy
+    policy = deletion_policy(raw_spec, status, ctx.settings)
     arn = status.get("arn")
     if policy == "Retain":
         what = arn or "the model package"

@@ -18,8 +18,8 @@ from typing import Any
 
 from ..errors import ReconcileError
 from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
-from .common import (NORMAL, WARNING, Context, Event, Meta, Result, Stop, carried, error_result, finish,
-                     patience_after, request_for, rfc3339, to_api, true_for, typed_spec)
+from .common import (NORMAL, WARNING, Context, Event, Meta, Result, Stop, carried, deletion_policy, error_result,
+                     finish, patience_after, request_for, rfc3339, to_api, true_for, typed_spec)
 from .conditions import RECONCILING, STALLED, Outcome, condition
 
 KIND = "ModelPackageGroup"
@@ -40,6 +40,7 @@ def group_name(raw_spec: dict[str, Any], meta: Meta) -> str:
 def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context,
               *, resync: bool = False, attempt: int = 0) -> Result:
     fields = carried(status, *FIELDS)
+    fields["deletionPolicy"] = deletion_policy(raw_spec, status, ctx.settings)
     try:
         spec = typed_spec(KIND, raw_spec)
     except Stop as stop:
@@ -113,7 +114,7 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     """retry None: done, the finalizer may go. Otherwise a status to show while waiting."""
     name = group_name(raw_spec, meta)
     fields = carried(status, *FIELDS)
-    policy = (raw_spec or {}).get("deletionPolicy") or ctx.settings.deletion_policy
+    fields["deletionPolicy"] = policy = deletion_policy(raw_spec, status, ctx.settings)
     if policy == "Retain":
         return Result(status or {}, [Event(NORMAL, "Retained",
                                             f"deletionPolicy is Retain: model package group {name} is kept in SageMaker.")])
