@@ -196,6 +196,15 @@ def test_delete_and_retain(ctx):
     assert "churn" not in ctx.registry.models and [e.reason for e in done.events] == ["Deleted"]
 
 
+def test_a_model_made_under_a_retain_default_is_retained_after_the_default_changes(ctx):
+    ctx.settings = Settings(deletion_policy="Retain")
+    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    assert state(first) == ("Ready", "Synced") and first.status["deletionPolicy"] == "Retain"
+    ctx.settings = Settings(deletion_policy="Delete")
+    kept = mdl.delete(SPEC, meta(1), first.status, ctx)
+    assert "churn" in ctx.registry.models and [e.reason for e in kept.events] == ["Retained"]
+
+
 def test_never_created_model_is_not_deleted(ctx):
     ctx.registry.create_model({"ModelName": "churn", "PrimaryContainer": {"Image": "x"}})  # someone else's
     mdl.delete(SPEC, meta(), {}, ctx)

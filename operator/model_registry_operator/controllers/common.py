@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 from ..errors import ReconcileError, RetryableError
+from ..registry.base import owner_tag, tag_changes
 from ..settings import Settings
 from .conditions import Outcome, build_conditions
 
@@ -264,6 +265,17 @@ def deletion_policy(raw_spec: dict[str, Any] | None, status: dict[str, Any] | No
     (a helm upgrade without the old values must not delete production models)."""
     return ((raw_spec or {}).get("deletionPolicy") or (status or {}).get("deletionPolicy")
             or settings.deletion_policy)
+
+
+def sync_owned_tags(ctx: Context, arn: str, current: dict[str, str], desired: dict[str, str], uid: str,
+                    spec_changed: bool, what: str) -> list[Event]:
+    """Make the tags of a group or model this object owns the spec's plus the owner tag; an
+    Event when the spec's part changed (the owner tag is added quietly)."""
+    retagged = any(tag_changes(current, desired))
+    ctx.registry.sync_tags(arn, {**desired, **owner_tag(uid)}, current)
+    if not retagged:
+        return []
+    return [Event(NORMAL, "Updated" if spec_changed else "DriftCorrected", f"Set the tags of {what} to the spec.")]
 
 
 def carried(previous: dict[str, Any] | None, *keys: str) -> dict[str, Any]:

@@ -22,9 +22,10 @@ from typing import Any
 
 from .. import GROUP
 from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner
 from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, deletion_policy,
-                     error_result, finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec)
+                     error_result, finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec,
+                     sync_owned_tags)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -170,15 +171,12 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                     events.append(Event(NORMAL, "Created", f"Created model {name} in SageMaker."))
             observed = ctx.registry.describe_model(name)
         else:
-            retagged = any(tag_changes(current_tags, tags))  # the owner tag aside: added quietly
-            ctx.registry.sync_tags(observed["ModelArn"], {**tags, **owner_tag(meta.uid)}, current_tags)
-            if retagged:
-                reason = "Updated" if spec_changed else "DriftCorrected"
-                events.append(Event(NORMAL, reason, f"Set the tags of model {name} to the spec."))
+            events.extend(sync_owned_tags(ctx, observed["ModelArn"], current_tags, tags, meta.uid, spec_changed,
+                                          f"model {name}"))
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
     # status.specHash and status.arn are the record that this object made the model
-    fields = dict(resolved, specHash=spec_hash)
+    fields = dict(resolved, specHash=spec_hash, deletionPolicy=fields["deletionPolicy"])
     if observed is None:
         fields["arn"] = created_arn
         return finish(Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),

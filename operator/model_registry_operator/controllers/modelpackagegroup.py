@@ -17,9 +17,9 @@ import datetime
 from typing import Any
 
 from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, owner_tag, tag_changes
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner
 from .common import (NORMAL, WARNING, Context, Event, Meta, Result, Stop, carried, deletion_policy, error_result,
-                     finish, patience_after, request_for, rfc3339, to_api, true_for, typed_spec)
+                     finish, patience_after, request_for, rfc3339, to_api, true_for, typed_spec, sync_owned_tags)
 from .conditions import RECONCILING, STALLED, Outcome, condition
 
 KIND = "ModelPackageGroup"
@@ -84,11 +84,8 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                 events.append(Event(NORMAL, "Adopted", f"Model package group {name} already existed in SageMaker "
                                     f"without an owner tag; this object manages it from now on and tagged it "
                                     f"{OWNER_UID_KEY}={meta.uid}."))
-            retagged = any(tag_changes(current, desired_tags))  # the owner tag aside: added quietly
-            ctx.registry.sync_tags(observed["ModelPackageGroupArn"], {**desired_tags, **owner_tag(meta.uid)}, current)
-            if retagged:
-                reason = "Updated" if spec_changed else "DriftCorrected"
-                events.append(Event(NORMAL, reason, f"Set the tags of model package group {name} to the spec."))
+            events.extend(sync_owned_tags(ctx, observed["ModelPackageGroupArn"], current, desired_tags, meta.uid,
+                                          spec_changed, f"model package group {name}"))
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
     if observed is None:  # created, but not visible yet
