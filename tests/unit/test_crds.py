@@ -89,6 +89,8 @@ def test_printer_columns(kind: str) -> None:
     assert columns["Ready"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].status'
     assert columns["Age"] == {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
     assert columns["ARN"]["jsonPath"] == ".status.arn"
+    assert columns["Reason"]["jsonPath"] == '.status.conditions[?(@.type=="Ready")].reason'
+    assert "priority" not in columns["Reason"]  # a stalled object's reason without -o wide
     if kind == "ModelPackage":
         assert columns["Version"]["jsonPath"] == ".status.modelPackageVersion"
         assert columns["Approval"]["jsonPath"] == ".status.modelApprovalStatus"

@@ -60,7 +60,8 @@ def _name_rule(field: str, pattern: str, what: str) -> dict[str, Any]:
 
 
 READY = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
-REASON = {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason', "priority": 1}
+# shown by default: a Stalled object's reason (ChecksumMismatch, AlreadyExists) without -o wide
+REASON = {"name": "Reason", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].reason'}
 AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
 
