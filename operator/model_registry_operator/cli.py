@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "empty: off) [MRO_METRICS]")
     run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
+    parser.commands = {"run": run}  # type: ignore[attr-defined]
     return parser
 
 
@@ -50,7 +51,9 @@ def version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # said by the command's own parser, with its usage, not the top level's
+        parser.commands.get(args.command, parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if args.command != "run":
         parser.print_help(sys.stderr)
         print("model-registry-operator: name a command: run", file=sys.stderr)

@@ -96,3 +96,11 @@ def test_version_and_no_command():
     assert version.returncode == 0 and version.stdout.startswith("model-registry-operator ")
     bare = subprocess.run([sys.executable, "-m", "model_registry_operator.cli"], capture_output=True, text=True)
     assert bare.returncode == 2 and "name a command: run" in bare.stderr
+
+
+def test_an_unknown_option_of_run_is_reported_with_runs_usage():
+    bad = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "run", "--bogus"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.startswith("usage: model-registry-operator run ")
+    assert "model-registry-operator run: error: unrecognized arguments: --bogus" in bad.stderr
