@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import GROUP
 from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, with_owner_tag
 from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, deletion_policy,
                      error_result, finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec,
                      sync_owned_tags)
@@ -161,8 +161,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
                 events.append(outcome)
         created_arn = None
         if observed is None:
-            created_arn = ctx.registry.create_model(
-                {**request, "Tags": [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": meta.uid}]})
+            created_arn = ctx.registry.create_model(with_owner_tag(request, meta.uid))
             if not events:
                 if owned:
                     events.append(Event(NORMAL, "DriftCorrected",

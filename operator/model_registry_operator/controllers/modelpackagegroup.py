@@ -17,7 +17,7 @@ import datetime
 from typing import Any
 
 from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner
+from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, with_owner_tag
 from .common import (NORMAL, WARNING, Context, Event, Meta, Result, Stop, carried, deletion_policy, error_result,
                      finish, patience_after, request_for, rfc3339, to_api, true_for, typed_spec, sync_owned_tags)
 from .conditions import RECONCILING, STALLED, Outcome, condition
@@ -65,8 +65,7 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             observed = ctx.registry.describe_group(name)
         if observed is None:
             request = request_for("CreateModelPackageGroup", {**to_api(spec), "ModelPackageGroupName": name})
-            request["Tags"] = [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": meta.uid}]
-            ctx.registry.create_group(request)
+            ctx.registry.create_group(with_owner_tag(request, meta.uid))
             if fields.get("arn"):
                 events.append(Event(NORMAL, "DriftCorrected",
                                     f"Model package group {name} was missing in SageMaker; created it again."))

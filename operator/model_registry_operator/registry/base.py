@@ -27,6 +27,11 @@ def owner_tag(uid: str) -> dict[str, str]:
     return {OWNER_UID_KEY: uid}
 
 
+def with_owner_tag(request: dict[str, Any], uid: str) -> dict[str, Any]:
+    """A CreateModelPackageGroup/CreateModel request carrying the owner tag besides the spec's."""
+    return {**request, "Tags": [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": uid}]}
+
+
 def other_owner(tags: dict[str, str], uid: str) -> str | None:
     """The UID of another object the owner tag names, or None (ours, or no owner tag)."""
     owner = tags.get(OWNER_UID_KEY)
