@@ -8,6 +8,7 @@ Each measurement runs in a fresh subprocess so that its peak RSS is its own; the
 source server lives in this process. Prints MB/s per run, the medians, the ratio
 (target >= 0.8) and the peak RSS of the copying process.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,8 +20,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT / "operator"), str(ROOT / "tests")]
@@ -45,7 +46,9 @@ def client(endpoint):
     return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
                         aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
 """
-OURS = CLIENT + r"""
+OURS = (
+    CLIENT
+    + r"""
 import json, resource, sys, time
 from dataclasses import dataclass
 from model_registry_operator.artifacts import copy_artifacts
@@ -71,8 +74,12 @@ copy_artifacts([Artifact("model", [File("model.bin", url)])], s3_client=s3, buck
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss": peak_rss(), "cpu": cpu}))
-""" % BUCKET
-BASELINE = CLIENT + r"""
+"""
+    % BUCKET
+)
+BASELINE = (
+    CLIENT
+    + r"""
 import io, json, resource, sys, time
 sys.path.insert(0, sys.argv[4])
 from harness.httpserver import Generated
@@ -85,7 +92,9 @@ s3.upload_fileobj(io.BytesIO(data), "%s", key)
 usage = resource.getrusage(resource.RUSAGE_SELF)
 cpu = usage.ru_utime + usage.ru_stime - before.ru_utime - before.ru_stime
 print(json.dumps({"seconds": time.perf_counter() - start, "peak_rss": peak_rss(), "cpu": cpu}))
-""" % BUCKET
+"""
+    % BUCKET
+)
 
 
 def free_port() -> int:
@@ -100,7 +109,8 @@ def moto_endpoint() -> Iterator[tuple[str, psutil.Process]]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
     try:
@@ -110,8 +120,14 @@ def moto_endpoint() -> Iterator[tuple[str, psutil.Process]]:
                 break
             except OSError:
                 time.sleep(0.1)
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="bench",
-                          aws_secret_access_key="bench", config=Config(s3={"addressing_style": "path"}))
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="bench",
+            aws_secret_access_key="bench",
+            config=Config(s3={"addressing_style": "path"}),
+        )
         s3.create_bucket(Bucket=BUCKET)
         yield endpoint, psutil.Process(process.pid)
     finally:
@@ -121,7 +137,9 @@ def moto_endpoint() -> Iterator[tuple[str, psutil.Process]]:
 
 def run_child(code: str, *args: str) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "operator"), str(ROOT / "tests")])}
-    done = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=False
+    )
     if done.returncode:
         raise RuntimeError(done.stderr[-2000:])
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -149,10 +167,13 @@ def main() -> None:
             baseline.append(size / base["seconds"] / 1e6)
             ours.append(size / mine["seconds"] / 1e6)
             rss.append(mine["peak_rss"] / 1e6)
-            print(f"run {run + 1}: copy_artifacts {ours[-1]:.1f} MB/s (peak RSS {rss[-1]:.0f} MB, CPU {mine['cpu']:.1f} s, "
-                  f"moto CPU {mine['moto_cpu']:.1f} s); upload_fileobj {baseline[-1]:.1f} MB/s (peak RSS "
-                  f"{base['peak_rss'] / 1e6:.0f} MB, CPU {base['cpu']:.1f} s, moto CPU {base['moto_cpu']:.1f} s); "
-                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+            print(
+                f"run {run + 1}: copy_artifacts {ours[-1]:.1f} MB/s (peak RSS {rss[-1]:.0f} MB, CPU {mine['cpu']:.1f} s, "
+                f"moto CPU {mine['moto_cpu']:.1f} s); upload_fileobj {baseline[-1]:.1f} MB/s (peak RSS "
+                f"{base['peak_rss'] / 1e6:.0f} MB, CPU {base['cpu']:.1f} s, moto CPU {base['moto_cpu']:.1f} s); "
+                f"load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
     ours_median, base_median = statistics.median(ours), statistics.median(baseline)
     print(f"source {options.size_mib} MiB over HTTP, {options.runs} runs, medians:")
     print(f"  copy_artifacts (pack + multipart upload): {ours_median:.1f} MB/s")

@@ -14,6 +14,7 @@ ModelPackageGroups and N ModelPackages, and prints:
 Targets (issue 4): < 60 s for N=1000, <= 3 SageMaker calls per package to Ready,
 <= 20 SageMaker calls per resync of 1000 packages in 10 groups, peak RSS < 250 MB.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,9 +52,13 @@ class AwsHarness:
     def __init__(self) -> None:
         self.url = f"http://127.0.0.1:{free_port()}"
         port = self.url.rsplit(":", 1)[1]
-        self.process = subprocess.Popen([sys.executable, "-m", "harness.aws", "--port", port],
-                                        env={**os.environ, "PYTHONPATH": str(REPO / "tests")},
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "harness.aws", "--port", port],
+            env={**os.environ, "PYTHONPATH": str(REPO / "tests")},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         line = self.process.stdout.readline()
         if "endpoint on" not in line:
             raise SystemExit(f"the SageMaker harness did not start: {line.strip()}")
@@ -64,9 +69,16 @@ class AwsHarness:
 
     @property
     def env(self) -> dict[str, str]:
-        return {"AWS_ENDPOINT_URL": self.url, "AWS_REGION": "us-east-2", "AWS_DEFAULT_REGION": "us-east-2",
-                "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_CONFIG_FILE": "/dev/null",
-                "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "AWS_EC2_METADATA_DISABLED": "true"}
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_REGION": "us-east-2",
+            "AWS_DEFAULT_REGION": "us-east-2",
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
 
     def stop(self) -> None:
         self.process.terminate()
@@ -74,14 +86,27 @@ class AwsHarness:
 
 
 def objects(n: int, g: int) -> tuple[list[dict], list[dict]]:
-    groups = [{"apiVersion": API, "kind": "ModelPackageGroup", "metadata": {"name": f"group-{i}"}, "spec": {}}
-              for i in range(g)]
-    packages = [{"apiVersion": API, "kind": "ModelPackage", "metadata": {"name": f"package-{i:05d}"}, "spec": {
-        "modelPackageGroupRef": {"name": f"group-{i % g}"},
-        "modelApprovalStatus": "Approved",
-        "inferenceSpecification": {"containers": [{"image": IMAGE, "modelDataUrl": f"s3://models/{i}/model.tar.gz"}],
-                                   "supportedContentTypes": ["text/csv"], "supportedResponseMIMETypes": ["text/csv"]},
-    }} for i in range(n)]
+    groups = [
+        {"apiVersion": API, "kind": "ModelPackageGroup", "metadata": {"name": f"group-{i}"}, "spec": {}}
+        for i in range(g)
+    ]
+    packages = [
+        {
+            "apiVersion": API,
+            "kind": "ModelPackage",
+            "metadata": {"name": f"package-{i:05d}"},
+            "spec": {
+                "modelPackageGroupRef": {"name": f"group-{i % g}"},
+                "modelApprovalStatus": "Approved",
+                "inferenceSpecification": {
+                    "containers": [{"image": IMAGE, "modelDataUrl": f"s3://models/{i}/model.tar.gz"}],
+                    "supportedContentTypes": ["text/csv"],
+                    "supportedResponseMIMETypes": ["text/csv"],
+                },
+            },
+        }
+        for i in range(n)
+    ]
     return groups, packages
 
 
@@ -90,7 +115,8 @@ def ready_count(kube: KubeCluster) -> int:
     for obj in kube.list("modelpackages", namespace=NAMESPACE):
         status = obj.get("status") or {}
         if status.get("observedGeneration") == obj["metadata"].get("generation") and any(
-                c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []):
+            c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+        ):
             ready += 1
     return ready
 
@@ -115,7 +141,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", "--packages", type=int, default=1000, help="ModelPackages (default 1000)")
     parser.add_argument("-g", "--groups", type=int, default=10, help="ModelPackageGroups (default 10)")
-    parser.add_argument("--resync", type=float, default=30.0, help="operator resync period in seconds (default 30)")
+    parser.add_argument(
+        "--resync", type=float, default=30.0, help="operator resync period in seconds (default 30)"
+    )
     parser.add_argument("--no-resync", action="store_true", help="skip the resync measurement")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.add_argument("--crds", type=pathlib.Path, default=REPO / "crds", help="CRD directory")
@@ -130,13 +158,30 @@ def main() -> int:
     try:
         kube.apply_crds_from(args.crds)
         kube.create_namespace(NAMESPACE)
-        env = {**os.environ, **aws.env, **kube.env, "MRO_RESYNC_SECONDS": str(args.resync),
-               "PYTHONPATH": str(REPO / "operator")}
+        env = {
+            **os.environ,
+            **aws.env,
+            **kube.env,
+            "MRO_RESYNC_SECONDS": str(args.resync),
+            "PYTHONPATH": str(REPO / "operator"),
+        }
         log = open(workdir / "operator.log", "wb")
-        operator = subprocess.Popen([sys.executable, "-m", "model_registry_operator.cli", "run", "-A",
-                                     "--liveness", f"http://127.0.0.1:{free_port()}/healthz",
-                                     "--metrics", f"127.0.0.1:{free_port()}"],  # served, as in production
-                                    env=env, stdout=log, stderr=subprocess.STDOUT)
+        operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "model_registry_operator.cli",
+                "run",
+                "-A",
+                "--liveness",
+                f"http://127.0.0.1:{free_port()}/healthz",
+                "--metrics",
+                f"127.0.0.1:{free_port()}",
+            ],  # served, as in production
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         time.sleep(2.0)  # let the operator connect and start its watches
         kube.clear_requests()
         bench_calls = 0
@@ -158,25 +203,34 @@ def main() -> int:
             ready = ready_count(kube)
             bench_calls += 1
         converged = time.monotonic() - t0
-        cpu = {"operator": cpu_seconds(operator.pid), "SageMaker harness": cpu_seconds(aws.process.pid),
-               "bench + Kubernetes emulator": cpu_seconds(os.getpid())}
+        cpu = {
+            "operator": cpu_seconds(operator.pid),
+            "SageMaker harness": cpu_seconds(aws.process.pid),
+            "bench + Kubernetes emulator": cpu_seconds(os.getpid()),
+        }
         to_ready = aws.counts()
         records = kube.requests
         kube_calls = len(records) - bench_calls
-        by_kind = collections.Counter(f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}"
-                                      for r in records)
+        by_kind = collections.Counter(
+            f"{r.verb} {r.resource}{'/' + r.subresource if r.subresource else ''}" for r in records
+        )
         by_kind["create modelpackages"] -= len(packages)
         by_kind["create modelpackagegroups"] -= len(groups)
         by_kind["list modelpackages"] -= bench_calls - len(groups) - len(packages)
 
         print(f"packages {args.packages} in {args.groups} groups; applied in {applied:.1f}s")
         print(f"all Ready after {converged:.1f}s")
-        print("CPU seconds used until then: " + ", ".join(f"{name} {value:.1f}" for name, value in cpu.items())
-              + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)")
+        print(
+            "CPU seconds used until then: "
+            + ", ".join(f"{name} {value:.1f}" for name, value in cpu.items())
+            + f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+        )
         total = sum(to_ready.values())
         print(f"SageMaker calls to Ready: {total} ({total / args.packages:.2f}/package): {per_op(to_ready)}")
-        print(f"Kubernetes API calls by the operator to Ready: {kube_calls} ({kube_calls / args.packages:.2f}/package): "
-              f"{per_op(+by_kind)}")
+        print(
+            f"Kubernetes API calls by the operator to Ready: {kube_calls} ({kube_calls / args.packages:.2f}/package): "
+            f"{per_op(+by_kind)}"
+        )
 
         if not args.no_resync:
             # Steady state: one full period after all are Ready, every object's timer ticks
@@ -188,7 +242,9 @@ def main() -> int:
             time.sleep(args.resync)
             resync = aws.counts() - before
             kube_resync = len(kube.requests) - kube_before
-            print(f"SageMaker calls in one resync period ({args.resync:g}s): {sum(resync.values())}: {per_op(resync)}")
+            print(
+                f"SageMaker calls in one resync period ({args.resync:g}s): {sum(resync.values())}: {per_op(resync)}"
+            )
             print(f"Kubernetes API calls in one resync period: {kube_resync}")
         print(f"operator peak RSS: {peak_rss_mb(operator.pid):.0f} MB")
     finally:

@@ -8,6 +8,7 @@ as SageMakerRegistry.sync_tags (registry.base.tag_changes). `calls` counts opera
 makes the next call of `op` raise; `package_status` sets the status new versions get.
 The end-to-end tests check the same behaviours against the real operator and the harness.
 """
+
 from __future__ import annotations
 
 import copy
@@ -22,7 +23,7 @@ ACCOUNT, REGION = "123456789012", "us-east-2"
 
 
 def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.timezone.utc)
+    return datetime.datetime.now(datetime.UTC)
 
 
 def arn(kind: str, name: str) -> str:
@@ -69,9 +70,13 @@ class FakeRegistry:
         if name in self.groups:
             raise TerminalError("ValidationException", f"Model Package Group {name} already exists.")
         group_arn = arn("model-package-group", name)
-        self.groups[name] = {"ModelPackageGroupName": name, "ModelPackageGroupArn": group_arn,
-                             "ModelPackageGroupStatus": "Completed", "CreationTime": _now(),
-                             "ModelPackageGroupDescription": request.get("ModelPackageGroupDescription")}
+        self.groups[name] = {
+            "ModelPackageGroupName": name,
+            "ModelPackageGroupArn": group_arn,
+            "ModelPackageGroupStatus": "Completed",
+            "CreationTime": _now(),
+            "ModelPackageGroupDescription": request.get("ModelPackageGroupDescription"),
+        }
         self.tags[group_arn] = {t["Key"]: t["Value"] for t in request.get("Tags") or []}
         return group_arn
 
@@ -88,8 +93,14 @@ class FakeRegistry:
 
     def list_packages(self, group: str) -> list[dict[str, Any]]:
         self._call("list_packages")
-        keys = ("ModelPackageGroupName", "ModelPackageVersion", "ModelPackageArn", "CreationTime",
-                "ModelPackageStatus", "ModelApprovalStatus")
+        keys = (
+            "ModelPackageGroupName",
+            "ModelPackageVersion",
+            "ModelPackageArn",
+            "CreationTime",
+            "ModelPackageStatus",
+            "ModelApprovalStatus",
+        )
         return [{k: p[k] for k in keys if k in p} for p in self._versions(group)]
 
     def find_package_by_owner(self, group: str, uid: str, created_after: Any = None) -> dict[str, Any] | None:
@@ -111,15 +122,22 @@ class FakeRegistry:
             # versions count up and are never reused, also after a delete (as in SageMaker)
             version = self.last_version[group] = self.last_version.get(group, 0) + 1
             package_arn = arn("model-package", f"{group}/{version}")
-            package = {"ModelPackageGroupName": group, "ModelPackageVersion": version,
-                       "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval")}
+            package = {
+                "ModelPackageGroupName": group,
+                "ModelPackageVersion": version,
+                "ModelApprovalStatus": request.get("ModelApprovalStatus", "PendingManualApproval"),
+            }
         else:
             name = request["ModelPackageName"]
             package_arn = arn("model-package", name)
             package = {"ModelPackageName": name}
         package.update({k: copy.deepcopy(v) for k, v in request.items() if k not in ("ClientToken", "Tags")})
-        package.update(ModelPackageArn=package_arn, ModelPackageStatus=self.package_status, CreationTime=_now(),
-                       LastModifiedTime=_now())
+        package.update(
+            ModelPackageArn=package_arn,
+            ModelPackageStatus=self.package_status,
+            CreationTime=_now(),
+            LastModifiedTime=_now(),
+        )
         self.packages[package_arn] = package
         if token:
             self.tokens[token] = package_arn
@@ -178,7 +196,9 @@ class FakeRegistry:
         self._call("list_tags")
         return dict(self.tags.get(resource_arn, {}))
 
-    def sync_tags(self, resource_arn: str, desired: dict[str, str], current: dict[str, str] | None = None) -> bool:
+    def sync_tags(
+        self, resource_arn: str, desired: dict[str, str], current: dict[str, str] | None = None
+    ) -> bool:
         if current is None:
             current = self.list_tags(resource_arn)
         to_add, to_remove = tag_changes(current, desired)

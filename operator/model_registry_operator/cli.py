@@ -1,11 +1,12 @@
 """`model-registry-operator` console script."""
+
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
 import os
 import sys
-from typing import Mapping
+from collections.abc import Mapping
 
 from .metrics import DEFAULT_ADDRESS, parse_address
 from .settings import Settings
@@ -18,24 +19,49 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser("run", help="run the operator against the current kubeconfig or in-cluster account")
+    run = commands.add_parser(
+        "run", help="run the operator against the current kubeconfig or in-cluster account"
+    )
     scope = run.add_mutually_exclusive_group()
-    scope.add_argument("-n", "--namespace", action="append", dest="namespaces", metavar="NAMESPACE",
-                       help="watch this namespace (repeatable)")
-    scope.add_argument("-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)")
+    scope.add_argument(
+        "-n",
+        "--namespace",
+        action="append",
+        dest="namespaces",
+        metavar="NAMESPACE",
+        help="watch this namespace (repeatable)",
+    )
+    scope.add_argument(
+        "-A", "--all-namespaces", action="store_true", help="watch every namespace (the default)"
+    )
     run.add_argument("--artifact-bucket", help="S3 bucket artifacts are copied to [MRO_ARTIFACT_BUCKET]")
-    run.add_argument("--artifact-prefix",
-                     help="key prefix inside the artifact bucket (default model-registry) [MRO_ARTIFACT_PREFIX]")
+    run.add_argument(
+        "--artifact-prefix",
+        help="key prefix inside the artifact bucket (default model-registry) [MRO_ARTIFACT_PREFIX]",
+    )
     run.add_argument("--resync-seconds", help="period of the drift resync (default 300) [MRO_RESYNC_SECONDS]")
-    run.add_argument("--deletion-policy", choices=["Delete", "Retain"],
-                     help="default deletionPolicy for resources that set none (default Delete) [MRO_DELETION_POLICY]")
-    run.add_argument("--allow-http", action="store_true", default=None,
-                     help="allow plain http:// artifact sources [MRO_ALLOW_HTTP]")
-    run.add_argument("--liveness", default="http://0.0.0.0:8080/healthz",
-                     help="liveness endpoint URL (default %(default)s; empty: off)")
-    run.add_argument("--metrics", metavar="ADDR:PORT",
-                     help=f"serve Prometheus metrics at http://ADDR:PORT/metrics (default {DEFAULT_ADDRESS}; "
-                          "empty: off) [MRO_METRICS]")
+    run.add_argument(
+        "--deletion-policy",
+        choices=["Delete", "Retain"],
+        help="default deletionPolicy for resources that set none (default Delete) [MRO_DELETION_POLICY]",
+    )
+    run.add_argument(
+        "--allow-http",
+        action="store_true",
+        default=None,
+        help="allow plain http:// artifact sources [MRO_ALLOW_HTTP]",
+    )
+    run.add_argument(
+        "--liveness",
+        default="http://0.0.0.0:8080/healthz",
+        help="liveness endpoint URL (default %(default)s; empty: off)",
+    )
+    run.add_argument(
+        "--metrics",
+        metavar="ADDR:PORT",
+        help=f"serve Prometheus metrics at http://ADDR:PORT/metrics (default {DEFAULT_ADDRESS}; "
+        "empty: off) [MRO_METRICS]",
+    )
     run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     parser.commands = {"run": run}  # type: ignore[attr-defined]
@@ -74,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .main import run_operator  # imported late: kopf is heavy and not needed for --help
 
-    return run_operator(settings, liveness=args.liveness, peering=args.peering, verbose=args.verbose,
-                        metrics_address=metrics)
+    return run_operator(
+        settings, liveness=args.liveness, peering=args.peering, verbose=args.verbose, metrics_address=metrics
+    )
 
 
 def metrics_address(flag: str | None, env: Mapping[str, str]) -> tuple[str, int] | None:

@@ -3,6 +3,7 @@
 `run_operator` returns the process exit code. Configuration problems (no kubeconfig, no
 AWS region) end with one sentence on stderr and a non-zero code, never a traceback.
 """
+
 from __future__ import annotations
 
 import concurrent.futures
@@ -119,9 +120,11 @@ def stale_crds_problem() -> str | None:
             if version.name == VERSION and not (kopf and kopf.x_kubernetes_preserve_unknown_fields):
                 stale.append(name)
     if stale:
-        return (f"the installed custom resource definitions are older than this operator ({', '.join(stale)} do not "
-                f"keep status.{KOPF_STATUS}): apply the ones it ships (kubectl apply -f crds/; helm upgrade does not "
-                "update CRDs), then start it again")
+        return (
+            f"the installed custom resource definitions are older than this operator ({', '.join(stale)} do not "
+            f"keep status.{KOPF_STATUS}): apply the ones it ships (kubectl apply -f crds/; helm upgrade does not "
+            "update CRDs), then start it again"
+        )
     return None
 
 
@@ -132,8 +135,12 @@ def build_context(settings: Settings, metrics: OperatorMetrics) -> Any:
     registry = SageMakerRegistry(config=default_config(max_pool_connections=HANDLER_THREADS))
     metrics.watch_sagemaker(registry.metrics)
     executor = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="reconcile")
-    return Context.create(registry, settings, copy_artifacts=artifact_copier(settings, registry.region, metrics),
-                          executor=executor)
+    return Context.create(
+        registry,
+        settings,
+        copy_artifacts=artifact_copier(settings, registry.region, metrics),
+        executor=executor,
+    )
 
 
 def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -> Any:
@@ -149,8 +156,11 @@ def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -
     import boto3
     from botocore.config import Config
 
-    s3 = boto3.session.Session().client("s3", region_name=region, config=Config(
-        retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS))
+    s3 = boto3.session.Session().client(
+        "s3",
+        region_name=region,
+        config=Config(retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS),
+    )
 
     def copy_one(artifact: Any, key_prefix: str, progress: Any) -> dict[str, Any]:
         moved = threading.Event()  # progress comes from the copy's threads
@@ -161,8 +171,14 @@ def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -
                 progress(name, done, total)
 
         try:
-            (copied,) = copy_artifacts([artifact], s3_client=s3, bucket=settings.artifact_bucket,
-                                       key_prefix=key_prefix, settings=settings, progress=report)
+            (copied,) = copy_artifacts(
+                [artifact],
+                s3_client=s3,
+                bucket=settings.artifact_bucket,
+                key_prefix=key_prefix,
+                settings=settings,
+                progress=report,
+            )
         except Exception:
             metrics.artifact("failed")
             raise
@@ -187,9 +203,11 @@ def configure_kopf(kopf_settings: Any) -> None:
     # handled change cost a metadata patch of its own. Objects handled by an earlier version
     # have no record there: their create handler runs once more (the reconcile is idempotent).
     kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(
-        field=f"status.{KOPF_STATUS}.progress", touch_field=f"status.{KOPF_STATUS}.dummy")
+        field=f"status.{KOPF_STATUS}.progress", touch_field=f"status.{KOPF_STATUS}.dummy"
+    )
     kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
-        field=f"status.{KOPF_STATUS}.lastHandledConfiguration")
+        field=f"status.{KOPF_STATUS}.lastHandledConfiguration"
+    )
     kopf_settings.posting.level = logging.INFO
     kopf_settings.posting.reporting_component = "model-registry-operator"
     # Reconnect watches regularly (a silent connection loss cannot stall the operator for long).
@@ -214,12 +232,19 @@ def liveness_problem(url: str | None) -> str | None:
         with socket.create_server((parts.hostname or "0.0.0.0", port)):
             return None
     except (OSError, ValueError) as exc:
-        return (f"cannot serve the liveness endpoint {url}: {getattr(exc, 'strerror', None) or exc}; "
-                "choose another --liveness URL")
+        return (
+            f"cannot serve the liveness endpoint {url}: {getattr(exc, 'strerror', None) or exc}; "
+            "choose another --liveness URL"
+        )
 
 
-def run_operator(settings: Settings, liveness: str | None = None, peering: str | None = None,
-                 verbose: bool = False, metrics_address: tuple[str, int] | None = None) -> int:
+def run_operator(
+    settings: Settings,
+    liveness: str | None = None,
+    peering: str | None = None,
+    verbose: bool = False,
+    metrics_address: tuple[str, int] | None = None,
+) -> int:
     """`metrics_address`: (addr, port) to serve Prometheus metrics on; None: not served."""
     configure_logging(verbose)
     problem = check_kubernetes_credentials()
@@ -245,9 +270,11 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
         try:
             serve(metrics_address)
         except OSError as exc:  # the port is taken, or the address is not one of this host's
-            print(f"model-registry-operator: cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
-                  "choose another --metrics/MRO_METRICS ADDR:PORT, or set it empty to turn metrics off.",
-                  file=sys.stderr)
+            print(
+                f"model-registry-operator: cannot serve metrics on {host}:{port}: {exc.strerror or exc}; "
+                "choose another --metrics/MRO_METRICS ADDR:PORT, or set it empty to turn metrics off.",
+                file=sys.stderr,
+            )
             return 1
         log.info("metrics: http://%s:%s/metrics", host, port)
 
@@ -268,13 +295,21 @@ def run_operator(settings: Settings, liveness: str | None = None, peering: str |
         return kopf.login_via_client(**kwargs)
 
     register_all(registry, ctx, metrics)
-    log.info("starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
-             list(settings.namespaces) or "all", settings.resync_seconds, settings.deletion_policy,
-             ctx.registry.region)
-    log.info("artifact sources: buckets=%s hosts=%s%s", list(settings.source_buckets) or "any",
-             list(settings.source_hosts) or "any",
-             "" if settings.source_buckets and settings.source_hosts else
-             " (set MRO_SOURCE_BUCKETS and MRO_SOURCE_HOSTS to restrict what a ModelPackage may make the operator read)")
+    log.info(
+        "starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
+        list(settings.namespaces) or "all",
+        settings.resync_seconds,
+        settings.deletion_policy,
+        ctx.registry.region,
+    )
+    log.info(
+        "artifact sources: buckets=%s hosts=%s%s",
+        list(settings.source_buckets) or "any",
+        list(settings.source_hosts) or "any",
+        ""
+        if settings.source_buckets and settings.source_hosts
+        else " (set MRO_SOURCE_BUCKETS and MRO_SOURCE_HOSTS to restrict what a ModelPackage may make the operator read)",
+    )
     try:
         kopf.run(
             registry=registry,

@@ -11,12 +11,14 @@ operation and error code, copy result. Object names never become labels.
   (SageMakerRegistry.metrics()), not counted twice.
 - Process metrics (CPU, memory, open files) come with prometheus_client's default registry.
 """
+
 from __future__ import annotations
 
 import threading
 import time
 from collections import Counter as Tally
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -42,8 +44,10 @@ def parse_address(value: str) -> tuple[str, int] | None:
         return None
     host, sep, port = value.rpartition(":")
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected ADDR:PORT such as {DEFAULT_ADDRESS}, or an empty value to turn metrics off, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"expected ADDR:PORT such as {DEFAULT_ADDRESS}, or an empty value to turn metrics off, "
+            f"got {value!r}"
+        )
     host = host.strip("[]") or "0.0.0.0"
     return host, int(port)
 
@@ -99,8 +103,12 @@ class _ObjectsCollector:
 
     def collect(self) -> Iterator[Metric]:
         counts = self._conditions.counts()
-        gauge = GaugeMetricFamily(f"{PREFIX}_objects", "Objects by kind and the kstatus condition that is True "
-                                  "in their status, as the operator last wrote it.", labels=["kind", "condition"])
+        gauge = GaugeMetricFamily(
+            f"{PREFIX}_objects",
+            "Objects by kind and the kstatus condition that is True "
+            "in their status, as the operator last wrote it.",
+            labels=["kind", "condition"],
+        )
         for kind in sorted(set(KINDS) | {k for k, _ in counts}):
             for condition in CONDITIONS:
                 gauge.add_metric([kind, condition], counts.get((kind, condition), 0))
@@ -116,13 +124,23 @@ class _SageMakerCollector:
 
     def collect(self) -> Iterator[Metric]:
         counters = self._read()
-        calls = CounterMetricFamily(f"{PREFIX}_sagemaker_calls", "SageMaker API calls by operation; a call "
-                                    "botocore retried counts once.", labels=["operation"])
-        requests = CounterMetricFamily(f"{PREFIX}_sagemaker_requests", "HTTP requests to SageMaker by operation, "
-                                       "botocore's retries included.", labels=["operation"])
-        errors = CounterMetricFamily(f"{PREFIX}_sagemaker_errors", "SageMaker HTTP requests that failed, by "
-                                     "operation and error code (or network exception), botocore's retries "
-                                     "included.", labels=["operation", "code"])
+        calls = CounterMetricFamily(
+            f"{PREFIX}_sagemaker_calls",
+            "SageMaker API calls by operation; a call botocore retried counts once.",
+            labels=["operation"],
+        )
+        requests = CounterMetricFamily(
+            f"{PREFIX}_sagemaker_requests",
+            "HTTP requests to SageMaker by operation, botocore's retries included.",
+            labels=["operation"],
+        )
+        errors = CounterMetricFamily(
+            f"{PREFIX}_sagemaker_errors",
+            "SageMaker HTTP requests that failed, by "
+            "operation and error code (or network exception), botocore's retries "
+            "included.",
+            labels=["operation", "code"],
+        )
         for family, values in ((calls, counters.get("calls", {})), (requests, counters.get("attempts", {}))):
             for operation, count in sorted(values.items()):
                 family.add_metric([operation], count)
@@ -138,16 +156,29 @@ class OperatorMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY, objects_max_age: float | None = None):
         """`objects_max_age`: see ObjectConditions (a few resync periods); None: kept until deleted."""
         self.registry = registry
-        self.reconciles = Counter(f"{PREFIX}_reconciles", "Reconciles by kind and outcome.", ["kind", "outcome"],
-                                  registry=registry)
-        self.duration = Histogram(f"{PREFIX}_reconcile_duration_seconds", "Time one reconcile took (SageMaker "
-                                  "calls and artifact copies included, waits between attempts not).", ["kind"],
-                                  buckets=DURATION_BUCKETS, registry=registry)
-        self.copies = Counter(f"{PREFIX}_artifact_copies", "Artifacts handled by result: copied into the artifact "
-                              "bucket, reused (a complete copy was already there), failed.", ["result"],
-                              registry=registry)
-        self.bytes_copied = Counter(f"{PREFIX}_artifact_copied_bytes", "Bytes of archives written to the artifact "
-                                    "bucket.", registry=registry)
+        self.reconciles = Counter(
+            f"{PREFIX}_reconciles", "Reconciles by kind and outcome.", ["kind", "outcome"], registry=registry
+        )
+        self.duration = Histogram(
+            f"{PREFIX}_reconcile_duration_seconds",
+            "Time one reconcile took (SageMaker "
+            "calls and artifact copies included, waits between attempts not).",
+            ["kind"],
+            buckets=DURATION_BUCKETS,
+            registry=registry,
+        )
+        self.copies = Counter(
+            f"{PREFIX}_artifact_copies",
+            "Artifacts handled by result: copied into the artifact "
+            "bucket, reused (a complete copy was already there), failed.",
+            ["result"],
+            registry=registry,
+        )
+        self.bytes_copied = Counter(
+            f"{PREFIX}_artifact_copied_bytes",
+            "Bytes of archives written to the artifact bucket.",
+            registry=registry,
+        )
         for kind in KINDS:  # every series exists from the start, so rate() sees the first increment
             self.duration.labels(kind)
             for outcome in OUTCOMES:
@@ -161,8 +192,15 @@ class OperatorMetrics:
         """Expose a SageMakerRegistry's counters (its `metrics` method)."""
         self.registry.register(_SageMakerCollector(read))
 
-    def reconciled(self, kind: str, status: dict[str, Any], seconds: float, *, failed: bool = False,
-                   deleted: bool = False) -> None:
+    def reconciled(
+        self,
+        kind: str,
+        status: dict[str, Any],
+        seconds: float,
+        *,
+        failed: bool = False,
+        deleted: bool = False,
+    ) -> None:
         """One reconcile (or delete) ended with `status`."""
         if deleted:
             outcome = "deleted"

@@ -1,4 +1,5 @@
 """Operator settings: flags with MRO_* environment variables, read once at start-up."""
+
 from __future__ import annotations
 
 import ipaddress
@@ -37,7 +38,7 @@ class Settings:
     all_namespaces: bool = False
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> "Settings":
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         """Read MRO_* variables; a bad value raises ValueError naming the variable."""
         env = dict(os.environ if env is None else env)
         values: dict = {}
@@ -92,15 +93,27 @@ def _seconds_or_zero(value: str) -> float:
 
 
 _SIZE = re.compile(r"\s*(\d+)\s*(|B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*")
-_UNITS = {"": 1, "B": 1, "KB": 1000, "MB": 1000**2, "GB": 1000**3, "TB": 1000**4,
-          "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+_UNITS = {
+    "": 1,
+    "B": 1,
+    "KB": 1000,
+    "MB": 1000**2,
+    "GB": 1000**3,
+    "TB": 1000**4,
+    "KiB": 1024,
+    "MiB": 1024**2,
+    "GiB": 1024**3,
+    "TiB": 1024**4,
+}
 
 
 def _size(value: str) -> int:
     """Bytes, as a whole number with an optional unit: 53687091200, 50GiB, 500 MB."""
     match = _SIZE.fullmatch(value)
     if not match or int(match.group(1)) <= 0:
-        raise ValueError(f"expected a positive size in bytes, optionally with a unit (50GiB, 500MB), got {value!r}")
+        raise ValueError(
+            f"expected a positive size in bytes, optionally with a unit (50GiB, 500MB), got {value!r}"
+        )
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -130,7 +143,9 @@ def _source_buckets(value: str) -> tuple[str, ...]:
         if not _BUCKET_PATTERN.fullmatch(bucket) or bucket.strip("*") == "":
             raise ValueError(f"{entry!r}: {bucket!r} is not an S3 bucket name")
         if "*" in prefix:
-            raise ValueError(f"{entry!r}: '*' is allowed in the bucket name only; a key prefix matches as a prefix")
+            raise ValueError(
+                f"{entry!r}: '*' is allowed in the bucket name only; a key prefix matches as a prefix"
+            )
         entries.append(f"{bucket}/{prefix}" if prefix else bucket)
     return tuple(entries)
 

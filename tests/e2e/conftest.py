@@ -5,6 +5,7 @@ emulator and the SageMaker harness, both over HTTP.
 `operator.kill()` (SIGKILL) / `operator.start()` to crash and restart it. The operator's
 log goes to a file shown when a test fails.
 """
+
 from __future__ import annotations
 
 import os
@@ -14,7 +15,8 @@ import socket
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -37,16 +39,29 @@ class OperatorProcess:
         self.starts = 0
         self.metrics_port: int | None = None
 
-    def start(self) -> "OperatorProcess":
+    def start(self) -> OperatorProcess:
         self.starts += 1
         port = free_port()
         self.metrics_port = next(p for p in iter(free_port, None) if p != port)
         log = open(self.log_path, "ab")
         log.write(f"--- start #{self.starts}\n".encode())
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "model_registry_operator.cli", "run", *self.args,
-             "--liveness", f"http://127.0.0.1:{port}/healthz", "--metrics", f"127.0.0.1:{self.metrics_port}"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+            [
+                sys.executable,
+                "-m",
+                "model_registry_operator.cli",
+                "run",
+                *self.args,
+                "--liveness",
+                f"http://127.0.0.1:{port}/healthz",
+                "--metrics",
+                f"127.0.0.1:{self.metrics_port}",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
         log.close()
         return self
 
@@ -75,8 +90,14 @@ def crds(kube):
 
 @pytest.fixture
 def operator_env(aws, crds) -> dict[str, str]:
-    return {**os.environ, **aws.env, **crds.env, "MRO_RESYNC_SECONDS": "3", "MRO_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
-            "PYTHONPATH": str(REPO / "operator")}
+    return {
+        **os.environ,
+        **aws.env,
+        **crds.env,
+        "MRO_RESYNC_SECONDS": "3",
+        "MRO_ARTIFACT_BUCKET": ARTIFACT_BUCKET,
+        "PYTHONPATH": str(REPO / "operator"),
+    }
 
 
 @pytest.fixture
@@ -95,15 +116,22 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{report.when}", report)
 
 
-def wait_until(check: Callable[[], Any], what: str, timeout: float = WAIT_SECONDS, interval: float = 0.2,
-               operator: OperatorProcess | None = None) -> Any:
+def wait_until(
+    check: Callable[[], Any],
+    what: str,
+    timeout: float = WAIT_SECONDS,
+    interval: float = 0.2,
+    operator: OperatorProcess | None = None,
+) -> Any:
     """Poll `check` until it returns something truthy; fail naming `what` after `timeout`."""
     deadline = time.monotonic() + timeout
     last = None
     while time.monotonic() < deadline:
         if operator is not None and operator.process is not None and operator.process.poll() is not None:
-            pytest.fail(f"the operator exited ({operator.process.returncode}) while waiting for {what}:\n"
-                        + operator.log()[-5000:])
+            pytest.fail(
+                f"the operator exited ({operator.process.returncode}) while waiting for {what}:\n"
+                + operator.log()[-5000:]
+            )
         last = check()
         if last:
             return last
@@ -119,8 +147,9 @@ def condition(obj: dict[str, Any] | None, ctype: str) -> dict[str, Any]:
 
 
 def is_ready(obj: dict[str, Any] | None) -> bool:
-    return (condition(obj, "Ready").get("status") == "True"
-            and obj["status"].get("observedGeneration") == obj["metadata"].get("generation"))
+    return condition(obj, "Ready").get("status") == "True" and obj["status"].get("observedGeneration") == obj[
+        "metadata"
+    ].get("generation")
 
 
 def resource(kind: str, name: str, spec: dict[str, Any]) -> dict[str, Any]:
@@ -143,14 +172,32 @@ def package_spec(group: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def wait_ready(kube, plural: str, name: str, namespace: str, operator: OperatorProcess | None = None,
-               timeout: float = WAIT_SECONDS) -> dict[str, Any]:
-    return wait_until(lambda: (lambda obj: obj if is_ready(obj) else None)(kube.find(plural, name, namespace=namespace)),
-                      f"{plural}/{name} to be Ready", timeout=timeout, operator=operator)
+def wait_ready(
+    kube,
+    plural: str,
+    name: str,
+    namespace: str,
+    operator: OperatorProcess | None = None,
+    timeout: float = WAIT_SECONDS,
+) -> dict[str, Any]:
+    return wait_until(
+        lambda: (lambda obj: obj if is_ready(obj) else None)(kube.find(plural, name, namespace=namespace)),
+        f"{plural}/{name} to be Ready",
+        timeout=timeout,
+        operator=operator,
+    )
 
 
-def wait_condition(kube, plural: str, name: str, namespace: str, ctype: str, reason: str,
-                   operator: OperatorProcess | None = None, timeout: float = WAIT_SECONDS) -> dict[str, Any]:
+def wait_condition(
+    kube,
+    plural: str,
+    name: str,
+    namespace: str,
+    ctype: str,
+    reason: str,
+    operator: OperatorProcess | None = None,
+    timeout: float = WAIT_SECONDS,
+) -> dict[str, Any]:
     def check():
         obj = kube.find(plural, name, namespace=namespace)
         found = condition(obj, ctype)
@@ -160,11 +207,24 @@ def wait_condition(kube, plural: str, name: str, namespace: str, ctype: str, rea
 
 
 def event_reasons(kube, namespace: str, name: str) -> list[str]:
-    return [e.get("reason") for e in kube.list("events", namespace=namespace)
-            if (e.get("involvedObject") or {}).get("name") == name]
+    return [
+        e.get("reason")
+        for e in kube.list("events", namespace=namespace)
+        if (e.get("involvedObject") or {}).get("name") == name
+    ]
 
 
-def wait_event(kube, namespace: str, name: str, reason: str, operator: OperatorProcess | None = None,
-               timeout: float = WAIT_SECONDS) -> None:
-    wait_until(lambda: reason in event_reasons(kube, namespace, name), f"a {reason} Event on {name}",
-               timeout=timeout, operator=operator)
+def wait_event(
+    kube,
+    namespace: str,
+    name: str,
+    reason: str,
+    operator: OperatorProcess | None = None,
+    timeout: float = WAIT_SECONDS,
+) -> None:
+    wait_until(
+        lambda: reason in event_reasons(kube, namespace, name),
+        f"a {reason} Event on {name}",
+        timeout=timeout,
+        operator=operator,
+    )

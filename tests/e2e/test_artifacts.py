@@ -1,4 +1,5 @@
 """ModelPackage artifacts copied into the registry's bucket before the version is registered."""
+
 import hashlib
 import io
 import re
@@ -7,8 +8,18 @@ import time
 
 import pytest
 
-from conftest import (ARTIFACT_BUCKET, condition, event_reasons, free_port, is_ready, package_spec, resource,
-                      wait_condition, wait_ready, wait_until)
+from conftest import (
+    ARTIFACT_BUCKET,
+    condition,
+    event_reasons,
+    free_port,
+    is_ready,
+    package_spec,
+    resource,
+    wait_condition,
+    wait_ready,
+    wait_until,
+)
 from harness.httpserver import FileServer, Generated
 
 pytestmark = pytest.mark.e2e
@@ -17,8 +28,21 @@ MiB = 1024**2
 
 
 def with_artifact(sha256: str) -> dict:
-    spec = package_spec("churn", artifacts=[{"name": "model", "files": [
-        {"path": "model.joblib", "source": "s3://team-models/churn/model.joblib", "sha256": sha256}]}])
+    spec = package_spec(
+        "churn",
+        artifacts=[
+            {
+                "name": "model",
+                "files": [
+                    {
+                        "path": "model.joblib",
+                        "source": "s3://team-models/churn/model.joblib",
+                        "sha256": sha256,
+                    }
+                ],
+            }
+        ],
+    )
     spec["inferenceSpecification"]["containers"][0].pop("modelDataUrl")
     spec["inferenceSpecification"]["containers"][0]["modelDataArtifact"] = "model"
     return spec
@@ -30,8 +54,9 @@ def test_artifacts_are_copied_and_become_the_model_data_url(kube, kube_namespace
     aws.make_bucket("team-models")
     s3.put_object(Bucket="team-models", Key="churn/model.joblib", Body=WEIGHTS)
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
-    kube.create(resource("ModelPackage", "churn-v1", with_artifact(hashlib.sha256(WEIGHTS).hexdigest())),
-                namespace=ns)
+    kube.create(
+        resource("ModelPackage", "churn-v1", with_artifact(hashlib.sha256(WEIGHTS).hexdigest())), namespace=ns
+    )
     package = wait_ready(kube, "mp", "churn-v1", ns, operator)
     (artifact,) = package["status"]["artifacts"]
     uid = package["metadata"]["uid"]
@@ -76,7 +101,9 @@ def files():
 
 
 def from_url(url: str) -> dict:
-    spec = package_spec("churn", artifacts=[{"name": "model", "files": [{"path": "model.bin", "source": url}]}])
+    spec = package_spec(
+        "churn", artifacts=[{"name": "model", "files": [{"path": "model.bin", "source": url}]}]
+    )
     spec["inferenceSpecification"]["containers"][0].pop("modelDataUrl")
     spec["inferenceSpecification"]["containers"][0]["modelDataArtifact"] = "model"
     return spec
@@ -99,11 +126,19 @@ def progress_seen(kube, name: str, ns: str) -> list[int]:
 
 
 def status_patches(kube, name: str) -> list:
-    return [r for r in kube.requests if r.verb == "patch" and r.resource == "modelpackages"
-            and r.subresource == "status" and r.name == name]
+    return [
+        r
+        for r in kube.requests
+        if r.verb == "patch"
+        and r.resource == "modelpackages"
+        and r.subresource == "status"
+        and r.name == name
+    ]
 
 
-def test_a_long_copy_reports_progress_without_flooding_the_api_server(kube, kube_namespace, operator, aws, files):
+def test_a_long_copy_reports_progress_without_flooding_the_api_server(
+    kube, kube_namespace, operator, aws, files
+):
     ns = kube_namespace
     aws.make_bucket(ARTIFACT_BUCKET)
     files.add("/model.bin", Generated(SLOW_SIZE), delay=SLOW_DELAY)
@@ -136,21 +171,31 @@ def test_an_unreachable_source_is_stalled_naming_artifact_and_file(kube, kube_na
     assert "SourceUnreachable" in event_reasons(kube, ns, "churn-v1")
 
 
-def test_restart_mid_copy_ends_ready_with_one_version_and_no_leaked_upload(kube, kube_namespace, operator, aws,
-                                                                           files):
+def test_restart_mid_copy_ends_ready_with_one_version_and_no_leaked_upload(
+    kube, kube_namespace, operator, aws, files
+):
     ns, s3 = kube_namespace, aws.client("s3")
     aws.make_bucket(ARTIFACT_BUCKET)
     files.add("/model.bin", Generated(SLOW_SIZE), delay=SLOW_DELAY)
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
     kube.create(resource("ModelPackage", "big", from_url(files.url("/model.bin"))), namespace=ns)
-    wait_until(lambda: PROGRESS.search(condition(kube.find("mp", "big", namespace=ns), "Reconciling")
-                                       .get("message", "")), "a copy under way", operator=operator)
+    wait_until(
+        lambda: PROGRESS.search(
+            condition(kube.find("mp", "big", namespace=ns), "Reconciling").get("message", "")
+        ),
+        "a copy under way",
+        operator=operator,
+    )
     operator.kill()
     assert s3.list_multipart_uploads(Bucket=ARTIFACT_BUCKET).get("Uploads")  # the crash left one behind
     operator.start()
     package = wait_ready(kube, "mp", "big", ns, operator)
-    versions = aws.client("sagemaker").list_model_packages(ModelPackageGroupName="churn")["ModelPackageSummaryList"]
+    versions = aws.client("sagemaker").list_model_packages(ModelPackageGroupName="churn")[
+        "ModelPackageSummaryList"
+    ]
     assert [v["ModelPackageArn"] for v in versions] == [package["status"]["arn"]]
     assert not s3.list_multipart_uploads(Bucket=ARTIFACT_BUCKET).get("Uploads")
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=ARTIFACT_BUCKET).get("Contents", [])]
-    assert [k for k in keys if k.endswith(".tar.gz")] == [package["status"]["artifacts"][0]["uri"].split("/", 3)[3]]
+    assert [k for k in keys if k.endswith(".tar.gz")] == [
+        package["status"]["artifacts"][0]["uri"].split("/", 3)[3]
+    ]

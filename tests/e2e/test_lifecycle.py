@@ -1,10 +1,21 @@
 """Lifecycle of each kind, through the real operator process, the Kubernetes API emulator
 and the SageMaker harness."""
+
 import pytest
 from botocore.exceptions import ClientError
 
-from conftest import (IMAGE, ROLE, condition, event_reasons, package_spec, resource, wait_condition, wait_event,
-                      wait_ready, wait_until)
+from conftest import (
+    IMAGE,
+    ROLE,
+    condition,
+    event_reasons,
+    package_spec,
+    resource,
+    wait_condition,
+    wait_event,
+    wait_ready,
+    wait_until,
+)
 from harness.kube import KubeApiError
 
 pytestmark = pytest.mark.e2e
@@ -21,8 +32,14 @@ def versions(sm, group):
 
 def test_group_tags_follow_spec_and_delete_waits_for_versions(kube, kube_namespace, operator, aws):
     ns, sm = kube_namespace, aws.client("sagemaker")
-    kube.create(resource("ModelPackageGroup", "churn", {
-        "modelPackageGroupDescription": "Churn models", "tags": [{"key": "team", "value": "risk"}]}), namespace=ns)
+    kube.create(
+        resource(
+            "ModelPackageGroup",
+            "churn",
+            {"modelPackageGroupDescription": "Churn models", "tags": [{"key": "team", "value": "risk"}]},
+        ),
+        namespace=ns,
+    )
     group = wait_ready(kube, "mpg", "churn", ns, operator)
     arn = group["status"]["arn"]
     assert sm.describe_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"] == arn
@@ -31,7 +48,9 @@ def test_group_tags_follow_spec_and_delete_waits_for_versions(kube, kube_namespa
     assert tags_of(sm, arn) == {"team": "risk", **owner}
 
     kube.patch("mpg", "churn", {"spec": {"tags": [{"key": "owner", "value": "ana"}]}}, namespace=ns)
-    wait_until(lambda: tags_of(sm, arn) == {"owner": "ana", **owner}, "tags to follow the spec", operator=operator)
+    wait_until(
+        lambda: tags_of(sm, arn) == {"owner": "ana", **owner}, "tags to follow the spec", operator=operator
+    )
     assert wait_ready(kube, "mpg", "churn", ns, operator)["status"]["observedGeneration"] == 2
 
     kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)
@@ -53,9 +72,18 @@ def test_group_tags_follow_spec_and_delete_waits_for_versions(kube, kube_namespa
 def test_package_approval_workflow_and_metadata(kube, kube_namespace, operator, aws):
     ns, sm = kube_namespace, aws.client("sagemaker")
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
-    kube.create(resource("ModelPackage", "churn-v1", package_spec(
-        "churn", modelApprovalStatus="PendingManualApproval",
-        customerMetadataProperties={"team": "risk", "stage": "dev"})), namespace=ns)
+    kube.create(
+        resource(
+            "ModelPackage",
+            "churn-v1",
+            package_spec(
+                "churn",
+                modelApprovalStatus="PendingManualApproval",
+                customerMetadataProperties={"team": "risk", "stage": "dev"},
+            ),
+        ),
+        namespace=ns,
+    )
     package = wait_ready(kube, "mp", "churn-v1", ns, operator)
     arn = package["status"]["arn"]
     assert package["status"]["modelPackageVersion"] == 1
@@ -63,23 +91,48 @@ def test_package_approval_workflow_and_metadata(kube, kube_namespace, operator, 
     assert package["status"]["modelPackageStatus"] == "Completed"
     assert package["status"]["modelApprovalStatus"] == "PendingManualApproval"
     described = sm.describe_model_package(ModelPackageName=arn)
-    assert described["CustomerMetadataProperties"] == {"team": "risk", "stage": "dev",
-                                                       OWNER_KEY: package["metadata"]["uid"]}
+    assert described["CustomerMetadataProperties"] == {
+        "team": "risk",
+        "stage": "dev",
+        OWNER_KEY: package["metadata"]["uid"],
+    }
 
     for generation, approval in ((2, "Approved"), (3, "Rejected")):
-        kube.patch("mp", "churn-v1", {"spec": {"modelApprovalStatus": approval,
-                                               "approvalDescription": f"{approval} by QA"}}, namespace=ns)
-        package = wait_until(lambda: (lambda o: o if o["status"].get("observedGeneration") == generation
-                                      and condition(o, "Ready").get("status") == "True" else None)(
-            kube.get("mp", "churn-v1", namespace=ns)), f"generation {generation} Ready", operator=operator)
+        kube.patch(
+            "mp",
+            "churn-v1",
+            {"spec": {"modelApprovalStatus": approval, "approvalDescription": f"{approval} by QA"}},
+            namespace=ns,
+        )
+        package = wait_until(
+            lambda: (
+                lambda o: (
+                    o
+                    if o["status"].get("observedGeneration") == generation
+                    and condition(o, "Ready").get("status") == "True"
+                    else None
+                )
+            )(kube.get("mp", "churn-v1", namespace=ns)),
+            f"generation {generation} Ready",
+            operator=operator,
+        )
         assert package["status"]["modelApprovalStatus"] == approval
         assert package["status"]["approvalDescription"] == f"{approval} by QA"
         described = sm.describe_model_package(ModelPackageName=arn)
-        assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == (approval, f"{approval} by QA")
+        assert (described["ModelApprovalStatus"], described["ApprovalDescription"]) == (
+            approval,
+            f"{approval} by QA",
+        )
 
     kube.patch("mp", "churn-v1", {"spec": {"customerMetadataProperties": {"stage": None}}}, namespace=ns)
-    wait_until(lambda: sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
-               == {"team": "risk", OWNER_KEY: package["metadata"]["uid"]}, "the removed key to go", operator=operator)
+    wait_until(
+        lambda: (
+            sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
+            == {"team": "risk", OWNER_KEY: package["metadata"]["uid"]}
+        ),
+        "the removed key to go",
+        operator=operator,
+    )
     wait_event(kube, ns, "churn-v1", "Updated", operator)
     assert {"Created", "ApprovalChanged"} <= set(event_reasons(kube, ns, "churn-v1"))
     assert [v["ModelPackageArn"] for v in versions(sm, "churn")] == [arn]
@@ -88,9 +141,17 @@ def test_package_approval_workflow_and_metadata(kube, kube_namespace, operator, 
 def test_model_waits_for_approval_then_is_created_and_replaced(kube, kube_namespace, operator, aws):
     ns, sm = kube_namespace, aws.client("sagemaker")
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
-    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)  # approval not managed
-    kube.create(resource("Model", "churn", {"primaryContainer": {"modelPackageRef": {"name": "churn-v1"}},
-                                            "executionRoleArn": ROLE}), namespace=ns)
+    kube.create(
+        resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns
+    )  # approval not managed
+    kube.create(
+        resource(
+            "Model",
+            "churn",
+            {"primaryContainer": {"modelPackageRef": {"name": "churn-v1"}}, "executionRoleArn": ROLE},
+        ),
+        namespace=ns,
+    )
     package = wait_ready(kube, "mp", "churn-v1", ns, operator)
     wait_condition(kube, "mdl", "churn", ns, "Reconciling", "WaitingForApproval", operator)
     assert aws.count("CreateModel") == 0
@@ -104,10 +165,17 @@ def test_model_waits_for_approval_then_is_created_and_replaced(kube, kube_namesp
     assert model["status"]["arn"] == described["ModelArn"]
     assert kube.get("mp", "churn-v1", namespace=ns)["status"]["modelApprovalStatus"] == "Approved"
 
-    kube.patch("mdl", "churn", {"spec": {"primaryContainer": {"environment": {"MODE": "fast"}}}}, namespace=ns)
+    kube.patch(
+        "mdl", "churn", {"spec": {"primaryContainer": {"environment": {"MODE": "fast"}}}}, namespace=ns
+    )
     wait_event(kube, ns, "churn", "Replaced", operator)
-    wait_until(lambda: sm.describe_model(ModelName="churn")["PrimaryContainer"].get("Environment") == {"MODE": "fast"},
-               "the replaced model", operator=operator)
+    wait_until(
+        lambda: (
+            sm.describe_model(ModelName="churn")["PrimaryContainer"].get("Environment") == {"MODE": "fast"}
+        ),
+        "the replaced model",
+        operator=operator,
+    )
     assert wait_ready(kube, "mdl", "churn", ns, operator)["status"]["observedGeneration"] == 2
     assert (aws.count("DeleteModel"), aws.count("CreateModel")) == (1, 2)
 
@@ -145,14 +213,20 @@ def test_model_name_is_the_identity_someone_elses_model_is_left_alone(kube, kube
     assert sm.describe_model(ModelName="taken")["PrimaryContainer"]["Image"] == IMAGE + "-theirs"
     with pytest.raises(ClientError):
         sm.describe_model(ModelName="twin")
-    assert (aws.count("CreateModel"), aws.count("DeleteModel")) == (2, 1)  # the two made above; the adopted one
+    assert (aws.count("CreateModel"), aws.count("DeleteModel")) == (
+        2,
+        1,
+    )  # the two made above; the adopted one
 
 
 def test_a_group_whose_retained_versions_remain_is_stalled_naming_them_and_goes_after_them(
-        kube, kube_namespace, operator, aws):
+    kube, kube_namespace, operator, aws
+):
     ns, sm = kube_namespace, aws.client("sagemaker")
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
-    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn", deletionPolicy="Retain")), namespace=ns)
+    kube.create(
+        resource("ModelPackage", "churn-v1", package_spec("churn", deletionPolicy="Retain")), namespace=ns
+    )
     arn = wait_ready(kube, "mp", "churn-v1", ns, operator)["status"]["arn"]
     kube.delete("mp", "churn-v1", namespace=ns)
     kube.wait_gone("mp", "churn-v1", namespace=ns, timeout=30)
@@ -172,7 +246,9 @@ def test_a_group_whose_retained_versions_remain_is_stalled_naming_them_and_goes_
 def test_retain_leaves_sagemaker_untouched(kube, kube_namespace, operator, aws):
     ns, sm = kube_namespace, aws.client("sagemaker")
     kube.create(resource("ModelPackageGroup", "kept", {"deletionPolicy": "Retain"}), namespace=ns)
-    kube.create(resource("ModelPackage", "kept-v1", package_spec("kept", deletionPolicy="Retain")), namespace=ns)
+    kube.create(
+        resource("ModelPackage", "kept-v1", package_spec("kept", deletionPolicy="Retain")), namespace=ns
+    )
     arn = wait_ready(kube, "mp", "kept-v1", ns, operator)["status"]["arn"]
     kube.delete("mp", "kept-v1", namespace=ns)
     kube.delete("mpg", "kept", namespace=ns)

@@ -1,4 +1,5 @@
 """The `model-registry-operator run` process itself: configuration errors are one sentence."""
+
 import os
 import socket
 import subprocess
@@ -15,8 +16,13 @@ pytestmark = pytest.mark.e2e
 def run_operator(env_overrides, *args):
     env = {**os.environ, "AWS_REGION": "us-east-2", "PYTHONPATH": str(REPO / "operator"), **env_overrides}
     env.pop("KUBERNETES_SERVICE_HOST", None)
-    return subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "run", *args],
-                          env=env, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "model_registry_operator.cli", "run", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 @pytest.mark.parametrize("content", [None, "this: [is not a kubeconfig"])
@@ -37,12 +43,17 @@ def test_missing_region_is_one_sentence(kube):
     assert "AWS_REGION" in result.stderr
 
 
-@pytest.mark.parametrize("env, words", [({"AWS_PROFILE": "no-such-profile"}, "no-such-profile"),
-                                        ({"AWS_MAX_ATTEMPTS": "abc"}, "abc")])
+@pytest.mark.parametrize(
+    "env, words",
+    [({"AWS_PROFILE": "no-such-profile"}, "no-such-profile"), ({"AWS_MAX_ATTEMPTS": "abc"}, "abc")],
+)
 def test_unusable_aws_configuration_is_one_sentence(kube, env, words):
     result = run_operator({**kube.env, **env}, "--metrics", "")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "model-registry-operator: the AWS configuration is not usable" in result.stderr and words in result.stderr
+    assert (
+        "model-registry-operator: the AWS configuration is not usable" in result.stderr
+        and words in result.stderr
+    )
 
 
 def test_a_taken_liveness_port_is_one_sentence(kube):
@@ -71,7 +82,9 @@ def test_crds_of_an_earlier_release_are_one_sentence(crds):
     kube.apply_crd(crd)
     result = run_operator(kube.env, "--metrics", "", "--liveness", "")
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "older than this operator (modelpackages.registry.mlops.dev do not keep status.kopf)" in result.stderr
+    assert (
+        "older than this operator (modelpackages.registry.mlops.dev do not keep status.kopf)" in result.stderr
+    )
     assert "kubectl apply -f crds/" in result.stderr
 
 
@@ -82,10 +95,13 @@ def test_namespaced_run_with_peering_handles_only_its_namespace(kube, operator_e
     kube.create_namespace(watched)
     kube.create_namespace(other)
     # kopf only joins a peering that exists (the install manifests create it)
-    kube.create({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "model-registry"}},
-                namespace=watched)
-    process = OperatorProcess(operator_env, tmp_path / "operator.log",
-                              ["-n", watched, "--peering", "model-registry"]).start()
+    kube.create(
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "model-registry"}},
+        namespace=watched,
+    )
+    process = OperatorProcess(
+        operator_env, tmp_path / "operator.log", ["-n", watched, "--peering", "model-registry"]
+    ).start()
     try:
         kube.create(resource("ModelPackageGroup", "churn", {}), namespace=other)
         kube.create(resource("ModelPackageGroup", "churn", {}), namespace=watched)
@@ -122,12 +138,17 @@ def test_replicas_with_peering_take_turns(kube, kube_namespace, operator_env, tm
         return kube.get("clusterkopfpeerings", peering).get("status") or {}
 
     # kopf names a peer by $POD_ID (the pod's name in a Deployment)
-    replicas = {name: OperatorProcess({**operator_env, "POD_ID": name}, tmp_path / f"{name}.log",
-                                      ["-A", "--peering", peering]).start()
-                for name in ("replica-a", "replica-b")}
+    replicas = {
+        name: OperatorProcess(
+            {**operator_env, "POD_ID": name}, tmp_path / f"{name}.log", ["-A", "--peering", peering]
+        ).start()
+        for name in ("replica-a", "replica-b")
+    }
     try:
-        status = wait_until(lambda: (lambda s: s if set(replicas) <= set(s) else None)(peers()),
-                            "both replicas to join the peering")
+        status = wait_until(
+            lambda: (lambda s: s if set(replicas) <= set(s) else None)(peers()),
+            "both replicas to join the peering",
+        )
         # kopf runs the peer with the highest priority only, and freezes all peers on a tie
         priorities = {name: status[name]["priority"] for name in replicas}
         assert len(set(priorities.values())) == 2, priorities

@@ -1,6 +1,7 @@
 """SageMaker names are account-wide, Kubernetes objects namespaced: a ModelPackageGroup named
 churn in two namespaces maps to one SageMaker group. The first object's owner tag keeps it
 its own: the second is Stalled/AlreadyExists and never touches the group, not even on delete."""
+
 import uuid
 
 import pytest
@@ -24,16 +25,25 @@ def other_namespace(kube):
 
 
 def test_a_group_of_the_same_name_in_another_namespace_leaves_the_first_ones_alone(
-        kube, kube_namespace, other_namespace, operator, aws):
+    kube, kube_namespace, other_namespace, operator, aws
+):
     sm = aws.client("sagemaker")
-    kube.create(resource("ModelPackageGroup", "churn", {"tags": [{"key": "team", "value": "a"}]}),
-                namespace=kube_namespace)
+    kube.create(
+        resource("ModelPackageGroup", "churn", {"tags": [{"key": "team", "value": "a"}]}),
+        namespace=kube_namespace,
+    )
     first = wait_ready(kube, "mpg", "churn", kube_namespace, operator)
     arn, first_uid = first["status"]["arn"], first["metadata"]["uid"]
     assert tags_of(sm, arn) == {"team": "a", OWNER_KEY: first_uid}
 
-    kube.create(resource("ModelPackageGroup", "churn", {"tags": [{"key": "team", "value": "b"}],
-                                                        "deletionPolicy": "Delete"}), namespace=other_namespace)
+    kube.create(
+        resource(
+            "ModelPackageGroup",
+            "churn",
+            {"tags": [{"key": "team", "value": "b"}], "deletionPolicy": "Delete"},
+        ),
+        namespace=other_namespace,
+    )
     second = wait_condition(kube, "mpg", "churn", other_namespace, "Stalled", "AlreadyExists", operator)
     message = condition(second, "Stalled")["message"]
     assert "group churn" in message and f"another Kubernetes object (UID {first_uid})" in message

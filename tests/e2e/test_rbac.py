@@ -1,5 +1,6 @@
 """The shipped RBAC grants every request the real operator makes, derived from the emulator's
 request log over a full lifecycle of each kind (create, approve, reference, delete)."""
+
 import pathlib
 
 import pytest
@@ -27,14 +28,23 @@ def helm_clusterrole_rules(path: pathlib.Path) -> list[dict]:
 
 def test_install_manifest_rbac_covers_every_request_the_operator_makes(kube, kube_namespace, operator):
     if not hasattr(kube, "permissions"):
-        pytest.fail("this test derives RBAC from the emulator's request log; it cannot run against a real cluster")
+        pytest.fail(
+            "this test derives RBAC from the emulator's request log; it cannot run against a real cluster"
+        )
     ns = kube_namespace
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
-    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn", modelApprovalStatus="Approved")),
-                namespace=ns)
-    kube.create(resource("Model", "churn", {"executionRoleArn": ROLE,
-                                            "primaryContainer": {"modelPackageRef": {"name": "churn-v1"}}}),
-                namespace=ns)
+    kube.create(
+        resource("ModelPackage", "churn-v1", package_spec("churn", modelApprovalStatus="Approved")),
+        namespace=ns,
+    )
+    kube.create(
+        resource(
+            "Model",
+            "churn",
+            {"executionRoleArn": ROLE, "primaryContainer": {"modelPackageRef": {"name": "churn-v1"}}},
+        ),
+        namespace=ns,
+    )
     wait_ready(kube, "mdl", "churn", ns, operator)
     for plural, name in (("mdl", "churn"), ("mp", "churn-v1"), ("mpg", "churn")):
         kube.delete(plural, name, namespace=ns)
@@ -43,6 +53,10 @@ def test_install_manifest_rbac_covers_every_request_the_operator_makes(kube, kub
     used = kube.permissions(user_agent_prefix="kopf/")  # the operator's requests, not this test's
     assert ("registry.mlops.dev", "modelpackages/status", "patch") in used  # the filter kept the operator
     manifest = REPO / "manifests" / "install" / "operator.yaml"
-    assert not missing(used, clusterrole_rules(manifest)), f"{manifest.name} does not grant what the operator uses"
+    assert not missing(used, clusterrole_rules(manifest)), (
+        f"{manifest.name} does not grant what the operator uses"
+    )
     chart = REPO / "helm" / "model-registry-operator" / "templates" / "rbac.yaml"
-    assert not missing(used, helm_clusterrole_rules(chart)), "the Helm chart does not grant what the operator uses"
+    assert not missing(used, helm_clusterrole_rules(chart)), (
+        "the Helm chart does not grant what the operator uses"
+    )

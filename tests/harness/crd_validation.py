@@ -18,7 +18,7 @@ import copy
 import json
 import re
 import threading
-from functools import lru_cache
+from functools import cache
 from typing import Annotated, Any
 
 import celpy
@@ -99,7 +99,9 @@ def _default(schema: dict[str, Any], value: Any) -> Any:
 # --- Validation --------------------------------------------------------------------------------
 
 
-def validate(crd: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[dict[str, str]]:
+def validate(
+    crd: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None = None
+) -> list[dict[str, str]]:
     """Causes for every violation of the CRD's schema and CEL rules; empty when valid.
     `old` is the stored object on update (enables transition rules)."""
     schema = _version_schema(crd, obj)
@@ -107,8 +109,14 @@ def validate(crd: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | Non
     _validate(schema, obj, _MISSING, "", causes, rules=False)
     # As the apiserver: CEL rules run only when no value has the wrong type.
     if any(cause["reason"] == "FieldValueTypeInvalid" for cause in causes):
-        causes.append(_cause("FieldValueInvalid", "", "some validation rules were not checked because the object was "
-                                                      "invalid; correct the existing errors to complete validation"))
+        causes.append(
+            _cause(
+                "FieldValueInvalid",
+                "",
+                "some validation rules were not checked because the object was "
+                "invalid; correct the existing errors to complete validation",
+            )
+        )
     else:
         _validate(schema, obj, old if old is not None else _MISSING, "", causes, rules=True)
     return causes
@@ -140,19 +148,31 @@ _TYPES = {
 }
 
 
-def _validate(schema: dict[str, Any], value: Any, old: Any, path: str, causes: list[dict[str, str]], rules: bool) -> None:
+def _validate(
+    schema: dict[str, Any], value: Any, old: Any, path: str, causes: list[dict[str, str]], rules: bool
+) -> None:
     """One pass over the value: schema keywords (rules=False) or CEL rules (rules=True)."""
     field = path
     if value is None:
         if not schema.get("nullable") and not rules:
-            causes.append(_cause("FieldValueTypeInvalid", field,
-                                 f"Invalid value: \"null\": {field} in body must be of type {schema.get('type')}: \"null\""))
+            causes.append(
+                _cause(
+                    "FieldValueTypeInvalid",
+                    field,
+                    f'Invalid value: "null": {field} in body must be of type {schema.get("type")}: "null"',
+                )
+            )
         return
     expected = schema.get("type")
     if expected and not _TYPES[expected](value):
         if not rules:
-            causes.append(_cause("FieldValueTypeInvalid", field,
-                                 f"Invalid value: {_shown(value)}: {field} in body must be of type {expected}: {_type_name(value)}"))
+            causes.append(
+                _cause(
+                    "FieldValueTypeInvalid",
+                    field,
+                    f"Invalid value: {_shown(value)}: {field} in body must be of type {expected}: {_type_name(value)}",
+                )
+            )
         return
     if not rules:
         _check_keywords(schema, value, field, causes)
@@ -181,46 +201,98 @@ def _validate(schema: dict[str, Any], value: Any, old: Any, path: str, causes: l
 
 
 def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "integer", float: "number"}.get(
-        type(value), type(value).__name__
-    )
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+    }.get(type(value), type(value).__name__)
 
 
 def _check_keywords(schema: dict[str, Any], value: Any, field: str, causes: list[dict[str, str]]) -> None:
     shown = _shown(value)
     if "enum" in schema and value not in schema["enum"]:
         supported = ", ".join(json.dumps(item) for item in schema["enum"])
-        causes.append(_cause("FieldValueNotSupported", field, f"Unsupported value: {shown}: supported values: {supported}"))
+        causes.append(
+            _cause(
+                "FieldValueNotSupported", field, f"Unsupported value: {shown}: supported values: {supported}"
+            )
+        )
     if isinstance(value, str):
         if "maxLength" in schema and len(value) > schema["maxLength"]:
-            causes.append(_cause("FieldValueTooLong", field, f"Too long: may not be longer than {schema['maxLength']}"))
+            causes.append(
+                _cause("FieldValueTooLong", field, f"Too long: may not be longer than {schema['maxLength']}")
+            )
         if "minLength" in schema and len(value) < schema["minLength"]:
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {shown}: {field} in body should be at least {schema['minLength']} chars long"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {shown}: {field} in body should be at least {schema['minLength']} chars long",
+                )
+            )
         if "pattern" in schema and not _matches(schema["pattern"], value):
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {shown}: {field} in body should match '{schema['pattern']}'"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {shown}: {field} in body should match '{schema['pattern']}'",
+                )
+            )
     if isinstance(value, list):
         if "maxItems" in schema and len(value) > schema["maxItems"]:
-            causes.append(_cause("FieldValueTooMany", field, f"Too many: {len(value)}: must have at most {schema['maxItems']} items"))
+            causes.append(
+                _cause(
+                    "FieldValueTooMany",
+                    field,
+                    f"Too many: {len(value)}: must have at most {schema['maxItems']} items",
+                )
+            )
         if "minItems" in schema and len(value) < schema["minItems"]:
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {len(value)}: {field} in body should have at least {schema['minItems']} items"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {len(value)}: {field} in body should have at least {schema['minItems']} items",
+                )
+            )
         causes.extend(_list_duplicates(schema, value, field))
     if isinstance(value, dict):
         if "maxProperties" in schema and len(value) > schema["maxProperties"]:
-            causes.append(_cause("FieldValueTooMany", field,
-                                 f"Too many: {len(value)}: must have at most {schema['maxProperties']} items"))
+            causes.append(
+                _cause(
+                    "FieldValueTooMany",
+                    field,
+                    f"Too many: {len(value)}: must have at most {schema['maxProperties']} items",
+                )
+            )
         if "minProperties" in schema and len(value) < schema["minProperties"]:
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {len(value)}: {field} in body should have at least {schema['minProperties']} properties"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {len(value)}: {field} in body should have at least {schema['minProperties']} properties",
+                )
+            )
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if "minimum" in schema and value < schema["minimum"]:
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {shown}: {field} in body should be greater than or equal to {schema['minimum']}"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {shown}: {field} in body should be greater than or equal to {schema['minimum']}",
+                )
+            )
         if "maximum" in schema and value > schema["maximum"]:
-            causes.append(_cause("FieldValueInvalid", field,
-                                 f"Invalid value: {shown}: {field} in body should be less than or equal to {schema['maximum']}"))
+            causes.append(
+                _cause(
+                    "FieldValueInvalid",
+                    field,
+                    f"Invalid value: {shown}: {field} in body should be less than or equal to {schema['maximum']}",
+                )
+            )
 
 
 def _list_keys(schema: dict[str, Any], item: Any) -> Any:
@@ -242,8 +314,14 @@ def _list_duplicates(schema: dict[str, Any], value: list[Any], field: str) -> li
         key = _list_keys(schema, item) if list_type == "map" else json.dumps(item, sort_keys=True)
         if key in seen:
             if list_type == "map":
-                shown = "{" + ", ".join(f'"{name}":{json.dumps(item.get(name))}'
-                                        for name in schema.get("x-kubernetes-list-map-keys") or []) + "}"
+                shown = (
+                    "{"
+                    + ", ".join(
+                        f'"{name}":{json.dumps(item.get(name))}'
+                        for name in schema.get("x-kubernetes-list-map-keys") or []
+                    )
+                    + "}"
+                )
             else:
                 shown = json.dumps(item)
             causes.append(_cause("FieldValueDuplicate", f"{field}[{index}]", f"Duplicate value: {shown}"))
@@ -259,7 +337,7 @@ def _correlate(schema: dict[str, Any], value: list[Any], old: Any) -> list[Any]:
     return [by_key.get(_list_keys(schema, item), _MISSING) for item in value]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _pattern(pattern: str) -> TypeAdapter:
     return TypeAdapter(Annotated[str, StringConstraints(pattern=pattern)])
 
@@ -292,12 +370,12 @@ def pattern_problem(pattern: str) -> str | None:
 # --- CEL ---------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def _program(expression: str) -> Any:
     return _ENV.program(_ENV.compile(expression))
 
 
-@lru_cache(maxsize=None)
+@cache
 def uses_old_self(expression: str) -> bool:
     return re.search(r"\boldSelf\b", expression) is not None
 
@@ -323,7 +401,7 @@ _OUTCOMES_LIMIT = 50_000
 _OUTCOMES_LOCK = threading.Lock()
 
 
-@lru_cache(maxsize=None)
+@cache
 def _fields_read(expression: str) -> dict[str, tuple[str, ...] | None]:
     """For `self` and `oldSelf`: the fields `expression` reads when it reads nothing else of
     the variable (only `self.field`, `has(self.field)`), or None (it uses the whole value)."""
@@ -336,8 +414,11 @@ def _fields_read(expression: str) -> dict[str, tuple[str, ...] | None]:
             elif child in found and found[child] is not None:
                 # `name.field` parses as member_dot(member(primary(ident(name))), field)
                 chain = ancestors[-3:] + [tree]
-                if [t.data for t in chain] == ["member_dot", "member", "primary", "ident"] and \
-                        chain[0].children[0] is chain[1] and isinstance(chain[0].children[1], lark.Token):
+                if (
+                    [t.data for t in chain] == ["member_dot", "member", "primary", "ident"]
+                    and chain[0].children[0] is chain[1]
+                    and isinstance(chain[0].children[1], lark.Token)
+                ):
                     found[child].add(chain[0].children[1].value)
                 elif not (tree.data in ("member_dot", "member_dot_arg") and index == 1):  # not a field name
                     found[child] = None  # the whole value is used
@@ -403,7 +484,9 @@ class _Bindings:
         return result
 
 
-def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes: list[dict[str, str]]) -> None:
+def _check_rules(
+    schema: dict[str, Any], value: Any, old: Any, path: str, causes: list[dict[str, str]]
+) -> None:
     validations = schema.get("x-kubernetes-validations")
     if not validations:
         return
@@ -420,7 +503,9 @@ def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes
         try:
             passed = bindings.evaluate(expression, transition)
         except (celpy.CELEvalError, TypeError, KeyError) as error:  # apiserver: an Invalid cause
-            causes.append(_cause("FieldValueInvalid", field, f"Invalid value: {_shown(value)}: {expression}: {error}"))
+            causes.append(
+                _cause("FieldValueInvalid", field, f"Invalid value: {_shown(value)}: {expression}: {error}")
+            )
             continue
         if passed is True or passed == celpy.celtypes.BoolType(True):
             continue
@@ -430,5 +515,10 @@ def _check_rules(schema: dict[str, Any], value: Any, old: Any, path: str, causes
                 message = str(bindings.evaluate(validation["messageExpression"], transition))
             except celpy.CELEvalError:
                 pass  # the apiserver falls back to message
-        causes.append(_cause(validation.get("reason") or "FieldValueInvalid", field,
-                             f"Invalid value: {_shown(value)}: {message}"))
+        causes.append(
+            _cause(
+                validation.get("reason") or "FieldValueInvalid",
+                field,
+                f"Invalid value: {_shown(value)}: {message}",
+            )
+        )

@@ -14,6 +14,7 @@ Range requests (`bytes=a-b`, `bytes=a-`) answer 206; `server.requests` logs ever
 (method, path, headers). With tls=True a throwaway CA (trustme) signs a certificate for
 localhost, 127.0.0.1 and `models.test`; clients trust `server.ca_path`.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -109,7 +110,7 @@ class FileServer:
         with self._lock:
             return sum(1 for _, p, _ in self.requests if p.split("?")[0] == path)
 
-    def start(self) -> "FileServer":
+    def start(self) -> FileServer:
         self._thread.start()
         return self
 
@@ -119,7 +120,7 @@ class FileServer:
         if self._tmp:
             self._tmp.cleanup()
 
-    def __enter__(self) -> "FileServer":
+    def __enter__(self) -> FileServer:
         return self.start()
 
     def __exit__(self, *exc) -> None:

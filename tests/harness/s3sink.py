@@ -13,6 +13,7 @@ until their predecessors arrive: as many as the client has in flight.
         ...
         sink.objects["prefix/model/model.tar.gz"]  # {"size": ..., "sha256": ...}
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -29,7 +30,7 @@ SMALL_OBJECT = 1024 * 1024
 @dataclass
 class _Upload:
     key: str
-    digest: "hashlib._Hash" = field(default_factory=hashlib.sha256)
+    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
     size: int = 0
     next_part: int = 1
     waiting: dict[int, bytes] = field(default_factory=dict)
@@ -46,7 +47,7 @@ class S3Sink:
         self.endpoint_url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="s3-sink", daemon=True)
 
-    def __enter__(self) -> "S3Sink":
+    def __enter__(self) -> S3Sink:
         self._thread.start()
         return self
 
@@ -100,7 +101,9 @@ def _handler(sink: S3Sink):
         def do_HEAD(self) -> None:
             key, _ = self._target()
             if key in sink.small:
-                return self._reply(200, headers={"ETag": '"small"', "Content-Length": str(len(sink.small[key]))})
+                return self._reply(
+                    200, headers={"ETag": '"small"', "Content-Length": str(len(sink.small[key]))}
+                )
             self._reply(404)
 
         def do_GET(self) -> None:
@@ -134,7 +137,9 @@ def _handler(sink: S3Sink):
                 sink.add_part(query["uploadId"][0], int(query["partNumber"][0]), body)
                 return self._reply(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
             if len(body) > SMALL_OBJECT:
-                return self._reply(400, _xml("Error", Code="EntityTooLarge", Message="the sink keeps small objects only"))
+                return self._reply(
+                    400, _xml("Error", Code="EntityTooLarge", Message="the sink keeps small objects only")
+                )
             sink.small[key] = body
             self._reply(200, headers={"ETag": '"small"'})
 

@@ -66,11 +66,13 @@ def test_server_errors(aws, status, sagemaker_code, s3_code):
     aws.faults.error("ListObjectsV2", status=status, count=1)
     error = _error(lambda: sm.describe_model_package_group(ModelPackageGroupName="g"))
     assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
-        sagemaker_code, status
+        sagemaker_code,
+        status,
     )
     error = _error(lambda: s3.list_objects_v2(Bucket="art"))
     assert (error.response["Error"]["Code"], error.response["ResponseMetadata"]["HTTPStatusCode"]) == (
-        s3_code, status
+        s3_code,
+        status,
     )
 
 

@@ -21,9 +21,9 @@ def _code(call) -> tuple[str, str]:
 
 
 def _version(sm, group="churn", **kwargs) -> str:
-    return sm.create_model_package(
-        ModelPackageGroupName=group, InferenceSpecification=INFERENCE, **kwargs
-    )["ModelPackageArn"]
+    return sm.create_model_package(ModelPackageGroupName=group, InferenceSpecification=INFERENCE, **kwargs)[
+        "ModelPackageArn"
+    ]
 
 
 @pytest.fixture
@@ -77,9 +77,7 @@ def test_group_with_versions_cannot_be_deleted(sm):
 
 
 def test_delete_missing_group_is_a_validation_error(aws):
-    code, _ = _code(
-        lambda: aws.client("sagemaker").delete_model_package_group(ModelPackageGroupName="nope")
-    )
+    code, _ = _code(lambda: aws.client("sagemaker").delete_model_package_group(ModelPackageGroupName="nope"))
     assert code == "ValidationException"
 
 
@@ -87,11 +85,15 @@ def test_delete_missing_group_is_a_validation_error(aws):
 
 
 def test_update_changes_only_the_members_passed(sm):
-    arn = _version(sm, ModelApprovalStatus="PendingManualApproval",
-                   CustomerMetadataProperties={"team": "ml", "owner": "ana"})
+    arn = _version(
+        sm,
+        ModelApprovalStatus="PendingManualApproval",
+        CustomerMetadataProperties={"team": "ml", "owner": "ana"},
+    )
     before = sm.describe_model_package(ModelPackageName=arn)
-    sm.update_model_package(ModelPackageArn=arn, ModelApprovalStatus="Approved",
-                            ApprovalDescription="good enough")
+    sm.update_model_package(
+        ModelPackageArn=arn, ModelApprovalStatus="Approved", ApprovalDescription="good enough"
+    )
     sm.update_model_package(ModelPackageArn=arn, CustomerMetadataProperties={"owner": "bo"})
     after = sm.describe_model_package(ModelPackageName=arn)
     assert after["ModelApprovalStatus"] == "Approved"
@@ -130,11 +132,17 @@ def test_additional_inference_specifications_are_appended(sm):
 
 def test_additional_inference_specification_names_must_be_unique(sm):
     arn = _version(sm, AdditionalInferenceSpecifications=[_spec("neo")])
-    code, message = _code(lambda: sm.update_model_package(
-        ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("neo")]))
+    code, message = _code(
+        lambda: sm.update_model_package(
+            ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("neo")]
+        )
+    )
     assert code == "ValidationException" and "neo" in message
-    code, _ = _code(lambda: sm.update_model_package(
-        ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("x"), _spec("x")]))
+    code, _ = _code(
+        lambda: sm.update_model_package(
+            ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("x"), _spec("x")]
+        )
+    )
     assert code == "ValidationException"
     specs = sm.describe_model_package(ModelPackageName=arn)["AdditionalInferenceSpecifications"]
     assert [s["Name"] for s in specs] == ["neo"]  # a refused update changes nothing
@@ -142,10 +150,14 @@ def test_additional_inference_specification_names_must_be_unique(sm):
 
 def test_no_more_than_15_additional_inference_specifications(sm):
     arn = _version(sm, AdditionalInferenceSpecifications=[_spec(f"s{i}") for i in range(10)])
-    sm.update_model_package(ModelPackageArn=arn,
-                            AdditionalInferenceSpecificationsToAdd=[_spec(f"t{i}") for i in range(5)])
-    code, message = _code(lambda: sm.update_model_package(
-        ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("one-too-many")]))
+    sm.update_model_package(
+        ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec(f"t{i}") for i in range(5)]
+    )
+    code, message = _code(
+        lambda: sm.update_model_package(
+            ModelPackageArn=arn, AdditionalInferenceSpecificationsToAdd=[_spec("one-too-many")]
+        )
+    )
     assert code == "ValidationException" and "15" in message
     specs = sm.describe_model_package(ModelPackageName=arn)["AdditionalInferenceSpecifications"]
     assert len(specs) == 15
@@ -155,7 +167,9 @@ def test_other_updatable_members_are_kept(sm):
     arn = _version(sm)
     new_inference = {"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bucket/v2.tar.gz"}]}
     sm.update_model_package(
-        ModelPackageArn=arn, InferenceSpecification=new_inference, SourceUri="s3://src/model",
+        ModelPackageArn=arn,
+        InferenceSpecification=new_inference,
+        SourceUri="s3://src/model",
         ModelLifeCycle={"Stage": "Staging", "StageStatus": "Approved"},
     )
     described = sm.describe_model_package(ModelPackageName=arn)
@@ -193,10 +207,14 @@ def test_existing_group_name_is_refused(sm):
 
 def test_existing_unversioned_package_name_is_refused(aws):
     sm = aws.client("sagemaker")
-    sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE,
-                            ModelPackageDescription="first")
-    code, message = _code(lambda: sm.create_model_package(
-        ModelPackageName="solo", InferenceSpecification=INFERENCE, ModelPackageDescription="second"))
+    sm.create_model_package(
+        ModelPackageName="solo", InferenceSpecification=INFERENCE, ModelPackageDescription="first"
+    )
+    code, message = _code(
+        lambda: sm.create_model_package(
+            ModelPackageName="solo", InferenceSpecification=INFERENCE, ModelPackageDescription="second"
+        )
+    )
     assert code == "ValidationException" and "already exists" in message
     assert sm.describe_model_package(ModelPackageName="solo")["ModelPackageDescription"] == "first"
 
@@ -231,7 +249,8 @@ def test_package_described_by_arn_or_group_and_version(sm):
 def test_unversioned_package_described_by_name(aws):
     sm = aws.client("sagemaker")
     arn = sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     assert sm.describe_model_package(ModelPackageName="solo")["ModelPackageArn"] == arn
 
 
@@ -239,8 +258,9 @@ def test_list_model_packages_paginates(sm):
     arns = [_version(sm) for _ in range(5)]
     seen, token, pages = [], None, 0
     while True:
-        page = sm.list_model_packages(ModelPackageGroupName="churn", MaxResults=2,
-                                      **({"NextToken": token} if token else {}))
+        page = sm.list_model_packages(
+            ModelPackageGroupName="churn", MaxResults=2, **({"NextToken": token} if token else {})
+        )
         seen += [p["ModelPackageArn"] for p in page["ModelPackageSummaryList"]]
         pages += 1
         token = page.get("NextToken")
@@ -248,6 +268,9 @@ def test_list_model_packages_paginates(sm):
             break
     assert seen == arns and pages == 3
     paginator = sm.get_paginator("list_model_packages")
-    listed = [p["ModelPackageVersion"] for page in paginator.paginate(
-        ModelPackageGroupName="churn", PaginationConfig={"PageSize": 2}) for p in page["ModelPackageSummaryList"]]
+    listed = [
+        p["ModelPackageVersion"]
+        for page in paginator.paginate(ModelPackageGroupName="churn", PaginationConfig={"PageSize": 2})
+        for p in page["ModelPackageSummaryList"]
+    ]
     assert listed == [1, 2, 3, 4, 5]

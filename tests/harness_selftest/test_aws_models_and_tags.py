@@ -52,8 +52,13 @@ def test_missing_model_is_a_validation_error_naming_its_arn(aws, operation):
 def test_describe_model_answers_network_isolation_vpc_and_role_as_created(aws):
     sm = aws.client("sagemaker")
     vpc = {"SecurityGroupIds": ["sg-0a1b"], "Subnets": ["subnet-1", "subnet-2"]}
-    sm.create_model(ModelName="isolated", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": IMAGE},
-                    EnableNetworkIsolation=True, VpcConfig=vpc)
+    sm.create_model(
+        ModelName="isolated",
+        ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": IMAGE},
+        EnableNetworkIsolation=True,
+        VpcConfig=vpc,
+    )
     described = sm.describe_model(ModelName="isolated")
     assert described["EnableNetworkIsolation"] is True
     assert described["VpcConfig"] == vpc
@@ -67,8 +72,10 @@ def test_describe_model_answers_network_isolation_vpc_and_role_as_created(aws):
 
 def test_describe_pipeline_model_answers_containers_and_execution_config_as_created(aws):
     sm = aws.client("sagemaker")
-    containers = [{"ContainerHostname": "pre", "Image": IMAGE, "Environment": {"STAGE": "pre"}},
-                  {"ContainerHostname": "predict", "Image": IMAGE}]
+    containers = [
+        {"ContainerHostname": "pre", "Image": IMAGE, "Environment": {"STAGE": "pre"}},
+        {"ContainerHostname": "predict", "Image": IMAGE},
+    ]
     sm.create_model(ModelName="pipeline", Containers=containers, InferenceExecutionConfig={"Mode": "Direct"})
     described = sm.describe_model(ModelName="pipeline")
     assert described["Containers"] == containers
@@ -85,9 +92,11 @@ def arns(aws):
     sm = aws.client("sagemaker")
     group = sm.create_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"]
     version = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     unversioned = sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     model = _model(sm)["ModelArn"]
     return {"group": group, "version": version, "unversioned": unversioned, "model": model}
 
@@ -113,7 +122,8 @@ def test_add_tags_with_an_existing_key_overwrites_it(aws, arns, kind):
 def test_tags_given_at_creation_are_listed(aws):
     sm = aws.client("sagemaker")
     arn = sm.create_model_package_group(
-        ModelPackageGroupName="tagged", Tags=[{"Key": "team", "Value": "ml"}])["ModelPackageGroupArn"]
+        ModelPackageGroupName="tagged", Tags=[{"Key": "team", "Value": "ml"}]
+    )["ModelPackageGroupArn"]
     assert sm.list_tags(ResourceArn=arn)["Tags"] == [{"Key": "team", "Value": "ml"}]
 
 
@@ -123,20 +133,32 @@ def test_tags_on_a_versioned_create_are_refused_and_addtags_works(aws):
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="churn")
     tags = [{"Key": "team", "Value": "ml"}]
-    code, message = _error(lambda: sm.create_model_package(
-        ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=tags))
+    code, message = _error(
+        lambda: sm.create_model_package(
+            ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=tags
+        )
+    )
     assert code == "ValidationException" and "Tags" in message
     assert sm.list_model_packages(ModelPackageGroupName="churn")["ModelPackageSummaryList"] == []
-    arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE,
-                                  ClientToken="token-1")["ModelPackageArn"]
+    arn = sm.create_model_package(
+        ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, ClientToken="token-1"
+    )["ModelPackageArn"]
     # a repeated ClientToken does not make the request valid, and an empty list is still a tag argument
     for refused_tags in (tags, []):
-        code, _ = _error(lambda: sm.create_model_package(
-            ModelPackageGroupName="churn", InferenceSpecification=INFERENCE, Tags=refused_tags, ClientToken="token-1"))
+        code, _ = _error(
+            lambda: sm.create_model_package(
+                ModelPackageGroupName="churn",
+                InferenceSpecification=INFERENCE,
+                Tags=refused_tags,
+                ClientToken="token-1",
+            )
+        )
         assert code == "ValidationException"
     sm.add_tags(ResourceArn=arn, Tags=tags)
     assert sm.list_tags(ResourceArn=arn)["Tags"] == tags
-    unversioned = sm.create_model_package(ModelPackageName="solo", InferenceSpecification=INFERENCE, Tags=tags)
+    unversioned = sm.create_model_package(
+        ModelPackageName="solo", InferenceSpecification=INFERENCE, Tags=tags
+    )
     assert sm.list_tags(ResourceArn=unversioned["ModelPackageArn"])["Tags"] == tags
 
 
@@ -145,8 +167,11 @@ def test_tags_of_a_missing_resource_are_a_validation_error(aws, arns):
     sm.delete_model_package(ModelPackageName=arns["version"])
     code, _ = _error(lambda: sm.list_tags(ResourceArn=arns["version"]))
     assert code == "ValidationException"
-    code, _ = _error(lambda: sm.add_tags(
-        ResourceArn=arns["model"].replace("churn-model", "ghost"), Tags=[{"Key": "k", "Value": "v"}]))
+    code, _ = _error(
+        lambda: sm.add_tags(
+            ResourceArn=arns["model"].replace("churn-model", "ghost"), Tags=[{"Key": "k", "Value": "v"}]
+        )
+    )
     assert code == "ValidationException"
 
 
@@ -154,12 +179,18 @@ def test_model_from_a_model_package_needs_the_package_to_exist(aws):
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="churn")
     version = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
-    sm.create_model(ModelName="from-package", ExecutionRoleArn=ROLE,
-                    PrimaryContainer={"ModelPackageName": version})
+        "ModelPackageArn"
+    ]
+    sm.create_model(
+        ModelName="from-package", ExecutionRoleArn=ROLE, PrimaryContainer={"ModelPackageName": version}
+    )
     assert sm.describe_model(ModelName="from-package")["PrimaryContainer"]["ModelPackageName"] == version
-    code, message = _error(lambda: sm.create_model(
-        ModelName="dangling", ExecutionRoleArn=ROLE,
-        Containers=[{"Image": IMAGE}, {"ModelPackageName": version.replace("/1", "/7")}]))
+    code, message = _error(
+        lambda: sm.create_model(
+            ModelName="dangling",
+            ExecutionRoleArn=ROLE,
+            Containers=[{"Image": IMAGE}, {"ModelPackageName": version.replace("/1", "/7")}],
+        )
+    )
     assert code == "ValidationException" and "churn/7 does not exist" in message
     _error(lambda: sm.describe_model(ModelName="dangling"))  # nothing was created

@@ -37,8 +37,12 @@ def test_env_lets_a_plain_boto3_client_in_a_subprocess_reach_the_server(aws):
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     out = subprocess.run(
-        [sys.executable, "-c", script], env={**env, **aws.env},
-        capture_output=True, text=True, timeout=60, check=True,
+        [sys.executable, "-c", script],
+        env={**env, **aws.env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert out.stdout.strip() == "from-test"
 
@@ -83,16 +87,24 @@ def test_multipart_copy_is_logged_part_by_part_without_body_bytes(aws):
     s3.put_object(Bucket="art", Key="big", Body=payload)
     upload = s3.create_multipart_upload(Bucket="art", Key="copy")["UploadId"]
     part1 = s3.upload_part_copy(
-        Bucket="art", Key="copy", UploadId=upload, PartNumber=1,
-        CopySource="art/big", CopySourceRange=f"bytes=0-{5 * 1024 * 1024 - 1}",
+        Bucket="art",
+        Key="copy",
+        UploadId=upload,
+        PartNumber=1,
+        CopySource="art/big",
+        CopySourceRange=f"bytes=0-{5 * 1024 * 1024 - 1}",
     )
     part2 = s3.upload_part(Bucket="art", Key="copy", UploadId=upload, PartNumber=2, Body=b"tail")
     s3.complete_multipart_upload(
-        Bucket="art", Key="copy", UploadId=upload,
-        MultipartUpload={"Parts": [
-            {"PartNumber": 1, "ETag": part1["CopyPartResult"]["ETag"]},
-            {"PartNumber": 2, "ETag": part2["ETag"]},
-        ]},
+        Bucket="art",
+        Key="copy",
+        UploadId=upload,
+        MultipartUpload={
+            "Parts": [
+                {"PartNumber": 1, "ETag": part1["CopyPartResult"]["ETag"]},
+                {"PartNumber": 2, "ETag": part2["ETag"]},
+            ]
+        },
     )
     s3.create_multipart_upload(Bucket="art", Key="aborted")
     uploads = s3.list_multipart_uploads(Bucket="art")["Uploads"]
@@ -100,8 +112,13 @@ def test_multipart_copy_is_logged_part_by_part_without_body_bytes(aws):
 
     ops = [r.operation for r in aws.requests()]
     assert ops[1:] == [
-        "PutObject", "CreateMultipartUpload", "UploadPartCopy", "UploadPart",
-        "CompleteMultipartUpload", "CreateMultipartUpload", "ListMultipartUploads",
+        "PutObject",
+        "CreateMultipartUpload",
+        "UploadPartCopy",
+        "UploadPart",
+        "CompleteMultipartUpload",
+        "CreateMultipartUpload",
+        "ListMultipartUploads",
         "AbortMultipartUpload",
     ]
     (copy,) = aws.requests("UploadPartCopy")
@@ -123,7 +140,8 @@ def test_request_log_counts_bytes_out(aws):
 
 def _control(aws, method, route, body=None):
     request = urllib.request.Request(
-        f"{aws.endpoint_url}/_harness/{route}", method=method,
+        f"{aws.endpoint_url}/_harness/{route}",
+        method=method,
         data=None if body is None else json.dumps(body).encode(),
         headers={"Content-Type": "application/json"},
     )
@@ -149,9 +167,7 @@ def test_control_api_drives_faults_config_requests_and_reset(aws):
     assert log["counts"] == {"ListModelPackageGroups": 2}
     assert [r["fault"] for r in log["requests"]] == ["throttle", None]
 
-    assert _control(aws, "POST", "config", {"statusDelaySeconds": 1.5}) == (
-        200, {"statusDelaySeconds": 1.5}
-    )
+    assert _control(aws, "POST", "config", {"statusDelaySeconds": 1.5}) == (200, {"statusDelaySeconds": 1.5})
     assert aws.server.config.status_delay_seconds == 1.5
 
     sm.create_model_package_group(ModelPackageGroupName="g")
@@ -185,14 +201,19 @@ def test_launcher_serves_in_its_own_process(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     process = subprocess.Popen(
         [sys.executable, "-m", "harness.aws", "--port", "0", "--status-delay", "0"],
-        env=env, stdout=subprocess.PIPE, text=True,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         banner = process.stdout.readline()
         url = banner.split(" on ", 1)[1].split(" ", 1)[0]
         client = boto3.client(
-            "sagemaker", endpoint_url=url, region_name="us-east-2",
-            aws_access_key_id="testing", aws_secret_access_key="testing",
+            "sagemaker",
+            endpoint_url=url,
+            region_name="us-east-2",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
         )
         client.create_model_package_group(ModelPackageGroupName="demo")
         with urllib.request.urlopen(f"{url}/_harness/requests", timeout=10) as response:
@@ -206,7 +227,10 @@ def test_launcher_reports_a_bad_flag_without_traceback():
     env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
     out = subprocess.run(
         [sys.executable, "-m", "harness.aws", "--status-delay", "-2"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 2
     assert "--status-delay" in out.stderr and "Traceback" not in out.stderr
@@ -222,7 +246,10 @@ def test_launcher_reports_a_busy_port_without_traceback():
         env = {**os.environ, "PYTHONPATH": str(TESTS_DIR)}
         out = subprocess.run(
             [sys.executable, "-m", "harness.aws", "--port", str(port)],
-            env=env, capture_output=True, text=True, timeout=60,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
     assert out.returncode == 1
     assert f"Port {port} is in use" in out.stderr and "Traceback" not in out.stderr

@@ -39,7 +39,8 @@ def test_completed_at_once_by_default(aws, clock):
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="churn")
     arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     assert _statuses(sm, arn)[0] == "Completed"
 
 
@@ -48,7 +49,8 @@ def test_pending_then_in_progress_then_completed(aws, clock):
     sm.create_model_package_group(ModelPackageGroupName="churn")
     aws.set_status_delay(10)
     arn = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     status, details = _statuses(sm, arn)
     assert status == "Pending"
     assert {s["Status"] for s in details["ValidationStatuses"]} == {"NotStarted"}
@@ -64,10 +66,12 @@ def test_delay_applies_to_packages_created_after_it_is_set(aws, clock):
     sm = aws.client("sagemaker")
     sm.create_model_package_group(ModelPackageGroupName="churn")
     before = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     aws.set_status_delay(5)
     after = sm.create_model_package(ModelPackageGroupName="churn", InferenceSpecification=INFERENCE)[
-        "ModelPackageArn"]
+        "ModelPackageArn"
+    ]
     assert _statuses(sm, before)[0] == "Completed"
     assert _statuses(sm, after)[0] == "Pending"
 

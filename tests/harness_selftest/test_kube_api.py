@@ -28,14 +28,17 @@ def test_create_ignores_system_metadata_sent_by_the_client(kube, ns):
     body = widget("w1")
     body["metadata"].update(uid="mine", generation=7, creationTimestamp="2000-01-01T00:00:00Z")
     meta = kube.create(body, namespace=ns)["metadata"]
-    assert meta["uid"] != "mine" and meta["generation"] == 1 and not meta["creationTimestamp"].startswith("2000")
+    assert (
+        meta["uid"] != "mine" and meta["generation"] == 1 and not meta["creationTimestamp"].startswith("2000")
+    )
 
 
 def test_resource_version_increases_across_all_resources(kube, ns):
     versions = [
         kube.create(widget("a"), namespace=ns)["metadata"]["resourceVersion"],
-        kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, namespace=ns)
-        ["metadata"]["resourceVersion"],
+        kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}, namespace=ns)[
+            "metadata"
+        ]["resourceVersion"],
         kube.patch("widgets", "a", {"metadata": {"labels": {"x": "y"}}}, ns)["metadata"]["resourceVersion"],
         kube.create_namespace("other")["metadata"]["resourceVersion"],
     ]
@@ -71,7 +74,11 @@ def test_missing_object_is_404_not_found_with_details(kube, ns):
     with pytest.raises(KubeApiError) as caught:
         kube.get("widgets", "nope", ns)
     assert (caught.value.status, caught.value.reason) == (404, "NotFound")
-    assert caught.value.body["details"] == {"name": "nope", "group": "selftest.example.com", "kind": "widgets"}
+    assert caught.value.body["details"] == {
+        "name": "nope",
+        "group": "selftest.example.com",
+        "kind": "widgets",
+    }
 
 
 def test_stale_resource_version_on_put_is_409_conflict(kube, ns):
@@ -109,8 +116,10 @@ def test_stale_resource_version_in_a_merge_patch_is_409_conflict(kube, ns):
 def test_json_patch_with_a_failing_test_op_is_422_not_500(kube, ns):
     old = kube.create(widget("w1"), namespace=ns)["metadata"]["resourceVersion"]
     kube.patch("widgets", "w1", {"spec": {"size": 2}}, ns)
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": old},
-           {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": old},
+        {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+    ]
     with pytest.raises(KubeApiError) as caught:
         kube.patch("widgets", "w1", ops, ns, type="json")
     assert (caught.value.status, caught.value.reason) == (422, "Invalid")
@@ -119,8 +128,10 @@ def test_json_patch_with_a_failing_test_op_is_422_not_500(kube, ns):
 
 def test_json_patch_with_a_passing_test_op_applies(kube, ns):
     current = kube.create(widget("w1"), namespace=ns)["metadata"]["resourceVersion"]
-    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": current},
-           {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}]
+    ops = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": current},
+        {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+    ]
     assert kube.patch("widgets", "w1", ops, ns, type="json")["metadata"]["finalizers"] == [FINALIZER]
 
 
@@ -136,8 +147,9 @@ def test_strategic_merge_patch_is_refused_for_custom_resources_but_merged_for_bu
     with pytest.raises(KubeApiError) as caught:
         kube.patch("widgets", "w1", {"spec": {"size": 2}}, ns, type="strategic")
     assert caught.value.status == 415
-    kube.create({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}},
-                namespace=ns)
+    kube.create(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}, namespace=ns
+    )
     patched = kube.patch("configmaps", "c", {"data": {"b": "2"}}, ns, type="strategic")
     assert patched["data"] == {"a": "1", "b": "2"}
 
@@ -150,8 +162,17 @@ def test_status_is_dropped_on_create_when_the_status_subresource_exists(kube, ns
 
 def test_status_writes_change_only_the_status(kube, ns):
     kube.create(widget("w1", size=2), namespace=ns)
-    result = kube.patch("widgets", "w1", {"spec": {"size": 9, "color": "red"}, "metadata": {"labels": {"a": "b"}},
-                                          "status": {"phase": "Ready"}}, ns, subresource="status")
+    result = kube.patch(
+        "widgets",
+        "w1",
+        {
+            "spec": {"size": 9, "color": "red"},
+            "metadata": {"labels": {"a": "b"}},
+            "status": {"phase": "Ready"},
+        },
+        ns,
+        subresource="status",
+    )
     assert result["status"] == {"phase": "Ready"}
     assert result["spec"]["size"] == 2 and "labels" not in result["metadata"]
 
@@ -208,8 +229,11 @@ def test_no_new_finalizers_while_deleting(kube, ns):
 
 def test_delete_precondition_on_uid_is_409(kube, ns):
     kube.create(widget("w1"), namespace=ns)
-    response = kube.request("DELETE", f"/apis/selftest.example.com/v1/namespaces/{ns}/widgets/w1",
-                            json={"preconditions": {"uid": "not-the-uid"}})
+    response = kube.request(
+        "DELETE",
+        f"/apis/selftest.example.com/v1/namespaces/{ns}/widgets/w1",
+        json={"preconditions": {"uid": "not-the-uid"}},
+    )
     assert response.status_code == 409
     assert kube.find("widgets", "w1", ns) is not None
 
@@ -237,7 +261,9 @@ def test_list_with_label_selector_and_namespace_scope(kube, ns):
         kube.create(body, namespace=ns)
     kube.create(widget("c"), namespace="elsewhere")
     assert [o["metadata"]["name"] for o in kube.list("widgets", ns, labelSelector="team=x")] == ["a"]
-    assert [o["metadata"]["name"] for o in kube.list("widgets", ns, labelSelector="team in (x,y),team!=y")] == ["a"]
+    assert [
+        o["metadata"]["name"] for o in kube.list("widgets", ns, labelSelector="team in (x,y),team!=y")
+    ] == ["a"]
     assert sorted(o["metadata"]["name"] for o in kube.list("widgets", all_namespaces=True)) == ["a", "b", "c"]
 
 
@@ -296,18 +322,45 @@ def test_generate_name_makes_a_unique_name(kube, ns):
 
 
 def test_events_leases_and_kopf_peerings_are_accepted(kube, ns):
-    core_event = {"metadata": {"generateName": "e-"}, "reason": "Test", "message": "hello", "type": "Normal",
-                  "involvedObject": {"kind": "Widget", "name": "w1", "namespace": ns}}
-    created = kube.call("POST", f"/api/v1/namespaces/{ns}/events", json=core_event)  # no apiVersion/kind: as kopf
+    core_event = {
+        "metadata": {"generateName": "e-"},
+        "reason": "Test",
+        "message": "hello",
+        "type": "Normal",
+        "involvedObject": {"kind": "Widget", "name": "w1", "namespace": ns},
+    }
+    created = kube.call(
+        "POST", f"/api/v1/namespaces/{ns}/events", json=core_event
+    )  # no apiVersion/kind: as kopf
     assert created["kind"] == "Event"
-    kube.create({"apiVersion": "events.k8s.io/v1", "kind": "Event", "metadata": {"name": "e2"},
-                 "reason": "Test", "note": "hello", "type": "Normal", "action": "Test",
-                 "eventTime": "2026-01-01T00:00:00.000000Z", "reportingController": "t", "reportingInstance": "t"},
-                namespace=ns)
-    kube.create({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "leader"},
-                 "spec": {"holderIdentity": "me"}}, namespace=ns)
+    kube.create(
+        {
+            "apiVersion": "events.k8s.io/v1",
+            "kind": "Event",
+            "metadata": {"name": "e2"},
+            "reason": "Test",
+            "note": "hello",
+            "type": "Normal",
+            "action": "Test",
+            "eventTime": "2026-01-01T00:00:00.000000Z",
+            "reportingController": "t",
+            "reportingInstance": "t",
+        },
+        namespace=ns,
+    )
+    kube.create(
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "leader"},
+            "spec": {"holderIdentity": "me"},
+        },
+        namespace=ns,
+    )
     kube.create({"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": "default"}})
-    kube.create({"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}}, namespace=ns)
+    kube.create(
+        {"apiVersion": "kopf.dev/v1", "kind": "KopfPeering", "metadata": {"name": "default"}}, namespace=ns
+    )
     assert kube.get("leases", "leader", ns)["spec"]["holderIdentity"] == "me"
     assert kube.get("clusterkopfpeerings", "default")["metadata"]["uid"]
     assert kube.get("kopfpeerings", "default", ns)["metadata"]["uid"]
@@ -317,12 +370,25 @@ def test_events_leases_and_kopf_peerings_are_accepted(kube, ns):
 def test_events_are_selected_by_involved_object_as_kubectl_describe_does(kube, ns):
     target = kube.create(widget("w1"), namespace=ns)
     for name, uid in (("mine", target["metadata"]["uid"]), ("other", "another-uid")):
-        kube.create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": name}, "type": "Warning",
-                     "reason": "Stalled", "message": "m",
-                     "involvedObject": {"kind": "Widget", "name": "w1", "namespace": ns, "uid": uid}}, namespace=ns)
+        kube.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name},
+                "type": "Warning",
+                "reason": "Stalled",
+                "message": "m",
+                "involvedObject": {"kind": "Widget", "name": "w1", "namespace": ns, "uid": uid},
+            },
+            namespace=ns,
+        )
     assert [e["metadata"]["name"] for e in kube.events_for(target)] == ["mine"]
-    selected = kube.list("v1/events", ns, fieldSelector=f"involvedObject.name=w1,involvedObject.namespace={ns},"
-                                                        "involvedObject.kind=Widget,type=Warning")
+    selected = kube.list(
+        "v1/events",
+        ns,
+        fieldSelector=f"involvedObject.name=w1,involvedObject.namespace={ns},"
+        "involvedObject.kind=Widget,type=Warning",
+    )
     assert [e["metadata"]["name"] for e in selected] == ["mine", "other"]
     with pytest.raises(KubeApiError) as caught:
         kube.list("widgets", ns, fieldSelector="spec.size=1")

@@ -47,19 +47,24 @@ def test_deleting_a_crd_removes_its_resources_and_objects(kube, ns):
 
 def test_a_crd_with_a_look_behind_pattern_is_refused_at_install(kube):
     crd = widget_crd()
-    serial = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["serial"]
+    serial = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "serial"
+    ]
     serial["pattern"] = "^[a-z]+(?<!-)$"
     with pytest.raises(KubeApiError) as caught:
         kube.call("POST", CRDS, json=crd)
     assert (caught.value.status, caught.value.reason) == (422, "Invalid")
     assert caught.value.causes[0]["field"] == (
-        "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[serial].pattern")
+        "spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[serial].pattern"
+    )
     assert "invalid or unsupported Perl syntax" in caught.value.causes[0]["message"]
 
 
 def test_a_crd_with_unicode_classes_in_a_pattern_is_accepted_as_re2_does(kube, kube_namespace):
     crd = widget_crd()
-    serial = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["serial"]
+    serial = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"][
+        "serial"
+    ]
     serial["pattern"] = r"^[\p{L}\p{N}]+$"  # botocore's patterns use these; Python's re does not know them
     kube.apply_crd(crd)
     assert kube.create(widget("w1", serial="ÄB1"), namespace=kube_namespace)["spec"]["serial"] == "ÄB1"
@@ -163,8 +168,11 @@ def test_openapi_v3_tells_kubectl_that_fields_are_validated_server_side(kube):
     root = kube.call("GET", "/openapi/v3")
     document = kube.call("GET", root["paths"]["apis/selftest.example.com/v1"]["serverRelativeURL"])
     patch = document["paths"]["/apis/selftest.example.com/v1/namespaces/{namespace}/widgets/{name}"]["patch"]
-    assert patch["x-kubernetes-group-version-kind"] == {"group": "selftest.example.com", "version": "v1",
-                                                         "kind": "Widget"}
+    assert patch["x-kubernetes-group-version-kind"] == {
+        "group": "selftest.example.com",
+        "version": "v1",
+        "kind": "Widget",
+    }
     assert {"name": "fieldValidation", "in": "query", "schema": {"type": "string"}} in patch["parameters"]
 
 
@@ -173,7 +181,9 @@ def test_kubectl_get_tables_show_the_additional_printer_columns(kube, ns):
     kube.patch_status("widgets", "w1", {"conditions": [{"type": "Ready", "status": "True"}]}, ns)
     kube.create(widget("w2", size=2), namespace=ns)
     accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
-    table = kube.call("GET", f"/apis/selftest.example.com/v1/namespaces/{ns}/widgets", headers={"Accept": accept})
+    table = kube.call(
+        "GET", f"/apis/selftest.example.com/v1/namespaces/{ns}/widgets", headers={"Accept": accept}
+    )
     assert table["kind"] == "Table"
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Size", "Ready", "Age"]
     assert [row["cells"][:3] for row in table["rows"]] == [["w1", 4, "True"], ["w2", 2, None]]
@@ -183,7 +193,15 @@ def test_kubectl_get_tables_show_the_additional_printer_columns(kube, ns):
 
 def test_ages_read_as_kubectl_shows_them():
     now = datetime.datetime(2026, 1, 10, tzinfo=datetime.UTC)
-    ages = {seconds: human_age((now - datetime.timedelta(seconds=seconds)).isoformat(), now)
-            for seconds in (5, 150, 3600, 5 * 3600 + 60, 3 * 86400 + 3600, 30 * 86400)}
-    assert ages == {5: "5s", 150: "2m30s", 3600: "60m", 5 * 3600 + 60: "5h1m", 3 * 86400 + 3600: "3d1h",
-                    30 * 86400: "30d"}
+    ages = {
+        seconds: human_age((now - datetime.timedelta(seconds=seconds)).isoformat(), now)
+        for seconds in (5, 150, 3600, 5 * 3600 + 60, 3 * 86400 + 3600, 30 * 86400)
+    }
+    assert ages == {
+        5: "5s",
+        150: "2m30s",
+        3600: "60m",
+        5 * 3600 + 60: "5h1m",
+        3 * 86400 + 3600: "3d1h",
+        30 * 86400: "30d",
+    }

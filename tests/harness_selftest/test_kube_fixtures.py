@@ -30,9 +30,12 @@ def test_kubeconfig_lets_the_kubernetes_client_connect(kube):
 def test_the_kubernetes_client_patches_custom_objects(kube, kube_namespace):
     kube.apply_crd(widget_crd())
     kube.create(widget("w1"), namespace=kube_namespace)
-    api = kubernetes.client.CustomObjectsApi(kubernetes.config.new_client_from_config(str(kube.kubeconfig_path)))
-    patched = api.patch_namespaced_custom_object("selftest.example.com", "v1", kube_namespace, "widgets", "w1",
-                                                 {"spec": {"size": 2}})
+    api = kubernetes.client.CustomObjectsApi(
+        kubernetes.config.new_client_from_config(str(kube.kubeconfig_path))
+    )
+    patched = api.patch_namespaced_custom_object(
+        "selftest.example.com", "v1", kube_namespace, "widgets", "w1", {"spec": {"size": 2}}
+    )
     assert patched["spec"]["size"] == 2 and patched["metadata"]["generation"] == 2
 
 
@@ -48,8 +51,14 @@ def test_the_request_log_names_verbs_as_rbac_does(kube, kube_namespace):
     kube.delete("widgets", "w1", ns)
     widget_requests = [r for r in kube.requests if r.resource == "widgets"]
     assert [(r.verb, r.subresource) for r in widget_requests] == [
-        ("create", None), ("get", None), ("list", None), ("patch", "status"), ("get", None),
-        ("update", None), ("delete", None)]
+        ("create", None),
+        ("get", None),
+        ("list", None),
+        ("patch", "status"),
+        ("get", None),
+        ("update", None),
+        ("delete", None),
+    ]
     assert all(r.namespace == ns and r.group == "selftest.example.com" for r in widget_requests)
     assert widget_requests[1].name == "w1" and widget_requests[0].code == 201
     assert ("selftest.example.com", "widgets/status", "patch") in kube.permissions()
@@ -89,9 +98,13 @@ def test_launcher_serves_in_the_foreground_with_crds_applied(tmp_path):
     crds.mkdir()
     (crds / "widget.yaml").write_text(yaml.safe_dump(widget_crd()))
     kubeconfig = tmp_path / "kubeconfig"
-    process = subprocess.Popen([sys.executable, "-m", "harness.kube", "--kubeconfig", str(kubeconfig),
-                                "--crds", str(crds)], cwd=TESTS, stdout=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(TESTS)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "harness.kube", "--kubeconfig", str(kubeconfig), "--crds", str(crds)],
+        cwd=TESTS,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+    )
     try:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(2)]
@@ -105,9 +118,22 @@ def test_launcher_serves_in_the_foreground_with_crds_applied(tmp_path):
 
 
 def test_launcher_refuses_a_missing_crd_directory(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "harness.kube", "--kubeconfig", str(tmp_path / "kc"),
-                             "--crds", str(tmp_path / "nope")], cwd=TESTS, capture_output=True, text=True,
-                            env={**os.environ, "PYTHONPATH": str(TESTS)}, timeout=30)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness.kube",
+            "--kubeconfig",
+            str(tmp_path / "kc"),
+            "--crds",
+            str(tmp_path / "nope"),
+        ],
+        cwd=TESTS,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(TESTS)},
+        timeout=30,
+    )
     assert result.returncode == 2 and "not a directory" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -125,7 +151,9 @@ def test_injected_faults_answer_the_next_matching_requests(kube, kube_namespace)
     with pytest.raises(KubeApiError) as conflict:
         kube.patch_status("widgets", "w1", {"phase": "x"}, kube_namespace)
     assert (conflict.value.status, conflict.value.reason) == (409, "Conflict")
-    assert kube.patch("widgets", "w1", {"spec": {"size": 2}}, kube_namespace)["spec"]["size"] == 2  # main: served
+    assert (
+        kube.patch("widgets", "w1", {"spec": {"size": 2}}, kube_namespace)["spec"]["size"] == 2
+    )  # main: served
     assert kube.patch_status("widgets", "w1", {"phase": "x"}, kube_namespace)["status"] == {"phase": "x"}
     throttled = kube.request("GET", f"/apis/selftest.example.com/v1/namespaces/{kube_namespace}/widgets/w1")
     assert throttled.status_code == 429 and throttled.headers["Retry-After"] == "2"
@@ -141,8 +169,11 @@ def test_used_permissions_compare_with_rbac_rules(kube, kube_namespace):
     used = kube.permissions()
     assert rbac.rules_for(used) == [
         {"apiGroups": ["selftest.example.com"], "resources": ["widgets"], "verbs": ["create"]},
-        {"apiGroups": ["selftest.example.com"], "resources": ["widgets/status"], "verbs": ["patch"]}]
+        {"apiGroups": ["selftest.example.com"], "resources": ["widgets/status"], "verbs": ["patch"]},
+    ]
     role = [{"apiGroups": ["selftest.example.com"], "resources": ["widgets"], "verbs": ["*"]}]
     assert rbac.missing(used, role) == {("selftest.example.com", "widgets/status", "patch")}
-    assert rbac.missing(used, role + [{"apiGroups": ["*"], "resources": ["widgets/status"], "verbs": ["patch"]}]) \
+    assert (
+        rbac.missing(used, role + [{"apiGroups": ["*"], "resources": ["widgets/status"], "verbs": ["patch"]}])
         == set()
+    )

@@ -15,8 +15,14 @@ pytestmark = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl
 
 
 def kubectl(kube, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["kubectl", *args], input=stdin, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **kube.env})
+    return subprocess.run(
+        ["kubectl", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **kube.env},
+    )
 
 
 def test_kubectl_applies_a_crd_and_custom_resources(kube, kube_namespace):
@@ -48,12 +54,25 @@ def test_kubectl_shows_the_apiservers_validation_errors(kube, kube_namespace):
 def test_kubectl_describe_and_get_events_show_an_objects_events(kube, kube_namespace):
     kube.apply_crd(widget_crd())
     target = kube.create(widget("w1"), namespace=kube_namespace)
-    kube.create({"apiVersion": "v1", "kind": "Event", "metadata": {"name": "w1.1"}, "type": "Warning",
-                 "reason": "Stalled", "message": "size is wrong",
-                 "lastTimestamp": target["metadata"]["creationTimestamp"],
-                 "involvedObject": {"apiVersion": "selftest.example.com/v1", "kind": "Widget", "name": "w1",
-                                    "namespace": kube_namespace, "uid": target["metadata"]["uid"]}},
-                namespace=kube_namespace)
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": "w1.1"},
+            "type": "Warning",
+            "reason": "Stalled",
+            "message": "size is wrong",
+            "lastTimestamp": target["metadata"]["creationTimestamp"],
+            "involvedObject": {
+                "apiVersion": "selftest.example.com/v1",
+                "kind": "Widget",
+                "name": "w1",
+                "namespace": kube_namespace,
+                "uid": target["metadata"]["uid"],
+            },
+        },
+        namespace=kube_namespace,
+    )
     described = kubectl(kube, "describe", "widget", "w1", "-n", kube_namespace).stdout
     assert described.splitlines()[-1].split()[:2] == ["Warning", "Stalled"]
     listed = kubectl(kube, "get", "events", "-n", kube_namespace).stdout.splitlines()

@@ -57,7 +57,9 @@ def test_watch_streams_live_changes(kube, ns):
 
     def consume() -> None:
         params = {"watch": "true", "resourceVersion": since, "timeoutSeconds": "5"}
-        with kube.session.get(kube.url + WIDGETS.format(ns=ns), params=params, stream=True, timeout=10) as rsp:
+        with kube.session.get(
+            kube.url + WIDGETS.format(ns=ns), params=params, stream=True, timeout=10
+        ) as rsp:
             for line in rsp.iter_lines():
                 if line:
                     received.append(json.loads(line))
@@ -88,8 +90,13 @@ def test_watch_filters_by_namespace_and_label(kube, ns):
 
 def test_send_initial_events_ends_with_the_initial_events_end_bookmark(kube, ns):
     kube.create(widget("a"), namespace=ns)
-    events = read_watch(kube, WIDGETS.format(ns=ns), sendInitialEvents="true",
-                        resourceVersionMatch="NotOlderThan", allowWatchBookmarks="true")
+    events = read_watch(
+        kube,
+        WIDGETS.format(ns=ns),
+        sendInitialEvents="true",
+        resourceVersionMatch="NotOlderThan",
+        allowWatchBookmarks="true",
+    )
     assert [e["type"] for e in events] == ["ADDED", "BOOKMARK"]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
@@ -98,8 +105,12 @@ def test_bookmarks_are_sent_when_allowed():
     cluster = KubeCluster.start_emulator(bookmark_interval=0.1)
     try:
         cluster.create_namespace("ns")
-        events = read_watch(cluster, "/api/v1/namespaces", allowWatchBookmarks="true",
-                            resourceVersion=cluster.call("GET", "/api/v1/namespaces")["metadata"]["resourceVersion"])
+        events = read_watch(
+            cluster,
+            "/api/v1/namespaces",
+            allowWatchBookmarks="true",
+            resourceVersion=cluster.call("GET", "/api/v1/namespaces")["metadata"]["resourceVersion"],
+        )
         bookmarks = [e for e in events if e["type"] == "BOOKMARK"]
         assert bookmarks and bookmarks[0]["object"]["metadata"]["resourceVersion"]
         assert not read_watch(cluster, "/api/v1/namespaces", resourceVersion="1000000")  # none unless allowed

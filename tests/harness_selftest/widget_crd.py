@@ -15,38 +15,59 @@ WIDGET_CRD: dict[str, Any] = {
     "spec": {
         "group": GROUP,
         "scope": "Namespaced",
-        "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "shortNames": ["wdg"],
-                  "listKind": "WidgetList"},
-        "versions": [{
-            "name": "v1", "served": True, "storage": True,
-            "subresources": {"status": {}},
-            "additionalPrinterColumns": [
-                {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
-                {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
-                {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-            ],
-            "schema": {"openAPIV3Schema": {
-                "type": "object",
-                "properties": {
-                    "spec": {
-                        "type": "object",
-                        "required": ["size"],
-                        "x-kubernetes-validations": [
-                            {"rule": "self.size <= 5 || self.color == 'red'",
-                             "message": "a widget larger than 5 must be red"},
-                        ],
-                        "properties": {
-                            "size": {"type": "integer", "minimum": 1, "maximum": 10},
-                            "color": {"type": "string", "enum": ["red", "blue"], "default": "blue"},
-                            "serial": {"type": "string", "pattern": "^[A-Z]{2}[0-9]+$",
-                                       "x-kubernetes-validations": [
-                                           {"rule": "self == oldSelf", "message": "serial is immutable"}]},
-                        },
+        "names": {
+            "plural": "widgets",
+            "singular": "widget",
+            "kind": "Widget",
+            "shortNames": ["wdg"],
+            "listKind": "WidgetList",
+        },
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Size", "type": "integer", "jsonPath": ".spec.size"},
+                    {
+                        "name": "Ready",
+                        "type": "string",
+                        "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
                     },
-                    "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {
+                    "openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["size"],
+                                "x-kubernetes-validations": [
+                                    {
+                                        "rule": "self.size <= 5 || self.color == 'red'",
+                                        "message": "a widget larger than 5 must be red",
+                                    },
+                                ],
+                                "properties": {
+                                    "size": {"type": "integer", "minimum": 1, "maximum": 10},
+                                    "color": {"type": "string", "enum": ["red", "blue"], "default": "blue"},
+                                    "serial": {
+                                        "type": "string",
+                                        "pattern": "^[A-Z]{2}[0-9]+$",
+                                        "x-kubernetes-validations": [
+                                            {"rule": "self == oldSelf", "message": "serial is immutable"}
+                                        ],
+                                    },
+                                },
+                            },
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                        },
+                    }
                 },
-            }},
-        }],
+            }
+        ],
     },
 }
 

@@ -1,4 +1,5 @@
 """copy_artifacts against the harness S3 (moto over HTTP) and a local HTTP(S) file server."""
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,14 @@ PREFIX = "model-registry/team-a/churn/0f3c-uid"
 KEY = f"{PREFIX}/model/model.tar.gz"
 LOCAL = Settings(allow_http=True)  # loopback and plain http: the test servers
 FAST = Tuning(backoff=0.0, part_size=5 * 1024**2)
-WRITES = ("PutObject", "UploadPart", "CopyObject", "UploadPartCopy", "CreateMultipartUpload", "CompleteMultipartUpload")
+WRITES = (
+    "PutObject",
+    "UploadPart",
+    "CopyObject",
+    "UploadPartCopy",
+    "CreateMultipartUpload",
+    "CompleteMultipartUpload",
+)
 
 
 @dataclass
@@ -73,7 +81,13 @@ def s3(aws):
 
 def copy(s3, *artifacts, settings=LOCAL, tuning=FAST, **kwargs):
     return copy_artifacts(
-        list(artifacts), s3_client=s3, bucket="registry", key_prefix=PREFIX, settings=settings, tuning=tuning, **kwargs
+        list(artifacts),
+        s3_client=s3,
+        bucket="registry",
+        key_prefix=PREFIX,
+        settings=settings,
+        tuning=tuning,
+        **kwargs,
     )
 
 
@@ -102,16 +116,24 @@ def test_several_files_are_packed_into_one_tar_gz(s3, server):
     weights = os.urandom(12 * 1024**2 + 3)  # several parts of 5 MiB
     code = b"def predict(x):\n    return x\n" * 100
     s3.put_object(Bucket="sources", Key="churn/inference.py", Body=code)
-    artifact = Artifact("model", [
-        File("model.joblib", server.add("/churn/model.joblib", weights), sha256(weights)),
-        File("code/inference.py", "s3://sources/churn/inference.py"),
-    ])
+    artifact = Artifact(
+        "model",
+        [
+            File("model.joblib", server.add("/churn/model.joblib", weights), sha256(weights)),
+            File("code/inference.py", "s3://sources/churn/inference.py"),
+        ],
+    )
     progress = []
     (status,) = copy(s3, artifact, progress=lambda *args: progress.append(args))
 
     archive = stored(s3)
     assert unpack(archive) == {"model.joblib": weights, "code/inference.py": code}
-    assert status == {"name": "model", "uri": f"s3://registry/{KEY}", "sha256": sha256(archive), "size": len(archive)}
+    assert status == {
+        "name": "model",
+        "uri": f"s3://registry/{KEY}",
+        "sha256": sha256(archive),
+        "size": len(archive),
+    }
     assert progress and progress[0][0] == "model" and progress[0][2] == len(weights) + len(code)
 
 
@@ -129,7 +151,10 @@ def test_the_upload_declares_the_part_checksums_s3_then_verifies(s3, server):
 def test_the_api_types_are_accepted(s3, server):
     data = b"weights"
     artifact = ApiArtifact.model_validate(
-        {"name": "model", "files": [{"path": "w.bin", "source": server.add("/w.bin", data), "sha256": sha256(data)}]}
+        {
+            "name": "model",
+            "files": [{"path": "w.bin", "source": server.add("/w.bin", data), "sha256": sha256(data)}],
+        }
     )
     (status,) = copy(s3, artifact)
     assert unpack(stored(s3)) == {"w.bin": data}
@@ -166,7 +191,10 @@ def test_single_s3_tar_gz_is_copied_server_side(aws, s3):
     s3.put_object(Bucket="sources", Key="releases/v3/model.tar.gz", Body=archive)
     log_start = len(aws.requests())
 
-    (status,) = copy(s3, Artifact("model", [File("model.tar.gz", "s3://sources/releases/v3/model.tar.gz", sha256(archive))]))
+    (status,) = copy(
+        s3,
+        Artifact("model", [File("model.tar.gz", "s3://sources/releases/v3/model.tar.gz", sha256(archive))]),
+    )
 
     requests = aws.requests()[log_start:]
     assert stored(s3) == archive
@@ -183,7 +211,9 @@ def test_large_s3_tar_gz_is_copied_in_parts_server_side(aws, s3):
     s3.put_object(Bucket="sources", Key="big/model.tar.gz", Body=archive)
     tuning = Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2, backoff=0.0)
 
-    (status,) = copy(s3, Artifact("model", [File("model.tar.gz", "s3://sources/big/model.tar.gz")]), tuning=tuning)
+    (status,) = copy(
+        s3, Artifact("model", [File("model.tar.gz", "s3://sources/big/model.tar.gz")]), tuning=tuning
+    )
 
     assert status["sha256"] == sha256(archive)  # S3 had no full-object checksum: read once to hash
     assert aws.count("GetObject") == 1
@@ -197,7 +227,11 @@ def test_large_copy_uses_the_sources_full_object_checksum_without_reading(aws, s
     s3.put_object(Bucket="sources", Key="big/model.tar.gz", Body=archive, ChecksumAlgorithm="SHA256")
     tuning = Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2, backoff=0.0)
 
-    (status,) = copy(s3, Artifact("model", [File("model.tar.gz", "s3://sources/big/model.tar.gz", sha256(archive))]), tuning=tuning)
+    (status,) = copy(
+        s3,
+        Artifact("model", [File("model.tar.gz", "s3://sources/big/model.tar.gz", sha256(archive))]),
+        tuning=tuning,
+    )
 
     assert status["sha256"] == sha256(archive)
     assert aws.count("GetObject") == 0  # the source was not read
@@ -234,11 +268,17 @@ def test_missing_s3_source(s3, source, reason):
 
 
 def test_checksum_mismatch_aborts_the_upload_and_leaves_nothing(aws, s3, server):
-    good, bad = os.urandom(7 * 1024**2), os.urandom(3 * 1024**2)  # a part is uploaded before the mismatch shows
-    artifact = Artifact("model", [
-        File("a.bin", server.add("/a.bin", good), sha256(good)),
-        File("b.bin", server.add("/b.bin", bad), "3b0c" + "0" * 60),
-    ])
+    good, bad = (
+        os.urandom(7 * 1024**2),
+        os.urandom(3 * 1024**2),
+    )  # a part is uploaded before the mismatch shows
+    artifact = Artifact(
+        "model",
+        [
+            File("a.bin", server.add("/a.bin", good), sha256(good)),
+            File("b.bin", server.add("/b.bin", bad), "3b0c" + "0" * 60),
+        ],
+    )
     error = refused(s3, artifact)
     assert error.reason == "ChecksumMismatch"
     assert error.message == (
@@ -309,7 +349,9 @@ def test_a_dropped_connection_resumes_with_a_range_request(s3, server):
 def test_a_source_without_length_is_spooled(s3, server):
     data = os.urandom(2 * 1024**2 + 5)
     url = server.add("/stream.bin", data, chunked=True, ranges=False)
-    (status,) = copy(s3, Artifact("model", [File("m.bin", url, sha256(data)), File("b.txt", server.add("/b.txt", b"b"))]))
+    (status,) = copy(
+        s3, Artifact("model", [File("m.bin", url, sha256(data)), File("b.txt", server.add("/b.txt", b"b"))])
+    )
     assert unpack(stored(s3)) == {"m.bin": data, "b.txt": b"b"}
     assert status["size"] == len(stored(s3))
 
@@ -333,13 +375,19 @@ def test_persistent_5xx_is_retryable_and_names_the_file(s3, server):
 # --- refused and failing sources --------------------------------------------------------
 
 
-@pytest.mark.parametrize("status, reason", [(403, "SourceForbidden"), (401, "SourceForbidden"), (404, "SourceNotFound")])
+@pytest.mark.parametrize(
+    "status, reason", [(403, "SourceForbidden"), (401, "SourceForbidden"), (404, "SourceNotFound")]
+)
 def test_http_errors_name_artifact_and_file_without_credentials(s3, server, status, reason):
     url = server.add("/m.bin", status=status) + "?X-Amz-Credential=AKIAEXAMPLE&X-Amz-Signature=deadbeef"
-    error = refused(s3, Artifact("model", [File("m.bin", "http://reader:s3cret@" + url.removeprefix("http://"))]))
+    error = refused(
+        s3, Artifact("model", [File("m.bin", "http://reader:s3cret@" + url.removeprefix("http://"))])
+    )
     assert error.reason == reason
-    assert error.message == f"artifact model, file m.bin: source {server.url('/m.bin')}?REDACTED answered {status} " + (
-        "(access denied)" if reason == "SourceForbidden" else "(not found)"
+    assert (
+        error.message
+        == f"artifact model, file m.bin: source {server.url('/m.bin')}?REDACTED answered {status} "
+        + ("(access denied)" if reason == "SourceForbidden" else "(not found)")
     )
     assert registry_keys(s3) == []
 
@@ -370,7 +418,12 @@ def test_plain_http_is_refused_unless_allowed(s3, server):
 def test_loopback_is_refused_unless_allowed(s3):
     with FileServer(tls=True) as tls_server:
         url = tls_server.add("/m.bin", b"x")
-        error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=Settings(), http=HttpFetcher(ca_certs=tls_server.ca_path))
+        error = refused(
+            s3,
+            Artifact("model", [File("m.bin", url)]),
+            settings=Settings(),
+            http=HttpFetcher(ca_certs=tls_server.ca_path),
+        )
         assert tls_server.requests == []
     assert error.reason == "ForbiddenSource" and "loopback" in error.message
 
@@ -391,14 +444,22 @@ def test_redirects_to_allowed_places_are_followed(s3, server):
 
 def test_too_large_artifact_is_refused_before_writing(aws, s3, server):
     url = server.add("/m.bin", b"x" * 2000)
-    error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=Settings(allow_http=True, max_artifact_bytes=1000))
+    error = refused(
+        s3,
+        Artifact("model", [File("m.bin", url)]),
+        settings=Settings(allow_http=True, max_artifact_bytes=1000),
+    )
     assert error.reason == "ArtifactTooLarge" and "MRO_MAX_ARTIFACT_BYTES" in error.message
     assert aws.count("CreateMultipartUpload") == 0
 
 
 def test_too_large_source_without_length_stops_spooling(s3, server):
     url = server.add("/m.bin", b"x" * 5000, chunked=True, ranges=False)
-    error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=Settings(allow_http=True, max_artifact_bytes=1000))
+    error = refused(
+        s3,
+        Artifact("model", [File("m.bin", url)]),
+        settings=Settings(allow_http=True, max_artifact_bytes=1000),
+    )
     assert error.reason == "ArtifactTooLarge"
 
 
@@ -411,8 +472,12 @@ def test_paths_that_escape_the_archive_are_refused(s3, path):
 def test_progress_reports_bytes_and_total(s3, server):
     data = os.urandom(3 * 1024**2)
     progress = []
-    copy(s3, Artifact("model", [File("m.bin", server.add("/m.bin", data))]),
-         tuning=Tuning(progress_interval=0.0, backoff=0.0), progress=lambda *args: progress.append(args))
+    copy(
+        s3,
+        Artifact("model", [File("m.bin", server.add("/m.bin", data))]),
+        tuning=Tuning(progress_interval=0.0, backoff=0.0),
+        progress=lambda *args: progress.append(args),
+    )
     assert progress[-1] == ("model", len(data), len(data))
     assert [done for _, done, _ in progress] == sorted(done for _, done, _ in progress)
 
@@ -423,7 +488,10 @@ def test_several_artifacts_get_their_own_archives(s3, server):
         Artifact("model", [File("m.bin", server.add("/m.bin", b"m"))]),
         Artifact("tokenizer", [File("vocab.txt", server.add("/vocab.txt", b"v"))]),
     )
-    assert [s["uri"] for s in statuses] == [f"s3://registry/{KEY}", f"s3://registry/{PREFIX}/tokenizer/model.tar.gz"]
+    assert [s["uri"] for s in statuses] == [
+        f"s3://registry/{KEY}",
+        f"s3://registry/{PREFIX}/tokenizer/model.tar.gz",
+    ]
     assert unpack(stored(s3, f"{PREFIX}/tokenizer/model.tar.gz")) == {"vocab.txt": b"v"}
 
 
@@ -495,7 +563,9 @@ def test_a_dropped_connection_to_a_server_without_ranges_skips_what_it_had(s3, s
 
 
 def allowlisted(buckets: str = "", hosts: str = "") -> Settings:
-    return Settings.from_env({"MRO_ALLOW_HTTP": "true", "MRO_SOURCE_BUCKETS": buckets, "MRO_SOURCE_HOSTS": hosts})
+    return Settings.from_env(
+        {"MRO_ALLOW_HTTP": "true", "MRO_SOURCE_BUCKETS": buckets, "MRO_SOURCE_HOSTS": hosts}
+    )
 
 
 def test_an_s3_source_outside_the_allowed_buckets_is_refused_before_any_request(aws, s3):
@@ -515,25 +585,35 @@ def test_an_s3_source_outside_the_allowed_buckets_is_refused_before_any_request(
 def test_an_s3_source_outside_the_allowed_prefix_is_refused(aws, s3):
     s3.put_object(Bucket="sources", Key="private/m.bin", Body=b"secret")
     before = aws.counts()
-    error = refused(s3, Artifact("model", [File("m.bin", "s3://sources/private/m.bin")]),
-                    settings=allowlisted(buckets="sources/releases/"))
+    error = refused(
+        s3,
+        Artifact("model", [File("m.bin", "s3://sources/private/m.bin")]),
+        settings=allowlisted(buckets="sources/releases/"),
+    )
     assert error.reason == "ForbiddenSource" and "MRO_SOURCE_BUCKETS" in error.message
     assert aws.counts() == before
 
 
 def test_sources_inside_the_allowlists_are_copied(s3, server):
     s3.put_object(Bucket="sources", Key="releases/code.py", Body=b"code")
-    artifact = Artifact("model", [File("code.py", "s3://sources/releases/code.py"),
-                                  File("w.bin", server.add("/w.bin", b"weights"))])
+    artifact = Artifact(
+        "model",
+        [File("code.py", "s3://sources/releases/code.py"), File("w.bin", server.add("/w.bin", b"weights"))],
+    )
     copy(s3, artifact, settings=allowlisted(buckets="registry-*,sources/releases/", hosts="127.0.0.1"))
     assert unpack(stored(s3)) == {"code.py": b"code", "w.bin": b"weights"}
 
 
 def test_an_https_source_outside_the_allowed_hosts_is_never_requested(aws, s3, server):
     url = server.add("/m.bin", b"x")
-    error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="models.example.org"))
+    error = refused(
+        s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="models.example.org")
+    )
     assert error.reason == "ForbiddenSource"
-    assert error.message.startswith(f"artifact model, file m.bin: source {url}, ") and "MRO_SOURCE_HOSTS" in error.message
+    assert (
+        error.message.startswith(f"artifact model, file m.bin: source {url}, ")
+        and "MRO_SOURCE_HOSTS" in error.message
+    )
     assert server.requests == []
     assert set(aws.counts()) == {"CreateBucket"}
 
@@ -544,7 +624,10 @@ def test_a_redirect_off_the_allowed_hosts_is_refused(s3, server):
     url = server.add("/m.bin", redirect=target + "?token=s3cret")
     error = refused(s3, Artifact("model", [File("m.bin", url)]), settings=allowlisted(hosts="127.0.0.1"))
     assert error.reason == "ForbiddenSource"
-    assert f"source {url} redirects to {target}?REDACTED" in error.message and "MRO_SOURCE_HOSTS" in error.message
+    assert (
+        f"source {url} redirects to {target}?REDACTED" in error.message
+        and "MRO_SOURCE_HOSTS" in error.message
+    )
     assert server.count("/m.bin") == 1 and server.count("/elsewhere.bin") == 0
     assert registry_keys(s3) == []
 
@@ -573,8 +656,10 @@ class DenyingCopies:
 
         def denied(**kwargs):
             raise botocore.exceptions.ClientError(
-                {"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                 "ResponseMetadata": {"HTTPStatusCode": 403}},
+                {
+                    "Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                    "ResponseMetadata": {"HTTPStatusCode": 403},
+                },
                 operation,
             )
 
@@ -583,10 +668,15 @@ class DenyingCopies:
 
 @pytest.mark.parametrize(
     "operation, tuning",
-    [("copy_object", FAST), ("upload_part_copy", Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2))],
+    [
+        ("copy_object", FAST),
+        ("upload_part_copy", Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2)),
+    ],
 )
 def test_a_denied_server_side_copy_names_both_ends_and_both_causes(s3, operation, tuning):
-    s3.put_object(Bucket="sources", Key="enc/model.tar.gz", Body=make_tar_gz({"m.bin": os.urandom(6 * 1024**2)}))
+    s3.put_object(
+        Bucket="sources", Key="enc/model.tar.gz", Body=make_tar_gz({"m.bin": os.urandom(6 * 1024**2)})
+    )
     artifact = Artifact("model", [File("model.tar.gz", "s3://sources/enc/model.tar.gz")])
 
     error = refused(DenyingCopies(s3, operation), artifact, tuning=tuning)
@@ -601,7 +691,10 @@ def test_a_denied_server_side_copy_names_both_ends_and_both_causes(s3, operation
 
 
 def test_a_denied_write_to_the_artifact_bucket_is_still_the_buckets(s3, server):
-    error = refused(DenyingCopies(s3, "create_multipart_upload"), Artifact("model", [File("m.bin", server.add("/m.bin", b"x"))]))
+    error = refused(
+        DenyingCopies(s3, "create_multipart_upload"),
+        Artifact("model", [File("m.bin", server.add("/m.bin", b"x"))]),
+    )
     assert error.reason == "ArtifactBucketForbidden"
 
 
@@ -613,15 +706,22 @@ def versions(s3):
     """Two versions of sources/model.tar.gz (the second is the current one) and of sources/w.bin."""
     s3.put_bucket_versioning(Bucket="sources", VersioningConfiguration={"Status": "Enabled"})
     made = {}
-    for key, bodies in (("model.tar.gz", [make_tar_gz({"m.bin": os.urandom(6 * 1024**2)}) for _ in range(2)]),
-                        ("w.bin", [b"v1 weights", b"v2 weights"])):
-        made[key] = [(s3.put_object(Bucket="sources", Key=key, Body=body)["VersionId"], body) for body in bodies]
+    for key, bodies in (
+        ("model.tar.gz", [make_tar_gz({"m.bin": os.urandom(6 * 1024**2)}) for _ in range(2)]),
+        ("w.bin", [b"v1 weights", b"v2 weights"]),
+    ):
+        made[key] = [
+            (s3.put_object(Bucket="sources", Key=key, Body=body)["VersionId"], body) for body in bodies
+        ]
     return made
 
 
 @pytest.mark.parametrize(
     "tuning, copies",
-    [(FAST, "CopyObject"), (Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2), "UploadPartCopy")],
+    [
+        (FAST, "CopyObject"),
+        (Tuning(copy_object_max=5 * 1024**2, copy_part_size=5 * 1024**2), "UploadPartCopy"),
+    ],
 )
 def test_a_pinned_version_is_copied_server_side(aws, s3, versions, tuning, copies):
     (version, archive), _ = versions["model.tar.gz"]

@@ -5,6 +5,7 @@ test process). The source is generated on the fly by the local HTTP server and t
 destination is the hashing S3 sink (harness.s3sink): moto would hold the 2 GiB in memory.
 Nothing of the 2 GiB is ever held in memory or on disk by the test.
 """
+
 import json
 import os
 import subprocess
@@ -60,7 +61,10 @@ def test_two_gib_artifact_streams_with_flat_memory(tmp_path):
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         child = subprocess.run(
             [sys.executable, "-c", CHILD, sink.endpoint_url, url, model.sha256()],
-            capture_output=True, text=True, env=env, timeout=240,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=240,
         )
         assert child.returncode == 0, child.stderr[-3000:]
         report = json.loads(child.stdout.strip().splitlines()[-1])

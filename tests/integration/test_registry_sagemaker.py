@@ -1,15 +1,21 @@
 """SageMakerRegistry with boto3 over HTTP against the corrected moto endpoint (`aws` fixture)."""
+
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
 from model_registry_operator.errors import RetryableError, TerminalError
-from model_registry_operator.registry import OWNER_UID_KEY, SageMakerRegistry, client_token_for, default_config
+from model_registry_operator.registry import (
+    OWNER_UID_KEY,
+    SageMakerRegistry,
+    client_token_for,
+    default_config,
+)
 
 INFERENCE = {
     "Containers": [{"Image": "123456789012.dkr.ecr.us-east-2.amazonaws.com/sklearn:1.2"}],
@@ -32,7 +38,9 @@ def env(aws, monkeypatch):
 
 
 def make_registry(attempts: int = 3) -> SageMakerRegistry:
-    return SageMakerRegistry(session=botocore.session.Session(), config=default_config(total_max_attempts=attempts))
+    return SageMakerRegistry(
+        session=botocore.session.Session(), config=default_config(total_max_attempts=attempts)
+    )
 
 
 @pytest.fixture
@@ -115,7 +123,9 @@ def test_package_create_describe_update(registry):
     assert package["ModelPackageGroupName"] == "churn"
     assert package["ModelApprovalStatus"] == "PendingManualApproval"
 
-    registry.update_package({"ModelPackageArn": arn, "ModelApprovalStatus": "Approved", "ApprovalDescription": "ok"})
+    registry.update_package(
+        {"ModelPackageArn": arn, "ModelApprovalStatus": "Approved", "ApprovalDescription": "ok"}
+    )
     package = registry.describe_package(arn)
     assert package["ModelApprovalStatus"] == "Approved"
     assert package["ApprovalDescription"] == "ok"
@@ -135,10 +145,12 @@ def test_describe_and_delete_of_absent_packages(registry):
 def test_update_of_an_absent_package_is_terminal_not_found(registry):
     new_group(registry)
     with pytest.raises(TerminalError) as info:
-        registry.update_package({
-            "ModelPackageArn": "arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/9",
-            "ModelApprovalStatus": "Approved",
-        })
+        registry.update_package(
+            {
+                "ModelPackageArn": "arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/9",
+                "ModelApprovalStatus": "Approved",
+            }
+        )
     assert info.value.reason == "NotFound"
 
 
@@ -151,7 +163,9 @@ def test_list_packages_reads_every_page_with_status_and_approval(registry):
     summaries = registry.list_packages("churn")
     assert [s["ModelPackageArn"] for s in summaries] == arns  # oldest first, no other group
     assert registry.calls["ListModelPackages"] - before == 2  # 100 per page
-    assert {(s["ModelPackageStatus"], s["ModelApprovalStatus"]) for s in summaries} == {("Completed", "PendingManualApproval")}
+    assert {(s["ModelPackageStatus"], s["ModelApprovalStatus"]) for s in summaries} == {
+        ("Completed", "PendingManualApproval")
+    }
 
 
 def test_a_missing_group_has_no_packages(registry):
@@ -195,10 +209,10 @@ def test_find_package_by_owner_skips_versions_older_than_the_object(registry):
     for index in range(4):
         new_package(registry, uid=f"old-{index}")
     restarted = make_registry()
-    future = datetime.now(timezone.utc) + timedelta(hours=1)
+    future = datetime.now(UTC) + timedelta(hours=1)
     assert restarted.find_package_by_owner("churn", "old-1", created_after=future) is None
     assert restarted.calls["DescribeModelPackage"] == 0
-    past = datetime.now(timezone.utc) - timedelta(hours=1)
+    past = datetime.now(UTC) - timedelta(hours=1)
     assert restarted.find_package_by_owner("churn", "old-1", created_after=past) is not None
 
 
@@ -233,11 +247,13 @@ def test_explicit_client_token_wins(registry):
 
 def test_model_create_describe_delete(registry):
     assert registry.describe_model("churn") is None
-    arn = registry.create_model({
-        "ModelName": "churn",
-        "ExecutionRoleArn": "arn:aws:iam::123456789012:role/sagemaker",
-        "PrimaryContainer": {"Image": "123456789012.dkr.ecr.us-east-2.amazonaws.com/sklearn:1.2"},
-    })
+    arn = registry.create_model(
+        {
+            "ModelName": "churn",
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/sagemaker",
+            "PrimaryContainer": {"Image": "123456789012.dkr.ecr.us-east-2.amazonaws.com/sklearn:1.2"},
+        }
+    )
     model = registry.describe_model("churn")
     assert model["ModelArn"] == arn
     assert model["PrimaryContainer"]["Image"].endswith("sklearn:1.2")
@@ -265,11 +281,15 @@ def test_sync_tags_adds_changes_and_removes(registry):
     assert registry.list_tags(arn) == {"team": "risk", "cost-center": "42"}
     calls = dict(registry.calls)
     assert registry.sync_tags(arn, {"team": "risk", "cost-center": "42"}) is False
-    assert registry.calls["AddTags"] == calls["AddTags"] and registry.calls["DeleteTags"] == calls["DeleteTags"]
+    assert (
+        registry.calls["AddTags"] == calls["AddTags"] and registry.calls["DeleteTags"] == calls["DeleteTags"]
+    )
 
 
 def test_sync_tags_leaves_reserved_keys_alone(registry):
-    arn = new_group(registry, Tags=[{"Key": "sagemaker:project-name", "Value": "p"}, {"Key": "team", "Value": "ml"}])
+    arn = new_group(
+        registry, Tags=[{"Key": "sagemaker:project-name", "Value": "p"}, {"Key": "team", "Value": "ml"}]
+    )
     assert registry.sync_tags(arn, {}) is True
     assert registry.list_tags(arn) == {"sagemaker:project-name": "p"}
 
@@ -277,11 +297,19 @@ def test_sync_tags_leaves_reserved_keys_alone(registry):
 def test_owner_tags_given_at_creation_are_kept_by_sync_tags(registry):
     owner = {"Key": OWNER_UID_KEY, "Value": "uid-a"}
     group = new_group(registry, Tags=[{"Key": "team", "Value": "ml"}, owner])
-    model = registry.create_model({"ModelName": "churn", "PrimaryContainer": {"Image": INFERENCE["Containers"][0]["Image"]},
-                                   "ExecutionRoleArn": "arn:aws:iam::123456789012:role/sm", "Tags": [owner]})
+    model = registry.create_model(
+        {
+            "ModelName": "churn",
+            "PrimaryContainer": {"Image": INFERENCE["Containers"][0]["Image"]},
+            "ExecutionRoleArn": "arn:aws:iam::123456789012:role/sm",
+            "Tags": [owner],
+        }
+    )
     for arn in (group, model):
         assert registry.list_tags(arn)[OWNER_UID_KEY] == "uid-a"
-        assert registry.sync_tags(arn, {"team": "risk", OWNER_UID_KEY: "uid-b"}) is True  # another UID: not set
+        assert (
+            registry.sync_tags(arn, {"team": "risk", OWNER_UID_KEY: "uid-b"}) is True
+        )  # another UID: not set
         assert registry.sync_tags(arn, {}) is True  # nor removed with the others
         assert registry.list_tags(arn) == {OWNER_UID_KEY: "uid-a"}
 
@@ -344,7 +372,13 @@ def test_a_describe_that_fails_is_not_mistaken_for_absent(env, registry):
 def test_validation_is_terminal_with_the_api_message(registry):
     new_group(registry)
     with pytest.raises(TerminalError) as info:
-        registry.create_package({"ModelPackageGroupName": "churn", "ModelPackageName": "loose", "InferenceSpecification": INFERENCE})
+        registry.create_package(
+            {
+                "ModelPackageGroupName": "churn",
+                "ModelPackageName": "loose",
+                "InferenceSpecification": INFERENCE,
+            }
+        )
     assert info.value.reason == "ValidationError"
     assert "Both ModelPackageName and ModelPackageGroupName are provided" in info.value.message
 

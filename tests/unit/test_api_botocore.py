@@ -33,23 +33,53 @@ OPTIONAL_ON_PURPOSE = {
 REQUIRED_COVERAGE = {
     "ModelPackageGroup": ["modelPackageGroupName", "modelPackageGroupDescription", "tags"],
     "ModelPackage": [
-        "inferenceSpecification", "modelPackageDescription", "modelApprovalStatus", "approvalDescription",
-        "customerMetadataProperties", "additionalInferenceSpecifications", "certifyForMarketplace",
-        "sourceAlgorithmSpecification", "validationSpecification", "metadataProperties", "modelMetrics",
-        "domain", "task", "samplePayloadUrl", "tags", "modelPackageGroupName", "modelPackageName",
+        "inferenceSpecification",
+        "modelPackageDescription",
+        "modelApprovalStatus",
+        "approvalDescription",
+        "customerMetadataProperties",
+        "additionalInferenceSpecifications",
+        "certifyForMarketplace",
+        "sourceAlgorithmSpecification",
+        "validationSpecification",
+        "metadataProperties",
+        "modelMetrics",
+        "domain",
+        "task",
+        "samplePayloadUrl",
+        "tags",
+        "modelPackageGroupName",
+        "modelPackageName",
     ],
     "Model": [
-        "primaryContainer", "containers", "executionRoleArn", "enableNetworkIsolation", "vpcConfig",
-        "inferenceExecutionConfig", "tags", "modelName",
+        "primaryContainer",
+        "containers",
+        "executionRoleArn",
+        "enableNetworkIsolation",
+        "vpcConfig",
+        "inferenceExecutionConfig",
+        "tags",
+        "modelName",
     ],
 }
 CONTAINER_COVERAGE = [
-    "image", "imageDigest", "modelDataUrl", "containerHostname", "environment", "framework",
-    "frameworkVersion", "nearestModelName", "productId", "modelInput",
+    "image",
+    "imageDigest",
+    "modelDataUrl",
+    "containerHostname",
+    "environment",
+    "framework",
+    "frameworkVersion",
+    "nearestModelName",
+    "productId",
+    "modelInput",
 ]
 INFERENCE_SPEC_COVERAGE = [
-    "containers", "supportedContentTypes", "supportedResponseMIMETypes",
-    "supportedRealtimeInferenceInstanceTypes", "supportedTransformInstanceTypes",
+    "containers",
+    "supportedContentTypes",
+    "supportedResponseMIMETypes",
+    "supportedRealtimeInferenceInstanceTypes",
+    "supportedTransformInstanceTypes",
 ]
 
 
@@ -86,7 +116,9 @@ def _compare(shape: Any, schema: dict[str, Any], defs: dict[str, Any], where: st
 
     def expect(keyword: str, wanted: Any) -> None:
         if schema.get(keyword) != wanted:
-            problems.append(f"{where}: {keyword} is {schema.get(keyword)!r}, botocore {shape.name} says {wanted!r}")
+            problems.append(
+                f"{where}: {keyword} is {schema.get(keyword)!r}, botocore {shape.name} says {wanted!r}"
+            )
 
     meta = shape.metadata
     if shape.type_name == "string" and shape.enum:
@@ -145,7 +177,9 @@ def test_fields_match_botocore(cls: type[ApiModel]) -> None:
         if cls.is_kubernetes_only(name):
             assert found is None, f"{cls.__name__}.{name} is marked Kubernetes-only but is a SageMaker member"
             continue
-        assert found is not None, f"{cls.__name__}.{name}: no member {api_member_name(name)} in {cls.botocore_shapes()}"
+        assert found is not None, (
+            f"{cls.__name__}.{name}: no member {api_member_name(name)} in {cls.botocore_shapes()}"
+        )
         parent, member = found
         schema, defs = _field_schema(cls, name)
         problems += _compare(member, schema, defs, f"{cls.__name__}.{name}")
@@ -159,7 +193,9 @@ def test_required_members_are_required(cls: type[ApiModel]) -> None:
         field = member[0].lower() + member[1:]
         if (shape.name, member) in OPTIONAL_ON_PURPOSE or field not in cls.model_fields:
             continue  # members left out of the types are listed in the closing note
-        assert cls.model_fields[field].is_required(), f"{cls.__name__}.{field} is required by botocore {shape.name}"
+        assert cls.model_fields[field].is_required(), (
+            f"{cls.__name__}.{field} is required by botocore {shape.name}"
+        )
 
 
 def test_every_field_is_required_only_when_botocore_requires_it() -> None:
@@ -167,7 +203,9 @@ def test_every_field_is_required_only_when_botocore_requires_it() -> None:
         for name, info in cls.model_fields.items():
             if info.is_required() and not cls.is_kubernetes_only(name):
                 parent, _ = _member(cls, name)
-                assert api_member_name(name) in parent.required_members, f"{cls.__name__}.{name} is required here only"
+                assert api_member_name(name) in parent.required_members, (
+                    f"{cls.__name__}.{name} is required here only"
+                )
 
 
 def test_issue_fields_are_covered() -> None:
@@ -186,7 +224,11 @@ def test_the_checker_catches_a_wrong_constraint() -> None:
     assert _compare(member, {"type": "string", "maxLength": 255}, {}, "image")
 
 
-LOOKAROUND = {original: spelled for original, spelled in PATTERN_SPELLINGS.items() if "(?<" in original or "(?=" in original}
+LOOKAROUND = {
+    original: spelled
+    for original, spelled in PATTERN_SPELLINGS.items()
+    if "(?<" in original or "(?=" in original
+}
 
 
 def test_lookaround_spellings_exist() -> None:
@@ -194,8 +236,18 @@ def test_lookaround_spellings_exist() -> None:
 
 
 NAMEISH = st.text(alphabet="ab9-/:", max_size=12) | st.sampled_from(
-    ["a", "a-", "-a", "ab-c", "a/1", "a-/1", "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/g-",
-     "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/12", "x" * 63, "x" * 64]
+    [
+        "a",
+        "a-",
+        "-a",
+        "ab-c",
+        "a/1",
+        "a-/1",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/g-",
+        "arn:aws:sagemaker:us-east-1:123456789012:model-package/g/12",
+        "x" * 63,
+        "x" * 64,
+    ]
 )
 
 

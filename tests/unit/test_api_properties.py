@@ -18,18 +18,46 @@ from harness import crd_validation
 from model_registry_operator.api import KINDS, format_validation_error, parse_spec, to_api
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = [yaml.safe_load(path.read_text()) for path in sorted((ROOT / "manifests" / "samples").glob("*.yaml"))]
+SAMPLES = [
+    yaml.safe_load(path.read_text()) for path in sorted((ROOT / "manifests" / "samples").glob("*.yaml"))
+]
 
-JSON_LEAF = st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats(allow_nan=False) | st.text(max_size=80)
+JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=80)
+)
 JSON = st.recursive(
     JSON_LEAF,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
     max_leaves=12,
 )
 # Strings close to the real ones make the interesting failures (a pattern, a length) likely.
 NEAR_MISS = st.sampled_from(
-    ["", " ", "a" * 64, "a" * 1025, "s3://", "http://x/y", "arn:aws:iam::1:role/x", "churn-", "Approved", "ml.m5.large",
-     "ml.nope", "../x", "x/../y", "SHA256:" + "0" * 64, "\u00e9t\u00e9", "a\nb", "1.2", "-1"]
+    [
+        "",
+        " ",
+        "a" * 64,
+        "a" * 1025,
+        "s3://",
+        "http://x/y",
+        "arn:aws:iam::1:role/x",
+        "churn-",
+        "Approved",
+        "ml.m5.large",
+        "ml.nope",
+        "../x",
+        "x/../y",
+        "SHA256:" + "0" * 64,
+        "\u00e9t\u00e9",
+        "a\nb",
+        "1.2",
+        "-1",
+    ]
 ) | st.integers(-2, 2)
 
 
@@ -113,7 +141,9 @@ def test_random_json_parses_or_fails_naming_the_field(kind: str, spec: Any) -> N
     check(kind, spec)
 
 
-CRDS = {kind: yaml.safe_load((ROOT / "crds" / f"{info.plural}.yaml").read_text()) for kind, info in KINDS.items()}
+CRDS = {
+    kind: yaml.safe_load((ROOT / "crds" / f"{info.plural}.yaml").read_text()) for kind, info in KINDS.items()
+}
 
 
 @settings(max_examples=150, deadline=None)
@@ -124,7 +154,12 @@ def test_the_crd_admits_every_spec_the_operator_accepts(case: tuple[str, Any]) -
     patterns and look-behind stay out of the CRD.)"""
     kind, spec = case
     crd = CRDS[kind]
-    obj = {"apiVersion": "registry.mlops.dev/v1alpha1", "kind": kind, "metadata": {"name": "sample"}, "spec": spec}
+    obj = {
+        "apiVersion": "registry.mlops.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "sample"},
+        "spec": spec,
+    }
     admitted = crd_validation.apply_defaults(crd, crd_validation.prune(crd, obj))
     if not isinstance(admitted.get("spec"), dict):
         return  # refused for having no spec object at all

@@ -1,6 +1,7 @@
 """The Argo CD health check (manifests/argocd/health.lua), run by real Lua 5.1 (Argo CD's
 gopher-lua implements 5.1) on hand-written statuses and on the statuses the controllers
 write; and the generated argocd-cm patch, which must embed exactly that script."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -55,7 +56,9 @@ def health(body: dict[str, Any], script: str = SCRIPT) -> tuple[str, str]:
     return result["status"], result["message"]
 
 
-def body(kind: str, status: dict[str, Any] | None, generation: int = 1, deleting: bool = False) -> dict[str, Any]:
+def body(
+    kind: str, status: dict[str, Any] | None, generation: int = 1, deleting: bool = False
+) -> dict[str, Any]:
     metadata = {"name": "churn", "namespace": "ml", "uid": "uid-1", "generation": generation}
     if deleting:
         metadata["deletionTimestamp"] = DELETED_AT
@@ -68,8 +71,11 @@ def body(kind: str, status: dict[str, Any] | None, generation: int = 1, deleting
 def written(state: str, reason: str, message: str, generation: int = 1, **fields: Any) -> dict[str, Any]:
     """A status as common.finish writes it."""
     outcome = {"Ready": Outcome.ready, "Reconciling": Outcome.reconciling, "Stalled": Outcome.stalled}[state]
-    return {**fields, "observedGeneration": generation,
-            "conditions": build_conditions(outcome(reason, message), generation, None, "2025-01-01T00:00:00Z")}
+    return {
+        **fields,
+        "observedGeneration": generation,
+        "conditions": build_conditions(outcome(reason, message), generation, None, "2025-01-01T00:00:00Z"),
+    }
 
 
 def only(conditions: list[dict[str, Any]], generation: int = 1, **fields: Any) -> dict[str, Any]:
@@ -86,41 +92,112 @@ COMMON = [
     pytest.param({}, 1, False, WAITING_1, id="empty-status"),
     pytest.param({"arn": "arn:x"}, 1, False, WAITING_1, id="status-without-generation"),
     pytest.param(READY_GROUP, 2, False, WAITING_2, id="spec-edited-since-ready"),
-    pytest.param(written("Stalled", "InvalidSpec", "Fix spec.x."), 2, False, WAITING_2, id="spec-edited-since-stalled"),
+    pytest.param(
+        written("Stalled", "InvalidSpec", "Fix spec.x."), 2, False, WAITING_2, id="spec-edited-since-stalled"
+    ),
     pytest.param({**READY_GROUP, "observedGeneration": 2}, 2, False, WAITING_2, id="ready-condition-stale"),
-    pytest.param(written("Stalled", "InvalidSpec", "Fix spec.x."), 1, False,
-                 ("Degraded", "InvalidSpec: Fix spec.x."), id="stalled"),
-    pytest.param(written("Reconciling", "Creating", "Creating it."), 1, False,
-                 ("Progressing", "Creating: Creating it."), id="reconciling"),
-    pytest.param(written("Reconciling", "Throttled", "Slow down. Retrying in 15s.", 7), 7, False,
-                 ("Progressing", "Throttled: Slow down. Retrying in 15s."), id="reconciling-later-generation"),
-    pytest.param(written("Ready", "Synced", "It exists.", 3), 3, False, ("Healthy", "It exists."), id="ready"),
+    pytest.param(
+        written("Stalled", "InvalidSpec", "Fix spec.x."),
+        1,
+        False,
+        ("Degraded", "InvalidSpec: Fix spec.x."),
+        id="stalled",
+    ),
+    pytest.param(
+        written("Reconciling", "Creating", "Creating it."),
+        1,
+        False,
+        ("Progressing", "Creating: Creating it."),
+        id="reconciling",
+    ),
+    pytest.param(
+        written("Reconciling", "Throttled", "Slow down. Retrying in 15s.", 7),
+        7,
+        False,
+        ("Progressing", "Throttled: Slow down. Retrying in 15s."),
+        id="reconciling-later-generation",
+    ),
+    pytest.param(
+        written("Ready", "Synced", "It exists.", 3), 3, False, ("Healthy", "It exists."), id="ready"
+    ),
     # kstatus readers other than this operator may write conditions without observedGeneration
-    pytest.param(only([{"type": "Ready", "status": "True", "message": "Fine."}]), 1, False,
-                 ("Healthy", "Fine."), id="ready-without-condition-generation"),
-    pytest.param(only([{"type": "Stalled", "status": "True"}]), 1, False, ("Degraded", ""), id="stalled-without-words"),
-    pytest.param(only([{"type": "Stalled", "status": "True", "reason": "Bad"}]), 1, False, ("Degraded", "Bad"),
-                 id="stalled-reason-only"),
+    pytest.param(
+        only([{"type": "Ready", "status": "True", "message": "Fine."}]),
+        1,
+        False,
+        ("Healthy", "Fine."),
+        id="ready-without-condition-generation",
+    ),
+    pytest.param(
+        only([{"type": "Stalled", "status": "True"}]), 1, False, ("Degraded", ""), id="stalled-without-words"
+    ),
+    pytest.param(
+        only([{"type": "Stalled", "status": "True", "reason": "Bad"}]),
+        1,
+        False,
+        ("Degraded", "Bad"),
+        id="stalled-reason-only",
+    ),
     # Stalled wins over Reconciling, and both over Ready, should more than one be True
-    pytest.param(only([{"type": "Ready", "status": "True", "message": "ok"},
-                       {"type": "Reconciling", "status": "True", "reason": "Creating", "message": "wait"},
-                       {"type": "Stalled", "status": "True", "reason": "Bad", "message": "fix"}]), 1, False,
-                 ("Degraded", "Bad: fix"), id="stalled-first"),
-    pytest.param(only([{"type": "Ready", "status": "True", "message": "ok"},
-                       {"type": "Reconciling", "status": "True", "reason": "Creating", "message": "wait"}]), 1, False,
-                 ("Progressing", "Creating: wait"), id="reconciling-before-ready"),
-    pytest.param(only([{"type": "Ready", "status": "False", "reason": "Unknown", "message": "hm"},
-                       {"type": "Stalled", "status": "False"}]), 1, False,
-                 ("Progressing", "Ready is False, and neither Reconciling nor Stalled is True: Unknown: hm"),
-                 id="nothing-true"),
-    pytest.param(only([]), 1, False,
-                 ("Progressing", "The operator has not written the Ready, Reconciling and Stalled conditions yet."),
-                 id="no-conditions"),
-    pytest.param(written("Ready", "Synced", "It exists."), 1, True, ("Progressing", "Being deleted: Synced: It exists."),
-                 id="deleting"),
+    pytest.param(
+        only(
+            [
+                {"type": "Ready", "status": "True", "message": "ok"},
+                {"type": "Reconciling", "status": "True", "reason": "Creating", "message": "wait"},
+                {"type": "Stalled", "status": "True", "reason": "Bad", "message": "fix"},
+            ]
+        ),
+        1,
+        False,
+        ("Degraded", "Bad: fix"),
+        id="stalled-first",
+    ),
+    pytest.param(
+        only(
+            [
+                {"type": "Ready", "status": "True", "message": "ok"},
+                {"type": "Reconciling", "status": "True", "reason": "Creating", "message": "wait"},
+            ]
+        ),
+        1,
+        False,
+        ("Progressing", "Creating: wait"),
+        id="reconciling-before-ready",
+    ),
+    pytest.param(
+        only(
+            [
+                {"type": "Ready", "status": "False", "reason": "Unknown", "message": "hm"},
+                {"type": "Stalled", "status": "False"},
+            ]
+        ),
+        1,
+        False,
+        ("Progressing", "Ready is False, and neither Reconciling nor Stalled is True: Unknown: hm"),
+        id="nothing-true",
+    ),
+    pytest.param(
+        only([]),
+        1,
+        False,
+        ("Progressing", "The operator has not written the Ready, Reconciling and Stalled conditions yet."),
+        id="no-conditions",
+    ),
+    pytest.param(
+        written("Ready", "Synced", "It exists."),
+        1,
+        True,
+        ("Progressing", "Being deleted: Synced: It exists."),
+        id="deleting",
+    ),
     pytest.param(None, 1, True, ("Progressing", "Being deleted."), id="deleting-without-status"),
-    pytest.param(written("Stalled", "VersionsRemain", "Delete them."), 1, True,
-                 ("Progressing", "Being deleted: VersionsRemain: Delete them."), id="deleting-stalled"),
+    pytest.param(
+        written("Stalled", "VersionsRemain", "Delete them."),
+        1,
+        True,
+        ("Progressing", "Being deleted: VersionsRemain: Delete them."),
+        id="deleting-stalled",
+    ),
 ]
 
 
@@ -134,18 +211,30 @@ PACKAGE_ARN = "arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/2"
 PACKAGE_READY = f"{PACKAGE_ARN} is registered and matches the spec."
 
 
-@pytest.mark.parametrize("kind, fields, message", [
-    ("ModelPackage", {"modelPackageVersion": 2, "modelPackageGroupName": "churn", "modelApprovalStatus": "Approved"},
-     f"Version 2 of churn, Approved. {PACKAGE_READY}"),
-    ("ModelPackage", {"modelPackageVersion": 2, "modelApprovalStatus": "PendingManualApproval"},
-     f"Version 2, PendingManualApproval. {PACKAGE_READY}"),
-    ("ModelPackage", {"modelApprovalStatus": "Rejected"}, f"Rejected. {PACKAGE_READY}"),  # unversioned
-    ("ModelPackage", {}, PACKAGE_READY),
-    ("Model", {"containers": [{"modelPackageName": PACKAGE_ARN}, {"containerHostname": "b"}]},
-     f"From {PACKAGE_ARN}. {PACKAGE_READY}"),
-    ("Model", {"containers": [{"containerHostname": "a"}]}, PACKAGE_READY),
-    ("ModelPackageGroup", {"modelPackageVersion": 2, "modelApprovalStatus": "Approved"}, PACKAGE_READY),
-])
+@pytest.mark.parametrize(
+    "kind, fields, message",
+    [
+        (
+            "ModelPackage",
+            {"modelPackageVersion": 2, "modelPackageGroupName": "churn", "modelApprovalStatus": "Approved"},
+            f"Version 2 of churn, Approved. {PACKAGE_READY}",
+        ),
+        (
+            "ModelPackage",
+            {"modelPackageVersion": 2, "modelApprovalStatus": "PendingManualApproval"},
+            f"Version 2, PendingManualApproval. {PACKAGE_READY}",
+        ),
+        ("ModelPackage", {"modelApprovalStatus": "Rejected"}, f"Rejected. {PACKAGE_READY}"),  # unversioned
+        ("ModelPackage", {}, PACKAGE_READY),
+        (
+            "Model",
+            {"containers": [{"modelPackageName": PACKAGE_ARN}, {"containerHostname": "b"}]},
+            f"From {PACKAGE_ARN}. {PACKAGE_READY}",
+        ),
+        ("Model", {"containers": [{"containerHostname": "a"}]}, PACKAGE_READY),
+        ("ModelPackageGroup", {"modelPackageVersion": 2, "modelApprovalStatus": "Approved"}, PACKAGE_READY),
+    ],
+)
 def test_healthy_message_leads_with_what_matters_per_kind(kind, fields, message):
     assert health(body(kind, written("Ready", "Synced", PACKAGE_READY, **fields))) == ("Healthy", message)
 
@@ -161,10 +250,15 @@ PACKAGE_SPEC = {
         "supportedResponseMIMETypes": ["text/csv"],
     },
 }
-MODEL_SPEC = {"primaryContainer": {"modelPackageRef": {"name": "churn-v1"}},
-              "executionRoleArn": "arn:aws:iam::123456789012:role/sagemaker"}
-GROUP_META, PACKAGE_META, MODEL_META = (Meta("churn", "ml", "uid-g", 1), Meta("churn-v1", "ml", "uid-p", 1),
-                                        Meta("churn", "ml", "uid-m", 1))
+MODEL_SPEC = {
+    "primaryContainer": {"modelPackageRef": {"name": "churn-v1"}},
+    "executionRoleArn": "arn:aws:iam::123456789012:role/sagemaker",
+}
+GROUP_META, PACKAGE_META, MODEL_META = (
+    Meta("churn", "ml", "uid-g", 1),
+    Meta("churn-v1", "ml", "uid-p", 1),
+    Meta("churn", "ml", "uid-m", 1),
+)
 
 
 @pytest.fixture
@@ -193,17 +287,25 @@ def ready_package(ctx, spec=PACKAGE_SPEC) -> Any:
 
 def test_group_from_the_controller(ctx):
     assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
-        "Healthy", "Model package group churn exists in SageMaker and matches the spec.")
+        "Healthy",
+        "Model package group churn exists in SageMaker and matches the spec.",
+    )
     invalid = mpg.reconcile({"modelPackageGroupName": "bad_name!"}, GROUP_META, {}, ctx)
     health_, message = of("ModelPackageGroup", invalid)
-    assert health_ == "Degraded" and message.startswith("InvalidSpec: ") and "spec.modelPackageGroupName" in message
+    assert (
+        health_ == "Degraded"
+        and message.startswith("InvalidSpec: ")
+        and "spec.modelPackageGroupName" in message
+    )
 
 
 def test_group_pending_in_sagemaker_is_progressing(ctx):
     ctx.registry.create_group({"ModelPackageGroupName": "churn"})
     ctx.registry.groups["churn"]["ModelPackageGroupStatus"] = "Pending"
     assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
-        "Progressing", "Pending: Model package group churn is Pending in SageMaker.")
+        "Progressing",
+        "Pending: Model package group churn is Pending in SageMaker.",
+    )
     ctx.registry.groups["churn"]["ModelPackageGroupStatus"] = "Failed"
     health_, message = of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx))
     assert health_ == "Degraded" and message.startswith("GroupFailed: ")
@@ -215,7 +317,9 @@ def test_group_throttled_is_progressing_then_terminal_error_degraded(ctx):
     assert health_ == "Progressing" and message.startswith("ThrottlingException: Rate exceeded. Retrying in")
     ctx.registry.fail_next("describe_group", TerminalError("AccessDeniedException", "Not allowed."))
     assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
-        "Degraded", "AccessDeniedException: Not allowed.")
+        "Degraded",
+        "AccessDeniedException: Not allowed.",
+    )
 
 
 def test_group_being_deleted_with_versions_left_is_progressing(ctx):
@@ -229,8 +333,12 @@ def test_package_waiting_for_approval_is_healthy_and_its_model_progressing(ctx):
     package = ready_package(ctx)
     version_arn = package.status["arn"]
     assert of("ModelPackage", package) == (
-        "Healthy", f"Version 1 of churn, PendingManualApproval. {version_arn} is registered and matches the spec.")
-    lookup = DictLookup({("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}})
+        "Healthy",
+        f"Version 1 of churn, PendingManualApproval. {version_arn} is registered and matches the spec.",
+    )
+    lookup = DictLookup(
+        {("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}}
+    )
     health_, message = of("Model", mdl.reconcile(MODEL_SPEC, MODEL_META, {}, ctx, lookup))
     assert health_ == "Progressing"
     assert message.startswith("WaitingForApproval: Waiting for ModelPackage churn-v1 to be Approved")
@@ -240,11 +348,17 @@ def test_approved_package_and_its_model_are_healthy(ctx):
     package = ready_package(ctx, {**PACKAGE_SPEC, "modelApprovalStatus": "Approved"})
     version_arn = package.status["arn"]
     assert of("ModelPackage", package) == (
-        "Healthy", f"Version 1 of churn, Approved. {version_arn} is registered and matches the spec.")
-    lookup = DictLookup({("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}})
+        "Healthy",
+        f"Version 1 of churn, Approved. {version_arn} is registered and matches the spec.",
+    )
+    lookup = DictLookup(
+        {("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}}
+    )
     model = mdl.reconcile(MODEL_SPEC, MODEL_META, {}, ctx, lookup)
     assert of("Model", model) == (
-        "Healthy", f"From {version_arn}. Model churn exists in SageMaker and matches the spec.")
+        "Healthy",
+        f"From {version_arn}. Model churn exists in SageMaker and matches the spec.",
+    )
     # the spec edited, not yet seen by the operator
     assert of("Model", model, generation=2) == WAITING_2
 
@@ -259,7 +373,9 @@ def test_model_whose_name_is_taken_is_degraded(ctx):
 def test_package_progress_and_failures(ctx):
     missing_group = mp.reconcile(PACKAGE_SPEC, PACKAGE_META, {}, ctx, DictLookup())
     health_, message = of("ModelPackage", missing_group)
-    assert health_ == "Progressing" and message.startswith("WaitingForGroup: ModelPackageGroup churn does not exist")
+    assert health_ == "Progressing" and message.startswith(
+        "WaitingForGroup: ModelPackageGroup churn does not exist"
+    )
     invalid = mp.reconcile({**PACKAGE_SPEC, "modelPackageName": "other"}, PACKAGE_META, {}, ctx, DictLookup())
     health_, message = of("ModelPackage", invalid)
     assert health_ == "Degraded" and message.startswith("InvalidSpec: ") and "exactly one of" in message
@@ -270,18 +386,25 @@ def test_package_progress_and_failures(ctx):
     assert of("ModelPackage", created)[0] == "Progressing"
     in_progress = mp.reconcile(PACKAGE_SPEC, PACKAGE_META, created.status, ctx, lookup)
     version_arn = in_progress.status["arn"]
-    assert of("ModelPackage", in_progress) == ("Progressing", f"InProgress: SageMaker reports {version_arn} as InProgress.")
+    assert of("ModelPackage", in_progress) == (
+        "Progressing",
+        f"InProgress: SageMaker reports {version_arn} as InProgress.",
+    )
 
     package = ctx.registry.packages[version_arn]
     package["ModelPackageStatus"] = "Failed"
-    package["ModelPackageStatusDetails"] = {"ValidationStatuses": [{"Name": "v", "Status": "Failed",
-                                                                    "FailureReason": "image not found"}]}
+    package["ModelPackageStatusDetails"] = {
+        "ValidationStatuses": [{"Name": "v", "Status": "Failed", "FailureReason": "image not found"}]
+    }
     ctx.listings.forget("churn")
-    health_, message = of("ModelPackage", mp.reconcile(PACKAGE_SPEC, PACKAGE_META, in_progress.status, ctx, lookup))
+    health_, message = of(
+        "ModelPackage", mp.reconcile(PACKAGE_SPEC, PACKAGE_META, in_progress.status, ctx, lookup)
+    )
     assert health_ == "Degraded" and message.startswith("PackageFailed: ") and "image not found" in message
 
 
 # The generated patch.
+
 
 def load_render():
     spec = importlib.util.spec_from_file_location("argocd_render", ARGOCD / "render.py")
@@ -299,7 +422,11 @@ def test_committed_patch_is_generated_from_the_script():
 def test_patch_embeds_the_script_for_each_kind_byte_for_byte():
     render = load_render()
     patch = yaml.safe_load(render.render())
-    assert (patch["apiVersion"], patch["kind"], patch["metadata"]) == ("v1", "ConfigMap", {"name": "argocd-cm"})
+    assert (patch["apiVersion"], patch["kind"], patch["metadata"]) == (
+        "v1",
+        "ConfigMap",
+        {"name": "argocd-cm"},
+    )
     assert patch["data"] == {f"resource.customizations.health.{GROUP}_{kind}": SCRIPT for kind in KINDS}
     # also for a script whose shape a careless indentation would break
     tricky = "-- a\n\n  local x = 1\nreturn {status = 'Healthy', message = ''}\n"

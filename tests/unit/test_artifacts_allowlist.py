@@ -1,8 +1,15 @@
 """MRO_SOURCE_BUCKETS and MRO_SOURCE_HOSTS: which sources the operator may read (confused deputy)."""
+
 import pytest
 
 from model_registry_operator.artifacts.sources import (
-    HttpFetcher, HttpSource, Policy, S3Source, bucket_allowed, host_allowed, parse_source,
+    HttpFetcher,
+    HttpSource,
+    Policy,
+    S3Source,
+    bucket_allowed,
+    host_allowed,
+    parse_source,
 )
 from model_registry_operator.errors import TerminalError
 from model_registry_operator.settings import Settings
@@ -37,7 +44,9 @@ def parse(url, policy, http=None):
     ],
 )
 def test_bucket_allowlist(bucket, key, allowed):
-    entries = Settings.from_env({"MRO_SOURCE_BUCKETS": "ml-src, team-*-models,shared/releases/"}).source_buckets
+    entries = Settings.from_env(
+        {"MRO_SOURCE_BUCKETS": "ml-src, team-*-models,shared/releases/"}
+    ).source_buckets
     assert bucket_allowed(bucket, key, entries) is allowed
 
 
@@ -60,7 +69,9 @@ def test_bucket_allowlist(bucket, key, allowed):
     ],
 )
 def test_host_allowlist(host, allowed):
-    entries = Settings.from_env({"MRO_SOURCE_HOSTS": "models.example.org,*.example.net, 10.0.0.5,[::1]"}).source_hosts
+    entries = Settings.from_env(
+        {"MRO_SOURCE_HOSTS": "models.example.org,*.example.net, 10.0.0.5,[::1]"}
+    ).source_hosts
     assert host_allowed(host, entries) is allowed
 
 
@@ -68,7 +79,9 @@ def test_unset_allows_anything():
     assert bucket_allowed("any", "../key", ()) and host_allowed("any.host", ())
     assert isinstance(parse("s3://any/key", policy()), S3Source)
     assert isinstance(parse("https://any.example.com/m.bin", policy()), HttpSource)
-    assert isinstance(parse("s3://any/key", policy(hosts="models.example.org")), S3Source)  # each setting alone
+    assert isinstance(
+        parse("s3://any/key", policy(hosts="models.example.org")), S3Source
+    )  # each setting alone
     assert isinstance(parse("https://any.example.com/m.bin", policy(buckets="ml-src")), HttpSource)
 
 
@@ -101,8 +114,17 @@ def test_a_host_outside_the_allowlist_is_refused_before_resolving():
 
 
 @pytest.mark.parametrize("hosts", ["", "*.example.org"])
-@pytest.mark.parametrize("host", ["localhost\x00.example.org", "intranet.corp\x00.example.org", "a b.example.org",
-                                  "a_b.example.org", "-x.example.org", "x..example.org"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "localhost\x00.example.org",
+        "intranet.corp\x00.example.org",
+        "a b.example.org",
+        "a_b.example.org",
+        "-x.example.org",
+        "x..example.org",
+    ],
+)
 def test_a_host_that_is_not_a_host_name_is_refused_whatever_the_allowlist(host, hosts):
     # the resolver stops at a NUL byte: "localhost\x00.example.org" would pass *.example.org and reach localhost
     with pytest.raises(TerminalError) as refused:
@@ -110,7 +132,9 @@ def test_a_host_that_is_not_a_host_name_is_refused_whatever_the_allowlist(host, 
     assert refused.value.reason == "InvalidSource" and "not a valid host name" in refused.value.message
 
 
-@pytest.mark.parametrize("host", ["models.example.org", "models.example.org.", "10.0.0.7", "[fd12::7]", "bücher.example"])
+@pytest.mark.parametrize(
+    "host", ["models.example.org", "models.example.org.", "10.0.0.7", "[fd12::7]", "bücher.example"]
+)
 def test_host_names_and_addresses_are_valid_hosts(host):
     assert isinstance(parse(f"https://{host}/m.bin", policy()), HttpSource)
 
@@ -122,8 +146,15 @@ def test_a_redirect_to_a_host_that_is_not_a_host_name_is_refused():
     assert refused.value.reason == "InvalidSource"
 
 
-@pytest.mark.parametrize("bucket", ["arn:aws:s3:us-east-1:123456789012:accesspoint:payroll-models",
-                                    "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint:ml-x", "a", "x y"])
+@pytest.mark.parametrize(
+    "bucket",
+    [
+        "arn:aws:s3:us-east-1:123456789012:accesspoint:payroll-models",
+        "arn:aws:s3-object-lambda:us-east-1:123456789012:accesspoint:ml-x",
+        "a",
+        "x y",
+    ],
+)
 def test_an_s3_source_must_name_a_bucket(bucket):
     with pytest.raises(TerminalError) as refused:
         parse(f"s3://{bucket}/2026/m.bin", policy())
@@ -132,8 +163,13 @@ def test_an_s3_source_must_name_a_bucket(bucket):
 
 @pytest.mark.parametrize(
     "bucket, allowed",
-    [("ml-payroll-ap-abc123-s3alias", False), ("ml-lambda-ap-abc--ol-s3", False), ("ml-global.mrap", False),
-     ("ml-churn", True), ("ml-exact-ap-abc-s3alias", True)],
+    [
+        ("ml-payroll-ap-abc123-s3alias", False),
+        ("ml-lambda-ap-abc--ol-s3", False),
+        ("ml-global.mrap", False),
+        ("ml-churn", True),
+        ("ml-exact-ap-abc-s3alias", True),
+    ],
 )
 def test_access_point_aliases_need_an_entry_that_names_them(bucket, allowed):
     # an alias fronts some other bucket: "ml-*" must not admit it
@@ -149,4 +185,6 @@ def test_the_api_and_its_crd_refuse_control_characters_in_a_source_host():
     with pytest.raises(ValidationError):
         ArtifactFile(path="m.bin", source="https://intranet\x00.example.org/m.bin")
     assert ArtifactFile(path="m.bin", source="https://models.example.org/m.bin?X-Amz-Signature=a b")
-    assert "\\x00-\\x20" in ARTIFACT_SOURCE_PATTERN  # the CRD's pattern is generated from it (test_crds: staleness)
+    assert (
+        "\\x00-\\x20" in ARTIFACT_SOURCE_PATTERN
+    )  # the CRD's pattern is generated from it (test_crds: staleness)

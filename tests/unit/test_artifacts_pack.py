@@ -77,7 +77,9 @@ def test_long_path_uses_pax_header():
 
 def test_size_over_8_gib_is_encoded():
     header = tar_header("huge.bin", 9 * 1024**3)
-    info = tarfile.TarInfo.frombuf(header[-512:], "utf-8", "surrogateescape")  # the ustar block after the PAX record
+    info = tarfile.TarInfo.frombuf(
+        header[-512:], "utf-8", "surrogateescape"
+    )  # the ustar block after the PAX record
     assert b"size=9663676416" in header
     assert info.name == "huge.bin"
 

@@ -7,9 +7,18 @@ import pytest
 
 from model_registry_operator.artifacts import _Progress
 from model_registry_operator.artifacts.sources import (
-    HttpFetcher, HttpSource, Policy, S3Source, SourceInterrupted, Stat, full_object_sha256, parse_source, prefetched,
+    HttpFetcher,
+    HttpSource,
+    Policy,
+    S3Source,
+    SourceInterrupted,
+    Stat,
+    full_object_sha256,
+    parse_source,
+    prefetched,
     read_stream,
-    redact, refused_address_reason,
+    redact,
+    refused_address_reason,
 )
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.settings import Settings
@@ -25,7 +34,10 @@ LOCAL = Policy(allow_http=True, allow_loopback=True)
             "https://bucket.s3.amazonaws.com/m.bin?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F&X-Amz-Signature=abc",
             "https://bucket.s3.amazonaws.com/m.bin?REDACTED",
         ),
-        ("https://acct.blob.core.windows.net/c/m.bin?sv=2022&se=2030&sig=secret", "https://acct.blob.core.windows.net/c/m.bin?REDACTED"),
+        (
+            "https://acct.blob.core.windows.net/c/m.bin?sv=2022&se=2030&sig=secret",
+            "https://acct.blob.core.windows.net/c/m.bin?REDACTED",
+        ),
         ("https://user:hunter2@models.example.org:8443/m.bin", "https://models.example.org:8443/m.bin"),
         ("https://models.example.org/m.bin", "https://models.example.org/m.bin"),
         ("s3://bucket/key.tar.gz", "s3://bucket/key.tar.gz"),
@@ -84,7 +96,10 @@ def parse(url, policy=STRICT):
         ("file:///etc/passwd", "ForbiddenSource"),
         ("ftp://models.example.org/m.bin", "ForbiddenSource"),
         ("gopher://x/", "ForbiddenSource"),
-        ("https://169.254.169.254/latest/meta-data/", "ForbiddenSource"),  # literal addresses: refused at once
+        (
+            "https://169.254.169.254/latest/meta-data/",
+            "ForbiddenSource",
+        ),  # literal addresses: refused at once
         ("https://[fd00:ec2::254]/latest/meta-data/", "ForbiddenSource"),
         ("https://127.0.0.1:8443/m.bin", "ForbiddenSource"),
         ("http://models.example.org/m.bin", "ForbiddenSource"),
@@ -119,7 +134,9 @@ def test_plain_http_message_names_the_setting():
 
 def test_host_resolving_to_metadata_is_refused_before_connecting():
     fetcher = HttpFetcher(resolve=lambda host, port: ["10.0.0.5", "169.254.169.254"])
-    source = HttpSource(fetcher, "https://models.test/m.bin?X-Amz-Signature=s3cret", STRICT, "artifact a, file f")
+    source = HttpSource(
+        fetcher, "https://models.test/m.bin?X-Amz-Signature=s3cret", STRICT, "artifact a, file f"
+    )
     with pytest.raises(TerminalError) as caught:
         source.stat()
     assert caught.value.reason == "ForbiddenSource"
@@ -202,7 +219,11 @@ def test_settings_drive_the_policy():
 
 def test_s3_version_id_is_parsed_and_named():
     source = parse("s3://bucket/dir/m.bin?versionId=3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY%2FMTRC")
-    assert source.location == {"Bucket": "bucket", "Key": "dir/m.bin", "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRC"}
+    assert source.location == {
+        "Bucket": "bucket",
+        "Key": "dir/m.bin",
+        "VersionId": "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRC",
+    }
     assert source.display == "s3://bucket/dir/m.bin?versionId=3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY/MTRC"
     assert parse("s3://bucket/m.bin").location == {"Bucket": "bucket", "Key": "m.bin"}
 

@@ -4,7 +4,7 @@ rest; transition rules (immutability, append-only) are exercised with oldSelf on
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ from model_registry_operator.api.modelpackage import IMMUTABLE_FIELDS
 ROOT = Path(__file__).resolve().parents[2]
 
 
-@lru_cache(maxsize=None)
+@cache
 def crd(kind: str) -> dict[str, Any]:
     text = (ROOT / "crds" / f"{KINDS[kind].plural}.yaml").read_text()
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -64,16 +64,23 @@ def test_package_takes_only_one_of_group_ref_group_name_package_name(extra: dict
 def test_container_takes_one_kind_of_model_data() -> None:
     obj = sample(ARTIFACTS)
     obj["spec"]["inferenceSpecification"]["containers"][0]["modelDataUrl"] = "s3://b/model.tar.gz"
-    rejected(obj, "set at most one of modelDataUrl, modelDataSource or modelDataArtifact",
-             "spec.inferenceSpecification.containers[0]")
+    rejected(
+        obj,
+        "set at most one of modelDataUrl, modelDataSource or modelDataArtifact",
+        "spec.inferenceSpecification.containers[0]",
+    )
 
 
 def test_model_data_artifact_must_be_declared() -> None:
     obj = sample(ARTIFACTS)
     obj["spec"]["inferenceSpecification"]["containers"][0]["modelDataArtifact"] = "weights"
-    rejected(obj, "every modelDataArtifact must name an entry of spec.artifacts", "spec.inferenceSpecification")
+    rejected(
+        obj, "every modelDataArtifact must name an entry of spec.artifacts", "spec.inferenceSpecification"
+    )
     del obj["spec"]["artifacts"]
-    rejected(obj, "every modelDataArtifact must name an entry of spec.artifacts", "spec.inferenceSpecification")
+    rejected(
+        obj, "every modelDataArtifact must name an entry of spec.artifacts", "spec.inferenceSpecification"
+    )
 
 
 def test_additional_inference_specifications_cannot_use_artifacts() -> None:
@@ -81,8 +88,11 @@ def test_additional_inference_specifications_cannot_use_artifacts() -> None:
     obj["spec"]["additionalInferenceSpecifications"] = [
         {"name": "neo", "containers": [{"image": "x", "modelDataArtifact": "model"}]}
     ]
-    rejected(obj, "modelDataArtifact is only supported in spec.inferenceSpecification.containers",
-             "spec.additionalInferenceSpecifications[0]")
+    rejected(
+        obj,
+        "modelDataArtifact is only supported in spec.inferenceSpecification.containers",
+        "spec.additionalInferenceSpecifications[0]",
+    )
 
 
 def test_model_needs_exactly_one_of_primary_container_or_containers() -> None:
@@ -99,7 +109,11 @@ def test_model_needs_exactly_one_of_primary_container_or_containers() -> None:
 
 @pytest.mark.parametrize(
     "container",
-    [{}, {"image": "x", "modelPackageRef": {"name": "p"}}, {"modelPackageName": "p", "modelPackageRef": {"name": "p"}}],
+    [
+        {},
+        {"image": "x", "modelPackageRef": {"name": "p"}},
+        {"modelPackageName": "p", "modelPackageRef": {"name": "p"}},
+    ],
 )
 def test_model_container_has_one_source(container: dict[str, Any]) -> None:
     obj = sample("model-from-package.yaml")
@@ -118,11 +132,16 @@ def test_model_container_model_data_choice() -> None:
 # --- metadata.name as the SageMaker name -------------------------------------------------------
 
 
-@pytest.mark.parametrize(("name", "kind_sample", "field"), [
-    ("churn.v1", "modelpackagegroup.yaml", "modelPackageGroupName"),
-    ("m" * 64, "model-from-package.yaml", "modelName"),
-])
-def test_metadata_name_must_suit_sagemaker_unless_the_name_is_set(name: str, kind_sample: str, field: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "kind_sample", "field"),
+    [
+        ("churn.v1", "modelpackagegroup.yaml", "modelPackageGroupName"),
+        ("m" * 64, "model-from-package.yaml", "modelName"),
+    ],
+)
+def test_metadata_name_must_suit_sagemaker_unless_the_name_is_set(
+    name: str, kind_sample: str, field: str
+) -> None:
     obj = sample(kind_sample)
     obj["metadata"]["name"] = name
     rejected(obj, f"set spec.{field}", "")
@@ -138,9 +157,14 @@ CHANGED = {
     "modelPackageName": "other",
     "modelPackageDescription": "other",
     "sourceAlgorithmSpecification": {"sourceAlgorithms": [{"algorithmName": "xgboost"}]},
-    "validationSpecification": {"validationRole": "arn:aws:iam::123456789012:role/Validator", "validationProfiles": []},
+    "validationSpecification": {
+        "validationRole": "arn:aws:iam::123456789012:role/Validator",
+        "validationProfiles": [],
+    },
     "metadataProperties": {"commitId": "other"},
-    "modelMetrics": {"modelQuality": {"statistics": {"contentType": "application/json", "s3Uri": "s3://b/stats.json"}}},
+    "modelMetrics": {
+        "modelQuality": {"statistics": {"contentType": "application/json", "s3Uri": "s3://b/stats.json"}}
+    },
     "driftCheckBaselines": {"bias": {"configFile": {"s3Uri": "s3://b/bias.json"}}},
     "certifyForMarketplace": True,
     "domain": "COMPUTER_VISION",
@@ -188,7 +212,9 @@ def test_immutable_field_cannot_change_be_added_or_removed(field: str) -> None:
         rejected(added, message, f"spec.{field}", old=old)
         old = added
     changed = copy.deepcopy(old)
-    changed["spec"][field] = CHANGED[field] if old["spec"][field] != CHANGED[field] else _another(CHANGED[field])
+    changed["spec"][field] = (
+        CHANGED[field] if old["spec"][field] != CHANGED[field] else _another(CHANGED[field])
+    )
     rejected(changed, message, f"spec.{field}", old=old)
     removed = copy.deepcopy(old)
     del removed["spec"][field]
@@ -197,14 +223,17 @@ def test_immutable_field_cannot_change_be_added_or_removed(field: str) -> None:
     assert not [c for c in causes(changed) if "immutable" in c["message"]], "only checked on update"
 
 
-@pytest.mark.parametrize("field,value", [
-    ("modelApprovalStatus", "Approved"),
-    ("approvalDescription", "looked fine"),
-    ("customerMetadataProperties", {"stage": "prod"}),
-    ("sourceUri", "s3://b/source"),
-    ("tags", [{"key": "team", "value": "search"}]),
-    ("deletionPolicy", "Retain"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("modelApprovalStatus", "Approved"),
+        ("approvalDescription", "looked fine"),
+        ("customerMetadataProperties", {"stage": "prod"}),
+        ("sourceUri", "s3://b/source"),
+        ("tags", [{"key": "team", "value": "search"}]),
+        ("deletionPolicy", "Retain"),
+    ],
+)
 def test_updatable_fields_can_change(field: str, value: Any) -> None:
     old = sample(PACKAGE)
     new = copy.deepcopy(old)
@@ -233,10 +262,20 @@ def test_additional_inference_specifications_are_append_only() -> None:
 
     removed = copy.deepcopy(more)
     del removed["spec"]["additionalInferenceSpecifications"][0]
-    rejected(removed, "additionalInferenceSpecifications is append-only", "spec.additionalInferenceSpecifications", old=more)
+    rejected(
+        removed,
+        "additionalInferenceSpecifications is append-only",
+        "spec.additionalInferenceSpecifications",
+        old=more,
+    )
     cleared = copy.deepcopy(more)
     del cleared["spec"]["additionalInferenceSpecifications"]
-    rejected(cleared, "additionalInferenceSpecifications is append-only", "spec.additionalInferenceSpecifications", old=more)
+    rejected(
+        cleared,
+        "additionalInferenceSpecifications is append-only",
+        "spec.additionalInferenceSpecifications",
+        old=more,
+    )
     changed = copy.deepcopy(more)
     changed["spec"]["additionalInferenceSpecifications"][1]["description"] = "edited"
     rejected(changed, "cannot be changed once added", "spec.additionalInferenceSpecifications[1]", old=more)

@@ -7,7 +7,11 @@ def by_type(conditions):
 
 def test_ready_outcome_sets_all_three_conditions():
     conditions = by_type(build_conditions(Outcome.ready("Synced", "In sync."), 3, None, now="T1"))
-    assert {t: c["status"] for t, c in conditions.items()} == {"Ready": "True", "Reconciling": "False", "Stalled": "False"}
+    assert {t: c["status"] for t, c in conditions.items()} == {
+        "Ready": "True",
+        "Reconciling": "False",
+        "Stalled": "False",
+    }
     assert all(c["observedGeneration"] == 3 and c["lastTransitionTime"] == "T1" for c in conditions.values())
     assert conditions["Ready"]["reason"] == "Synced" and conditions["Ready"]["message"] == "In sync."
 

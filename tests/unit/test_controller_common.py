@@ -1,9 +1,18 @@
 import botocore.session
 import pytest
 
-from model_registry_operator.controllers.common import (CREATE_MEMBERS, RETRY_JITTER, GroupListings, Meta, backoff,
-                                                        error_result, group_name_of, is_subset, request_for,
-                                                        retry_delay)
+from model_registry_operator.controllers.common import (
+    CREATE_MEMBERS,
+    RETRY_JITTER,
+    GroupListings,
+    Meta,
+    backoff,
+    error_result,
+    group_name_of,
+    is_subset,
+    request_for,
+    retry_delay,
+)
 from model_registry_operator.errors import RetryableError
 
 
@@ -14,12 +23,22 @@ def test_create_members_match_botocore(operation):
 
 
 def test_request_for_drops_members_the_operation_does_not_take():
-    shape = {"ModelPackageGroupName": "g", "ApprovalDescription": "x", "Tags": [], "ModelApprovalStatus": "Approved"}
-    assert request_for("CreateModelPackage", shape) == {"ModelPackageGroupName": "g", "ModelApprovalStatus": "Approved"}
+    shape = {
+        "ModelPackageGroupName": "g",
+        "ApprovalDescription": "x",
+        "Tags": [],
+        "ModelApprovalStatus": "Approved",
+    }
+    assert request_for("CreateModelPackage", shape) == {
+        "ModelPackageGroupName": "g",
+        "ModelApprovalStatus": "Approved",
+    }
 
 
 def test_is_subset_ignores_what_sagemaker_adds():
-    assert is_subset({"Containers": [{"Image": "i"}]}, {"Containers": [{"Image": "i", "ImageDigest": "sha"}], "X": 1})
+    assert is_subset(
+        {"Containers": [{"Image": "i"}]}, {"Containers": [{"Image": "i", "ImageDigest": "sha"}], "X": 1}
+    )
     assert not is_subset({"Containers": [{"Image": "i"}]}, {"Containers": [{"Image": "j"}]})
     assert not is_subset({"Containers": [{"Image": "i"}]}, {"Containers": []})
 
@@ -86,7 +105,9 @@ def test_group_listings_share_one_call_within_the_period_and_fold_in_own_writes(
 
 def test_group_listings_keep_another_accounts_group_of_the_same_name_apart():
     calls = []
-    listings = GroupListings(lambda group: calls.append(group) or [{"ModelPackageArn": f"{group}/1"}], period=10.0)
+    listings = GroupListings(
+        lambda group: calls.append(group) or [{"ModelPackageArn": f"{group}/1"}], period=10.0
+    )
     shared = "arn:aws:sagemaker:us-east-2:210987654321:model-package-group/churn"
     assert list(listings.get("churn")) == ["churn/1"]
     assert list(listings.get(shared)) == [f"{shared}/1"]
@@ -100,7 +121,7 @@ def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
     from model_registry_operator.controllers.conditions import Outcome, build_conditions
 
     waiting = Outcome.reconciling("WaitingForApproval", "waiting for churn-v1 to be Approved")
-    started = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+    started = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
     conditions = build_conditions(waiting, 1, None, now="2026-01-01T00:00:00Z")
     assert patience(conditions, now=started) == 0
     assert patience(conditions, now=started + datetime.timedelta(seconds=40)) == 10
@@ -109,7 +130,9 @@ def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
     assert patience(ready, now=started + datetime.timedelta(days=7)) == 0  # only a Reconciling wait stretches
 
     # through finish: the previous conditions (an hour of waiting) stretch a 3 s retry, not a fresh wait
-    hour_ago = (datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    hour_ago = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
     previous = {"conditions": build_conditions(waiting, 1, None, now=hour_ago)}
     assert finish(waiting, Meta("m", "ml", "u", 1), previous, {}, retry=3.0).retry == 120
     assert finish(waiting, Meta("m", "ml", "u", 1), {}, {}, retry=3.0).retry == 3.0

@@ -18,8 +18,18 @@ def meta(generation=1, annotations=None):
 
 def package(approval, arn=PACKAGE_ARN, ready=True, namespace="ml"):
     outcome = Outcome.ready("Synced", "ok") if ready else Outcome.reconciling("Creating", "wait")
-    return DictLookup({("ModelPackage", namespace, "churn-v1"): {"spec": {}, "status": {
-        "arn": arn, "modelApprovalStatus": approval, "conditions": build_conditions(outcome, 1, None)}}})
+    return DictLookup(
+        {
+            ("ModelPackage", namespace, "churn-v1"): {
+                "spec": {},
+                "status": {
+                    "arn": arn,
+                    "modelApprovalStatus": approval,
+                    "conditions": build_conditions(outcome, 1, None),
+                },
+            }
+        }
+    )
 
 
 def state(result):
@@ -51,7 +61,9 @@ def test_created_with_the_package_arn_once_approved(ctx):
 
 
 def test_unapproved_package_is_fine_when_not_required(ctx):
-    result = mdl.reconcile({**SPEC, "requireApprovedPackage": False}, meta(), {}, ctx, package("PendingManualApproval"))
+    result = mdl.reconcile(
+        {**SPEC, "requireApprovedPackage": False}, meta(), {}, ctx, package("PendingManualApproval")
+    )
     assert state(result) == ("Ready", "Synced")
 
 
@@ -96,10 +108,14 @@ def test_hash_in_the_old_annotation_is_read_but_not_written(ctx):
     same = mdl.reconcile(SPEC, meta(1, legacy), legacy_status, ctx, package("Approved"))
     assert same.events == [] and ctx.registry.calls["delete_model"] == 0
     assert same.status["specHash"] == first.status["specHash"] and same.annotations == {}
-    changed = mdl.reconcile(SPEC, meta(2, legacy), legacy_status, ctx, package("Approved", arn=PACKAGE_ARN + "0"))
+    changed = mdl.reconcile(
+        SPEC, meta(2, legacy), legacy_status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
+    )
     assert [e.reason for e in changed.events] == ["Replaced"]
     # once in status, the status wins over the annotation left on the object
-    again = mdl.reconcile(SPEC, meta(2, legacy), changed.status, ctx, package("Approved", arn=PACKAGE_ARN + "0"))
+    again = mdl.reconcile(
+        SPEC, meta(2, legacy), changed.status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
+    )
     assert again.events == [] and ctx.registry.calls["delete_model"] == 1
 
 
@@ -146,7 +162,10 @@ def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
     result = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
     assert state(result) == ("Stalled", "AlreadyExists")
     message = result.status["conditions"][0]["message"]
-    assert "churn already exists and was not created by this object" in message and "another spec.modelName" in message
+    assert (
+        "churn already exists and was not created by this object" in message
+        and "another spec.modelName" in message
+    )
     assert [(e.type, e.reason) for e in result.events] == [("Warning", "AlreadyExists")]
     assert "arn" not in result.status and "specHash" not in result.status
     assert ctx.registry.calls["delete_model"] == ctx.registry.calls["create_model"] - 1 == 0
@@ -160,8 +179,13 @@ def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
 def test_a_model_as_the_spec_asks_is_adopted(ctx, package_name):
     """A crash between CreateModel and the status write leaves the same situation: the model
     is exactly what the spec asks for, so it is taken on, not refused."""
-    ctx.registry.create_model({"ModelName": "churn", "ExecutionRoleArn": ROLE,
-                               "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN, "Image": "added-by-sagemaker"}})
+    ctx.registry.create_model(
+        {
+            "ModelName": "churn",
+            "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN, "Image": "added-by-sagemaker"},
+        }
+    )
     spec = {**SPEC, "primaryContainer": {"modelPackageName": package_name}}
     result = mdl.reconcile(spec, meta(), {}, ctx, DictLookup())
     assert state(result) == ("Ready", "Synced") and [e.reason for e in result.events] == ["Adopted"]
@@ -213,6 +237,7 @@ def test_never_created_model_is_not_deleted(ctx):
 
 # Ownership: model names are account-wide, objects namespaced.
 
+
 def other_meta(generation=1):
     return Meta("churn", "team-b", "uid-other", generation)
 
@@ -220,8 +245,13 @@ def other_meta(generation=1):
 def test_a_model_another_object_made_is_stalled_even_when_it_matches(ctx):
     first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
     arn = first.status["arn"]
-    theirs = mdl.reconcile({**SPEC, "tags": [{"key": "team", "value": "b"}]}, other_meta(), {}, ctx,
-                           package("Approved", namespace="team-b"))
+    theirs = mdl.reconcile(
+        {**SPEC, "tags": [{"key": "team", "value": "b"}]},
+        other_meta(),
+        {},
+        ctx,
+        package("Approved", namespace="team-b"),
+    )
     assert state(theirs) == ("Stalled", "AlreadyExists")  # not "Adopted", though the spec is the same
     message = theirs.status["conditions"][0]["message"]
     assert "model churn" in message and "another Kubernetes object (UID uid-m)" in message
@@ -242,7 +272,9 @@ def test_a_model_it_made_before_its_status_was_written_is_replaced_and_deleted_a
     new_package = package("Approved", arn=PACKAGE_ARN.replace("/1", "/2"))
     edited = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)
     assert state(edited) == ("Ready", "Synced") and [e.reason for e in edited.events] == ["Replaced"]
-    assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == PACKAGE_ARN.replace("/1", "/2")
+    assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == PACKAGE_ARN.replace(
+        "/1", "/2"
+    )
     same = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)  # crashed again: the model is as the spec asks
     assert state(same) == ("Ready", "Synced") and same.events == []
     done = mdl.delete(SPEC, meta(2), {}, ctx)
@@ -250,10 +282,17 @@ def test_a_model_it_made_before_its_status_was_written_is_replaced_and_deleted_a
 
 
 def test_an_untagged_model_as_the_spec_asks_is_claimed_then_refused_to_others(ctx):
-    ctx.registry.create_model({"ModelName": "churn", "ExecutionRoleArn": ROLE,
-                               "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN}})
+    ctx.registry.create_model(
+        {
+            "ModelName": "churn",
+            "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN},
+        }
+    )
     adopted = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
-    assert [e.reason for e in adopted.events] == ["Adopted"] and f"{OWNER_UID_KEY}=uid-m" in adopted.events[0].message
+    assert [e.reason for e in adopted.events] == ["Adopted"] and f"{OWNER_UID_KEY}=uid-m" in adopted.events[
+        0
+    ].message
     assert ctx.registry.tags[adopted.status["arn"]] == {OWNER_UID_KEY: "uid-m"}
     theirs = mdl.reconcile(SPEC, other_meta(), {}, ctx, package("Approved", namespace="team-b"))
     assert state(theirs) == ("Stalled", "AlreadyExists")
@@ -264,7 +303,10 @@ def test_the_owner_tag_of_a_model_made_before_owner_tags_is_added_quietly(ctx):
     first = mdl.reconcile(tagged, meta(), {}, ctx, package("Approved"))
     ctx.registry.tags[first.status["arn"]] = {"team": "a"}  # as an older operator version made it
     again = mdl.reconcile(tagged, meta(), first.status, ctx, package("Approved"))
-    assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {"team": "a", OWNER_UID_KEY: "uid-m"}
+    assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {
+        "team": "a",
+        OWNER_UID_KEY: "uid-m",
+    }
 
 
 def test_a_rename_never_deletes_the_old_name_once_another_object_owns_it(ctx):

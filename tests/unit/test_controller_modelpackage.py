@@ -7,8 +7,14 @@ import pytest
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import (RETRY_JITTER, Context, DictLookup, GroupListings, Meta,
-                                                        audit_due)
+from model_registry_operator.controllers.common import (
+    RETRY_JITTER,
+    Context,
+    DictLookup,
+    GroupListings,
+    Meta,
+    audit_due,
+)
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
@@ -111,8 +117,9 @@ def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
     assert state(second) == ("Reconciling", "InProgress") and second.retry
     package = next(iter(ctx.registry.packages.values()))
     package["ModelPackageStatus"] = "Failed"
-    package["ModelPackageStatusDetails"] = {"ValidationStatuses": [{"Name": "v", "Status": "Failed",
-                                                                    "FailureReason": "image not found"}]}
+    package["ModelPackageStatusDetails"] = {
+        "ValidationStatuses": [{"Name": "v", "Status": "Failed", "FailureReason": "image not found"}]
+    }
     ctx.listings.forget("churn")
     failed = mp.reconcile(spec(), meta(), second.status, ctx, lookup)
     assert state(failed) == ("Stalled", "PackageFailed")
@@ -122,8 +129,13 @@ def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
 
 def test_approval_is_enforced_and_changes_are_events(ctx, lookup):
     created = converge(ctx, lookup, spec(modelApprovalStatus="PendingManualApproval"))[-1]
-    approved = mp.reconcile(spec(modelApprovalStatus="Approved", approvalDescription="ok by QA"), meta(2),
-                            created.status, ctx, lookup)
+    approved = mp.reconcile(
+        spec(modelApprovalStatus="Approved", approvalDescription="ok by QA"),
+        meta(2),
+        created.status,
+        ctx,
+        lookup,
+    )
     package = next(iter(ctx.registry.packages.values()))
     assert package["ModelApprovalStatus"] == "Approved" and package["ApprovalDescription"] == "ok by QA"
     assert approved.status["modelApprovalStatus"] == "Approved"
@@ -153,7 +165,9 @@ def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
     package_of(ctx)["ModelApprovalStatus"] = "Rejected"
     ctx.listings.forget("churn")
     describes = ctx.registry.calls["describe_package"]
-    resynced = mp.reconcile(spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True)
+    resynced = mp.reconcile(
+        spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True
+    )
     assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
     assert reasons(resynced) == ["DriftCorrected"]
     assert ctx.registry.calls["describe_package"] == describes  # the listing was enough
@@ -162,7 +176,9 @@ def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
 def passing_time(ctx):
     """Listings age 2 s per read: a version registered as Pending is seen Completed later."""
     ticks = itertools.count(step=2.0)
-    ctx.listings = GroupListings(ctx.registry.list_packages, ctx.settings.resync_seconds, clock=lambda: next(ticks))
+    ctx.listings = GroupListings(
+        ctx.registry.list_packages, ctx.settings.resync_seconds, clock=lambda: next(ticks)
+    )
     return ctx
 
 
@@ -196,7 +212,9 @@ def test_a_group_being_deleted_keeps_its_versions_ready_and_refuses_new_ones(ctx
     assert state(registered) == ("Ready", "Synced")
     new = mp.reconcile(spec(), meta(uid="uid-p2"), {}, ctx, deleting)
     assert state(new) == ("Reconciling", "WaitingForGroup")
-    assert "churn is being deleted" in new.status["conditions"][0]["message"] and len(ctx.registry.packages) == 1
+    assert (
+        "churn is being deleted" in new.status["conditions"][0]["message"] and len(ctx.registry.packages) == 1
+    )
 
 
 def test_a_version_made_under_a_retain_default_is_retained_after_the_default_changes(ctx, lookup):
@@ -233,7 +251,11 @@ def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup
     ctx.wall_clock = lambda: float(turn)  # this package's turn: described, drift put back
     audited = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
     assert ctx.registry.calls["describe_package"] == describes + 1
-    assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "risk", "stage": "dev", OWNER_UID_KEY: "uid-p1"}
+    assert package_of(ctx)["CustomerMetadataProperties"] == {
+        "team": "risk",
+        "stage": "dev",
+        OWNER_UID_KEY: "uid-p1",
+    }
     assert reasons(audited) == ["DriftCorrected"]
 
 
@@ -261,9 +283,13 @@ def test_an_audit_survives_a_late_timer_and_a_failure(ctx, lookup):
 
 def test_audits_of_many_objects_spread_over_the_period_once_each():
     period, resync = 3600.0, 60.0
-    turns = {uid: [t for t in range(0, 7200, 60) if audit_due(uid, float(t), t - resync, period)]
-             for uid in (f"uid-{n}" for n in range(600))}
-    assert all(len(times) == 2 and times[1] - times[0] == period for times in turns.values())  # once per period
+    turns = {
+        uid: [t for t in range(0, 7200, 60) if audit_due(uid, float(t), t - resync, period)]
+        for uid in (f"uid-{n}" for n in range(600))
+    }
+    assert all(
+        len(times) == 2 and times[1] - times[0] == period for times in turns.values()
+    )  # once per period
     per_resync = collections.Counter(times[0] for times in turns.values())
     assert len(per_resync) > 50 and max(per_resync.values()) < 30  # 600 audits over 60 resyncs, not at once
     assert not any(audit_due(uid, 120.0, 60.0, 0.0) for uid in turns)  # 0: off
@@ -283,7 +309,9 @@ def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):
 
 def test_metadata_keys_removed_from_spec_are_removed(ctx, lookup):
     created = converge(ctx, lookup, spec())[-1]
-    updated = mp.reconcile(spec(customerMetadataProperties={"team": "fraud"}), meta(2), created.status, ctx, lookup)
+    updated = mp.reconcile(
+        spec(customerMetadataProperties={"team": "fraud"}), meta(2), created.status, ctx, lookup
+    )
     assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "fraud", OWNER_UID_KEY: "uid-p1"}
     update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
     assert update["CustomerMetadataPropertiesToRemove"] == ["stage"]
@@ -348,7 +376,9 @@ def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
     raw = spec(modelPackageGroupRef=None, modelPackageGroupName=shared)
     final = converge(ctx, DictLookup(), raw)[-1]
     assert state(final) == ("Ready", "Synced")
-    assert [r["ModelPackageGroupName"] for op, r in ctx.registry.requests if op == "create_package"] == [shared]
+    assert [r["ModelPackageGroupName"] for op, r in ctx.registry.requests if op == "create_package"] == [
+        shared
+    ]
     assert {group for _, group in ctx.registry.groups_asked} == {shared}
     assert {op for op, _ in ctx.registry.groups_asked} == {"list_packages", "find_package_by_owner"}
     assert not ctx.registry.list_packages("churn")  # nothing went to our own group of that name
@@ -378,8 +408,12 @@ def test_delete_honours_policy_and_finds_unrecorded_versions(ctx, lookup):
 # --- artifacts: progress and unreachable sources ----------------------------------------------
 
 GiB, MiB = 1024**3, 1024**2
-COPIED = {"name": "model", "uri": "s3://bucket/model-registry/ml/churn-v1/uid-p1/model/model.tar.gz",
-          "sha256": "ab" * 32, "size": 42}
+COPIED = {
+    "name": "model",
+    "uri": "s3://bucket/model-registry/ml/churn-v1/uid-p1/model/model.tar.gz",
+    "sha256": "ab" * 32,
+    "size": 42,
+}
 
 
 def with_artifact():
@@ -393,6 +427,7 @@ def with_artifact():
 @pytest.fixture
 def copier(ctx):
     """ctx.copy_artifacts as a fake: reports progress, fails while `failing` is set."""
+
     class Copier:
         failing: Exception | None = None
         calls = 0
@@ -415,8 +450,10 @@ def test_copy_progress_is_reported_as_reconciling_messages(ctx, lookup, copier):
     reported = []
     result = mp.reconcile(with_artifact(), meta(), {}, ctx, lookup, progress=reported.append)
     assert [(o.state, o.reason) for o in reported] == [("Reconciling", "CopyingArtifacts")] * 2
-    assert [o.message for o in reported] == ["Copying artifact model: 512 MiB of 2.0 GiB (25%).",
-                                             "Copying artifact model: 3 KiB so far."]
+    assert [o.message for o in reported] == [
+        "Copying artifact model: 512 MiB of 2.0 GiB (25%).",
+        "Copying artifact model: 3 KiB so far.",
+    ]
     assert result.status["artifacts"] == [COPIED]
     (package,) = ctx.registry.packages.values()
     assert package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"] == COPIED["uri"]
@@ -432,8 +469,11 @@ def test_a_wrong_artifact_says_how_to_correct_it_and_registers_nothing(ctx, look
 
 
 def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(ctx, lookup, copier):
-    copier.failing = RetryableError("SourceUnreachable", "artifact model, file model.joblib: cannot reach "
-                                    "https://m.test/model.joblib: NewConnectionError (after 3 attempts)")
+    copier.failing = RetryableError(
+        "SourceUnreachable",
+        "artifact model, file model.joblib: cannot reach "
+        "https://m.test/model.joblib: NewConnectionError (after 3 attempts)",
+    )
     status, results = {}, []
     for _ in range(mp.SOURCE_STALL_AFTER + 2):  # as the kopf layer runs it: again after each retry delay
         result = mp.reconcile(with_artifact(), meta(), status, ctx, lookup, attempt=ctx.attempt(meta()))
@@ -441,8 +481,10 @@ def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(c
         results.append(result)
         status = result.status
     states = [state(r) for r in results]
-    assert states[:mp.SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (mp.SOURCE_STALL_AFTER - 1)
-    assert states[mp.SOURCE_STALL_AFTER - 1:] == [("Stalled", "SourceUnreachable")] * 3
+    assert states[: mp.SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (
+        mp.SOURCE_STALL_AFTER - 1
+    )
+    assert states[mp.SOURCE_STALL_AFTER - 1 :] == [("Stalled", "SourceUnreachable")] * 3
     # Stalled is still retried: never sooner than the error's 10 s, then ever more slowly (backoff 16 s)
     floors = [10, 10, 10, 10, 16]
     assert all(floor <= r.retry <= floor * (1 + RETRY_JITTER) for floor, r in zip(floors, results))

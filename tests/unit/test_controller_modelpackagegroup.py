@@ -3,7 +3,6 @@ import dataclasses
 import datetime
 
 import pytest
-
 from botocore.exceptions import ClientError
 
 from fakes import FakeRegistry
@@ -61,8 +60,15 @@ def test_invalid_spec_is_stalled_naming_the_field_without_calls():
 
 def throttled():
     """What the registry raises once botocore's own retries of a throttled call are spent."""
-    return classify_error(ClientError({"Error": {"Code": "ThrottlingException", "Message": "Rate exceeded."},
-                                       "ResponseMetadata": {"HTTPStatusCode": 400}}, "DescribeModelPackageGroup"))
+    return classify_error(
+        ClientError(
+            {
+                "Error": {"Code": "ThrottlingException", "Message": "Rate exceeded."},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            "DescribeModelPackageGroup",
+        )
+    )
 
 
 def test_throttling_is_reconciling_and_waits_at_least_the_throttling_delay():
@@ -93,7 +99,7 @@ def test_delete_waits_for_versions_then_deletes():
 def waited(result, seconds, ctype="Reconciling"):
     """result's status as if its `ctype` condition had been True for `seconds`."""
     status = copy.deepcopy(result.status)
-    since = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(seconds=seconds)
+    since = datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)
     for c in status["conditions"]:
         if c["type"] == ctype:
             c["lastTransitionTime"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -103,7 +109,10 @@ def waited(result, seconds, ctype="Reconciling"):
 def test_versions_that_outlast_the_wait_are_stalled_by_name_and_the_group_still_goes_after_them():
     ctx = context()  # resync 300 s: the wait is bounded at five minutes
     created = mpg.reconcile({}, META, {}, ctx)
-    arns = [ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": f"t{n}"}) for n in range(5)]
+    arns = [
+        ctx.registry.create_package({"ModelPackageGroupName": "churn", "ClientToken": f"t{n}"})
+        for n in range(5)
+    ]
     waiting = mpg.delete({}, META, created.status, ctx)
     assert conditions(waiting)["Reconciling"] == ("True", "WaitingForVersions") and waiting.events == []
     still = mpg.delete({}, META, waited(waiting, 290), ctx)
@@ -119,7 +128,9 @@ def test_versions_that_outlast_the_wait_are_stalled_by_name_and_the_group_still_
 
     again = mpg.delete({}, META, waited(stalled, 600, "Stalled"), ctx)
     assert conditions(again)["Stalled"] == ("True", "VersionsRemain")
-    assert again.events == [] and again.status["conditions"][2]["message"] == message  # one Event, same message
+    assert (
+        again.events == [] and again.status["conditions"][2]["message"] == message
+    )  # one Event, same message
     assert again.retry == 120  # a quarter of the 15 minutes waited, at most two minutes
 
     ctx.registry.packages.clear()  # someone deleted them in SageMaker
@@ -130,8 +141,9 @@ def test_versions_that_outlast_the_wait_are_stalled_by_name_and_the_group_still_
 
 def deleting(seconds):
     """META of an object whose deletion was asked for `seconds` ago."""
-    return dataclasses.replace(META, deleted=datetime.datetime.now(datetime.timezone.utc)
-                               - datetime.timedelta(seconds=seconds))
+    return dataclasses.replace(
+        META, deleted=datetime.datetime.now(datetime.UTC) - datetime.timedelta(seconds=seconds)
+    )
 
 
 def test_the_versions_wait_counts_from_the_deletion_through_other_errors():
@@ -202,7 +214,9 @@ def test_tags_changed_in_sagemaker_are_set_back_on_resync():
     ctx = context()
     created = mpg.reconcile({"tags": [{"key": "team", "value": "risk"}]}, META, {}, ctx)
     ctx.registry.tags[created.status["arn"]] = {"team": "someone-else", "extra": "x"}
-    resynced = mpg.reconcile({"tags": [{"key": "team", "value": "risk"}]}, META, created.status, ctx, resync=True)
+    resynced = mpg.reconcile(
+        {"tags": [{"key": "team", "value": "risk"}]}, META, created.status, ctx, resync=True
+    )
     assert ctx.registry.tags[created.status["arn"]] == {"team": "risk", **OURS}  # the owner tag put back too
     assert [e.reason for e in resynced.events] == ["DriftCorrected"]
 
@@ -228,8 +242,13 @@ def test_a_group_another_object_made_is_stalled_and_never_touched():
     assert ctx.registry.calls - before == {"describe_group": 1, "list_tags": 1}  # no tag sync
 
     again = mpg.reconcile({"tags": [{"key": "team", "value": "b"}]}, OTHER, theirs.status, ctx, resync=True)
-    assert conditions(again)["Stalled"] == ("True", "AlreadyExists") and again.events == []  # no rewrite, no Event
-    assert mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, ours.status, ctx, resync=True).events == []
+    assert (
+        conditions(again)["Stalled"] == ("True", "AlreadyExists") and again.events == []
+    )  # no rewrite, no Event
+    assert (
+        mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, ours.status, ctx, resync=True).events
+        == []
+    )
 
     before = ctx.registry.calls.copy()
     gone = mpg.delete({"deletionPolicy": "Delete"}, OTHER, again.status, ctx)
@@ -245,14 +264,19 @@ def test_a_group_it_made_before_its_status_was_written_is_its_own():
     mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)  # then a crash: no status written
     resumed = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
     assert conditions(resumed)["Ready"] == ("True", "Synced") and resumed.events == []
-    assert ctx.registry.tags[resumed.status["arn"]] == {"team": "a", **OURS}  # tagged by CreateModelPackageGroup
+    assert ctx.registry.tags[resumed.status["arn"]] == {
+        "team": "a",
+        **OURS,
+    }  # tagged by CreateModelPackageGroup
     done = mpg.delete({}, META, {}, ctx)  # also deleted without a status
     assert "churn" not in ctx.registry.groups and [e.reason for e in done.events] == ["Deleted"]
 
 
 def test_an_untagged_group_is_adopted_and_claimed_then_refused_to_others():
     ctx = context()
-    arn = ctx.registry.create_group({"ModelPackageGroupName": "churn", "Tags": [{"Key": "made-in", "Value": "studio"}]})
+    arn = ctx.registry.create_group(
+        {"ModelPackageGroupName": "churn", "Tags": [{"Key": "made-in", "Value": "studio"}]}
+    )
     adopted = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
     assert conditions(adopted)["Ready"] == ("True", "Synced") and adopted.status["arn"] == arn
     assert [e.reason for e in adopted.events] == ["Adopted", "Updated"]
@@ -266,7 +290,9 @@ def test_the_owner_tag_of_a_group_made_before_owner_tags_is_added_quietly():
     ctx = context()
     created = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
     ctx.registry.tags[created.status["arn"]] = {"team": "a"}  # as an older operator version made it
-    resynced = mpg.reconcile({"tags": [{"key": "team", "value": "a"}]}, META, created.status, ctx, resync=True)
+    resynced = mpg.reconcile(
+        {"tags": [{"key": "team", "value": "a"}]}, META, created.status, ctx, resync=True
+    )
     assert ctx.registry.tags[created.status["arn"]] == {"team": "a", **OURS}
     assert resynced.events == [] and resynced.status == created.status
 
@@ -276,7 +302,9 @@ def test_a_group_neither_made_nor_adopted_is_not_deleted():
     ctx.registry.create_group({"ModelPackageGroupName": "churn"})  # by hand; the object never reconciled
     left = mpg.delete({}, META, {}, ctx)
     assert left.retry is None and "churn" in ctx.registry.groups
-    assert [e.reason for e in left.events] == ["NotOwned"] and "neither created nor adopted" in left.events[0].message
+    assert [e.reason for e in left.events] == ["NotOwned"] and "neither created nor adopted" in left.events[
+        0
+    ].message
 
 
 @pytest.mark.parametrize("spec_policy, kept", [(None, True), ("Delete", False)])

@@ -1,29 +1,49 @@
 import kopf
 import pytest
 
-from model_registry_operator import FINALIZER
 from fakes import FakeRegistry
+from model_registry_operator import FINALIZER
 from model_registry_operator.controllers.common import Context, Result
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
-from model_registry_operator.controllers.wiring import (IndexLookup, StatusProgress, apply_result, change_pending,
-                                                       settled)
-from model_registry_operator.controllers.wiring import register_all
+from model_registry_operator.controllers.wiring import (
+    IndexLookup,
+    StatusProgress,
+    apply_result,
+    change_pending,
+    register_all,
+    settled,
+)
 from model_registry_operator.main import configure_kopf
 from model_registry_operator.settings import Settings
 
 
 def body(status, generation=1, annotations=None):
-    return kopf.Body({"apiVersion": "registry.mlops.dev/v1alpha1", "kind": "ModelPackage",
-                      "metadata": {"name": "p", "namespace": "ml", "uid": "u", "generation": generation,
-                                   "annotations": annotations or {}},
-                      "spec": {}, "status": status})
+    return kopf.Body(
+        {
+            "apiVersion": "registry.mlops.dev/v1alpha1",
+            "kind": "ModelPackage",
+            "metadata": {
+                "name": "p",
+                "namespace": "ml",
+                "uid": "u",
+                "generation": generation,
+                "annotations": annotations or {},
+            },
+            "spec": {},
+            "status": status,
+        }
+    )
 
 
 def test_apply_result_patches_only_what_changed_and_removes_what_is_gone():
     previous = {"arn": "a", "modelPackageStatus": "Pending", "observedGeneration": 1}
     patch = kopf.Patch()
-    apply_result(Result({"arn": "a", "observedGeneration": 1, "modelApprovalStatus": "Approved"}),
-                 body(previous), patch, previous)
+    apply_result(
+        Result({"arn": "a", "observedGeneration": 1, "modelApprovalStatus": "Approved"}),
+        body(previous),
+        patch,
+        previous,
+    )
     assert dict(patch.status) == {"modelPackageStatus": None, "modelApprovalStatus": "Approved"}
 
 
@@ -36,8 +56,14 @@ def test_apply_result_asks_kopf_to_come_back_with_the_condition_message():
 
 def test_settled_means_ready_or_stalled_for_this_generation():
     ready = {"observedGeneration": 2, "conditions": build_conditions(Outcome.ready("Synced", "ok"), 2, None)}
-    stalled = {"observedGeneration": 2, "conditions": build_conditions(Outcome.stalled("InvalidSpec", "x"), 2, None)}
-    waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Creating", "x"), 2, None)}
+    stalled = {
+        "observedGeneration": 2,
+        "conditions": build_conditions(Outcome.stalled("InvalidSpec", "x"), 2, None),
+    }
+    waiting = {
+        "observedGeneration": 2,
+        "conditions": build_conditions(Outcome.reconciling("Creating", "x"), 2, None),
+    }
     assert settled(body(ready, 2)) and settled(body(stalled, 2))
     assert not settled(body(waiting, 2))
     assert not settled(body(ready, 3))  # a newer spec is not reconciled yet
@@ -45,9 +71,14 @@ def test_settled_means_ready_or_stalled_for_this_generation():
 
 
 def test_a_change_handler_waiting_for_its_retry_keeps_the_resync_away():
-    waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None)}
+    waiting = {
+        "observedGeneration": 2,
+        "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None),
+    }
     assert not change_pending(body(waiting, 2))  # e.g. a resync that failed: the next resync retries
-    assert change_pending(body({**waiting, "kopf": {"progress": {"reconcile-update/spec": {"retries": 1}}}}, 2))
+    assert change_pending(
+        body({**waiting, "kopf": {"progress": {"reconcile-update/spec": {"retries": 1}}}}, 2)
+    )
     assert not change_pending(body({**waiting, "kopf": {"progress": {}}}, 2))  # kopf purged it: done
     assert change_pending(body(waiting, 3))
 
@@ -57,10 +88,14 @@ def test_change_pending_sees_each_change_handler_by_the_key_kopf_stores(handler_
     # The record comes from kopf's own storage, configured as main.py configures it.
     settings = kopf.OperatorSettings()
     configure_kopf(settings)
-    waiting = {"observedGeneration": 2, "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None)}
+    waiting = {
+        "observedGeneration": 2,
+        "conditions": build_conditions(Outcome.reconciling("Throttling", "x"), 2, None),
+    }
     patch = kopf.Patch()
-    settings.persistence.progress_storage.store(key=kopf.HandlerId(handler_id), record={"retries": 1},
-                                                body=body(waiting, 2), patch=patch)
+    settings.persistence.progress_storage.store(
+        key=kopf.HandlerId(handler_id), record={"retries": 1}, body=body(waiting, 2), patch=patch
+    )
     assert change_pending(body({**waiting, **patch.status}, 2))
 
 
@@ -96,7 +131,9 @@ def test_progress_is_written_as_reconciling_of_the_current_generation():
     writes = []
     conditions = build_conditions(Outcome.ready("Synced", "ok"), 1, None)
     ready = {"arn": "a", "observedGeneration": 1, "conditions": conditions}
-    progress = StatusProgress(lambda *args: writes.append(args), "modelpackages", body(ready, generation=2), ready)
+    progress = StatusProgress(
+        lambda *args: writes.append(args), "modelpackages", body(ready, generation=2), ready
+    )
     progress(copying(10))
     progress(copying(60))
     assert [w[:3] for w in writes] == [("modelpackages", "ml", "p")] * 2
@@ -134,14 +171,20 @@ def test_an_unexpected_exception_becomes_a_reconciling_condition_not_a_traceback
     from model_registry_operator.controllers.wiring import call_reconcile
 
     def broken(raw_spec, meta, status, ctx, **args):
-        raise AttributeError("'NoneType' object has no attribute 'containers' at https://x.test/?X-Amz-Signature=s")
+        raise AttributeError(
+            "'NoneType' object has no attribute 'containers' at https://x.test/?X-Amz-Signature=s"
+        )
 
     status = {"arn": "arn:aws:sagemaker:us-east-2:1:model-package/g/1", "observedGeneration": 1}
-    result = call_reconcile(broken, {}, Meta("p", "ml", "u", 2), status, Context.create(FakeRegistry(), Settings()),
-                            attempt=2)
+    result = call_reconcile(
+        broken, {}, Meta("p", "ml", "u", 2), status, Context.create(FakeRegistry(), Settings()), attempt=2
+    )
     active = {c["type"]: c for c in result.status["conditions"] if c["status"] == "True"}
     assert set(active) == {"Reconciling"} and active["Reconciling"]["reason"] == "InternalError"
-    assert "AttributeError" in active["Reconciling"]["message"] and "Signature" not in active["Reconciling"]["message"]
+    assert (
+        "AttributeError" in active["Reconciling"]["message"]
+        and "Signature" not in active["Reconciling"]["message"]
+    )
     assert result.status["arn"] == status["arn"]  # what was observed before is kept
     # retried like any retryable error (a 10 s floor, then backoff by attempt), counted as a failure
     assert 10 <= result.retry <= 12 and result.failed

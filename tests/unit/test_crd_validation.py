@@ -10,7 +10,9 @@ from harness.crd_validation import apply_defaults, evaluate, pattern_problem, pr
 SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["spec"],
-    "x-kubernetes-validations": [{"rule": "self.metadata.name != 'forbidden'", "message": "name is forbidden"}],
+    "x-kubernetes-validations": [
+        {"rule": "self.metadata.name != 'forbidden'", "message": "name is forbidden"}
+    ],
     "properties": {
         "apiVersion": {"type": "string"},
         "kind": {"type": "string"},
@@ -19,13 +21,20 @@ SCHEMA: dict[str, Any] = {
             "type": "object",
             "x-kubernetes-validations": [
                 {"rule": "self.size >= oldSelf.size", "message": "size cannot shrink", "fieldPath": ".size"},
-                {"rule": "!has(self.size) || self.size != 13", "messageExpression": "'unlucky size ' + string(self.size)"},
+                {
+                    "rule": "!has(self.size) || self.size != 13",
+                    "messageExpression": "'unlucky size ' + string(self.size)",
+                },
             ],
             "properties": {
                 "size": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
                 "mode": {"type": "string", "enum": ["a", "b"]},
                 "note": {"type": "string", "nullable": True, "maxLength": 5},
-                "labels": {"type": "object", "maxProperties": 2, "additionalProperties": {"type": "string", "pattern": "^\\p{L}+$"}},
+                "labels": {
+                    "type": "object",
+                    "maxProperties": 2,
+                    "additionalProperties": {"type": "string", "pattern": "^\\p{L}+$"},
+                },
                 "items": {
                     "type": "array",
                     "maxItems": 3,
@@ -34,8 +43,13 @@ SCHEMA: dict[str, Any] = {
                     "items": {
                         "type": "object",
                         "required": ["name"],
-                        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "items are immutable"}],
-                        "properties": {"name": {"type": "string"}, "value": {"type": "string", "default": "v"}},
+                        "x-kubernetes-validations": [
+                            {"rule": "self == oldSelf", "message": "items are immutable"}
+                        ],
+                        "properties": {
+                            "name": {"type": "string"},
+                            "value": {"type": "string", "default": "v"},
+                        },
                     },
                 },
                 "free": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
@@ -55,23 +69,36 @@ def reasons(found: list[dict[str, str]]) -> set[tuple[str, str]]:
 
 
 def test_prune_drops_unknown_fields_and_nulls_but_keeps_preserved_and_metadata() -> None:
-    given = obj(size=2, bogus=1, mode=None, note=None, free={"any": {"thing": 1}}, items=[{"name": "a", "extra": 1}])
+    given = obj(
+        size=2, bogus=1, mode=None, note=None, free={"any": {"thing": 1}}, items=[{"name": "a", "extra": 1}]
+    )
     given["metadata"]["labels"] = {"k": "v"}
     given["top"] = 1
     pruned = prune(CRD, given)
-    assert pruned == {**obj(size=2, note=None, free={"any": {"thing": 1}}, items=[{"name": "a"}]),
-                      "metadata": {"name": "x", "labels": {"k": "v"}}}
+    assert pruned == {
+        **obj(size=2, note=None, free={"any": {"thing": 1}}, items=[{"name": "a"}]),
+        "metadata": {"name": "x", "labels": {"k": "v"}},
+    }
     assert "bogus" in given["spec"], "the input is not modified"
 
 
 def test_defaults_fill_missing_fields_at_every_level() -> None:
     assert apply_defaults(CRD, obj(items=[{"name": "a"}, {"name": "b", "value": "w"}])) == obj(
-        size=1, items=[{"name": "a", "value": "v"}, {"name": "b", "value": "w"}])
+        size=1, items=[{"name": "a", "value": "v"}, {"name": "b", "value": "w"}]
+    )
 
 
 def test_schema_keywords() -> None:
-    found = validate(CRD, obj(size=30, mode="c", note="toolong", labels={"a": "x", "b": "y", "c": "1"},
-                              items=[{"name": "a"}, {"name": "a"}, {"value": "x"}, {"name": "d"}]))
+    found = validate(
+        CRD,
+        obj(
+            size=30,
+            mode="c",
+            note="toolong",
+            labels={"a": "x", "b": "y", "c": "1"},
+            items=[{"name": "a"}, {"name": "a"}, {"value": "x"}, {"name": "d"}],
+        ),
+    )
     assert reasons(found) == {
         ("FieldValueInvalid", "spec.size"),
         ("FieldValueNotSupported", "spec.mode"),
@@ -85,13 +112,18 @@ def test_schema_keywords() -> None:
     assert validate(CRD, obj(note=None, labels={"\u00e9t\u00e9": "\u00e9t\u00e9"})) == []
     assert reasons(validate(CRD, {"metadata": {"name": "x"}})) == {("FieldValueRequired", "spec")}
     # The apiserver runs no CEL rule when a value has the wrong type, and says so.
-    assert reasons(validate(CRD, obj(size="2"))) == {("FieldValueTypeInvalid", "spec.size"), ("FieldValueInvalid", "")}
+    assert reasons(validate(CRD, obj(size="2"))) == {
+        ("FieldValueTypeInvalid", "spec.size"),
+        ("FieldValueInvalid", ""),
+    }
 
 
 def test_rules_with_message_expression_and_root_rules() -> None:
     found = validate(CRD, {**obj(size=13), "metadata": {"name": "forbidden"}})
     assert {(c["field"], c["message"].removeprefix('Invalid value: "object": ')) for c in found} == {
-        ("", "name is forbidden"), ("spec", "unlucky size 13")}
+        ("", "name is forbidden"),
+        ("spec", "unlucky size 13"),
+    }
 
 
 def test_transition_rules_run_on_update_only_and_pair_list_map_items_by_key() -> None:
@@ -102,12 +134,17 @@ def test_transition_rules_run_on_update_only_and_pair_list_map_items_by_key() ->
     assert validate(CRD, reordered, old) == []
     changed = obj(size=5, items=[{"name": "b", "value": "3"}])
     found = validate(CRD, changed, old)
-    assert reasons(found) == {("FieldValueInvalid", "spec.items[0]")} and "items are immutable" in found[0]["message"]
+    assert (
+        reasons(found) == {("FieldValueInvalid", "spec.items[0]")}
+        and "items are immutable" in found[0]["message"]
+    )
 
 
 def test_cel_evaluation() -> None:
-    assert evaluate("[has(self.a), has(self.b)].filter(x, x).size() == 1", {"a": 1}) is True or evaluate(
-        "[has(self.a), has(self.b)].filter(x, x).size() == 1", {"a": 1}) == True  # noqa: E712 (a CEL bool)
+    assert (
+        evaluate("[has(self.a), has(self.b)].filter(x, x).size() == 1", {"a": 1}) is True
+        or evaluate("[has(self.a), has(self.b)].filter(x, x).size() == 1", {"a": 1}) == True
+    )
     assert evaluate("self == oldSelf", {"a": [1]}, {"a": [1]}) == True  # noqa: E712
 
 

@@ -1,14 +1,26 @@
 """Remembered CEL outcomes (harness.crd_validation) answer exactly as a fresh evaluation:
 the same causes on repeat, per object, and for rules narrowed to the fields they read."""
+
 from __future__ import annotations
 
 from harness.crd_validation import _fields_read, validate
 
 
 def crd(rules: list[dict]) -> dict:
-    schema = {"type": "object", "properties": {"spec": {
-        "type": "object", "x-kubernetes-validations": rules,
-        "properties": {"a": {"type": "string"}, "b": {"type": "string"}, "items": {"type": "array", "items": {"type": "string"}}}}}}
+    schema = {
+        "type": "object",
+        "properties": {
+            "spec": {
+                "type": "object",
+                "x-kubernetes-validations": rules,
+                "properties": {
+                    "a": {"type": "string"},
+                    "b": {"type": "string"},
+                    "items": {"type": "array", "items": {"type": "string"}},
+                },
+            }
+        },
+    }
     return {"spec": {"versions": [{"name": "v1", "storage": True, "schema": {"openAPIV3Schema": schema}}]}}
 
 
@@ -16,7 +28,10 @@ def obj(**spec: object) -> dict:
     return {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "x"}, "spec": spec}
 
 
-IMMUTABLE_A = {"rule": "has(self.a) == has(oldSelf.a) && (!has(self.a) || self.a == oldSelf.a)", "message": "a is immutable"}
+IMMUTABLE_A = {
+    "rule": "has(self.a) == has(oldSelf.a) && (!has(self.a) || self.a == oldSelf.a)",
+    "message": "a is immutable",
+}
 
 
 def test_a_transition_rule_narrowed_to_its_field_still_sees_that_field_change() -> None:
@@ -47,4 +62,3 @@ def test_the_fields_a_rule_reads() -> None:
     assert _fields_read("size(self) > 0")["self"] is None
     assert _fields_read("self['a'] == 'x'")["self"] is None
     assert _fields_read("self == oldSelf") == {"self": None, "oldSelf": None}
-

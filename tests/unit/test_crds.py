@@ -4,9 +4,10 @@ apiserver (RE2 patterns), with the presentation users rely on (names, columns, s
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from collections.abc import Iterator
+from functools import cache
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.session
 import pytest
@@ -30,9 +31,12 @@ def non_re2(pattern: str) -> str | None:
     return found.group(0) if found else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def load(kind: str) -> dict[str, Any]:  # read-only in these tests
-    return yaml.load((CRD_DIR / f"{KINDS[kind].plural}.yaml").read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return yaml.load(
+        (CRD_DIR / f"{KINDS[kind].plural}.yaml").read_text(),
+        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+    )
 
 
 def schema_of(kind: str) -> dict[str, Any]:
@@ -105,7 +109,17 @@ def test_printer_columns(kind: str) -> None:
 def test_schema_is_structural(kind: str) -> None:
     for path, node in walk(schema_of(kind)):
         assert "type" in node or node.get("x-kubernetes-preserve-unknown-fields"), f"{path} has no type"
-        for keyword in ("$ref", "anyOf", "oneOf", "allOf", "not", "patternProperties", "propertyNames", "title", "const"):
+        for keyword in (
+            "$ref",
+            "anyOf",
+            "oneOf",
+            "allOf",
+            "not",
+            "patternProperties",
+            "propertyNames",
+            "title",
+            "const",
+        ):
             assert keyword not in node, f"{path} has {keyword}"
         # .status.kopf: kopf's own records, kept as kopf writes them (test_kopf_records.py)
         if node.get("type") == "object" and path not in (".metadata", ".status.kopf"):
@@ -124,7 +138,17 @@ def test_every_pattern_compiles_with_re2(kind: str) -> None:
 
 
 def test_re2_check_catches_perl_syntax() -> None:
-    for bad in [r"a(?!-)", r"(?<!-)$", r"(?<=a)b", r"(?=x)", r"(a)\1", r"(?>a)", r"a*+", r"a{1,2}+", r"\k<n>"]:
+    for bad in [
+        r"a(?!-)",
+        r"(?<!-)$",
+        r"(?<=a)b",
+        r"(?=x)",
+        r"(a)\1",
+        r"(?>a)",
+        r"a*+",
+        r"a{1,2}+",
+        r"\k<n>",
+    ]:
         assert non_re2(bad), bad
     for good in [r"^(?:[\p{L}\p{M}]*)$", r"\\1", r"[a-z]{1,3}", r"\p{L}+"]:
         assert non_re2(good) is None, good
@@ -133,7 +157,9 @@ def test_re2_check_catches_perl_syntax() -> None:
 @pytest.mark.parametrize("kind", KINDS)
 def test_list_map_keys_are_required(kind: str) -> None:
     """The apiserver refuses a list-type map whose key fields are optional without default."""
-    maps = [(path, node) for path, node in walk(schema_of(kind)) if node.get("x-kubernetes-list-type") == "map"]
+    maps = [
+        (path, node) for path, node in walk(schema_of(kind)) if node.get("x-kubernetes-list-type") == "map"
+    ]
     assert maps
     for path, node in maps:
         for key in node["x-kubernetes-list-map-keys"]:
@@ -142,7 +168,9 @@ def test_list_map_keys_are_required(kind: str) -> None:
 
 def test_metadata_name_is_bounded_for_the_rules_reading_it() -> None:
     for kind in KINDS:
-        assert schema_of(kind)["properties"]["metadata"]["properties"] == {"name": {"type": "string", "maxLength": 253}}
+        assert schema_of(kind)["properties"]["metadata"]["properties"] == {
+            "name": {"type": "string", "maxLength": 253}
+        }
 
 
 def test_spec_is_required_and_status_is_open_to_the_operator() -> None:
@@ -152,17 +180,35 @@ def test_spec_is_required_and_status_is_open_to_the_operator() -> None:
         status = root["properties"]["status"]["properties"]
         assert {"arn", "observedGeneration", "conditions"} <= set(status)
         condition = status["conditions"]["items"]["properties"]
-        assert set(condition) == {"type", "status", "reason", "message", "lastTransitionTime", "observedGeneration"}
+        assert set(condition) == {
+            "type",
+            "status",
+            "reason",
+            "message",
+            "lastTransitionTime",
+            "observedGeneration",
+        }
 
 
 def test_kind_specific_status_fields() -> None:
     status = {kind: schema_of(kind)["properties"]["status"]["properties"] for kind in KINDS}
     assert {"modelPackageGroupStatus", "creationTime"} <= set(status["ModelPackageGroup"])
     assert {
-        "modelPackageVersion", "modelPackageGroupName", "modelPackageStatus", "modelApprovalStatus",
-        "approvalDescription", "artifacts", "creationTime", "lastModifiedTime",
+        "modelPackageVersion",
+        "modelPackageGroupName",
+        "modelPackageStatus",
+        "modelApprovalStatus",
+        "approvalDescription",
+        "artifacts",
+        "creationTime",
+        "lastModifiedTime",
     } <= set(status["ModelPackage"])
-    assert set(status["ModelPackage"]["artifacts"]["items"]["properties"]) == {"name", "uri", "sha256", "size"}
+    assert set(status["ModelPackage"]["artifacts"]["items"]["properties"]) == {
+        "name",
+        "uri",
+        "sha256",
+        "size",
+    }
     assert {"creationTime", "containers"} <= set(status["Model"])
     assert "modelPackageName" in status["Model"]["containers"]["items"]["properties"]
 
@@ -174,10 +220,16 @@ def _rules(kind: str) -> list[dict[str, Any]]:
 def test_model_package_fields_without_update_api_are_immutable() -> None:
     """What botocore's UpdateModelPackageInput cannot change is immutable; what it can
     change (and tags, and Kubernetes-only settings) is not."""
-    update = botocore.session.get_session().get_service_model("sagemaker").shape_for("UpdateModelPackageInput")
+    update = (
+        botocore.session.get_session().get_service_model("sagemaker").shape_for("UpdateModelPackageInput")
+    )
     updatable = {name[0].lower() + name[1:] for name in update.members}
     updatable |= {"additionalInferenceSpecifications", "tags", "deletionPolicy"}
-    immutable = {rule["fieldPath"].lstrip(".") for rule in _rules("ModelPackage") if rule.get("fieldPath") and "immutable" in rule["message"]}
+    immutable = {
+        rule["fieldPath"].lstrip(".")
+        for rule in _rules("ModelPackage")
+        if rule.get("fieldPath") and "immutable" in rule["message"]
+    }
     spec_fields = set(schema_of("ModelPackage")["properties"]["spec"]["properties"])
     assert immutable == spec_fields - updatable
     # artifacts are Kubernetes-only; fixed because they are the version's model data
@@ -197,7 +249,12 @@ def test_every_rule_has_a_message_and_cel_stays_bounded() -> None:
             for rule in node.get("x-kubernetes-validations", []):
                 assert rule.get("message"), f"{path}: {rule['rule']}"
             # Unbounded strings and lists make the apiserver's CEL cost estimate explode.
-            if node.get("type") == "string" and "enum" not in node and not node.get("format") and "spec" in path.split(".")[1:2]:
+            if (
+                node.get("type") == "string"
+                and "enum" not in node
+                and not node.get("format")
+                and "spec" in path.split(".")[1:2]
+            ):
                 assert "maxLength" in node, f"{kind}{path} has no maxLength"
             if node.get("type") == "array" and path.startswith(".spec"):
                 assert "maxItems" in node, f"{kind}{path} has no maxItems"

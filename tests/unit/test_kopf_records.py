@@ -2,6 +2,7 @@
 main.py configures kopf: the CRDs keep that one sub-object as it is (an apiserver prunes
 what its schema does not know, and kopf would then take every event for a new object),
 and the operator's own status patches never write or remove it."""
+
 from __future__ import annotations
 
 import copy
@@ -25,17 +26,27 @@ def configured() -> kopf.OperatorSettings:
 
 
 def package(status: dict) -> kopf.Body:
-    return kopf.Body({"apiVersion": "registry.mlops.dev/v1alpha1", "kind": "ModelPackage",
-                      "metadata": {"name": "p", "namespace": "ml", "uid": "u", "generation": 1},
-                      "spec": {"modelPackageName": "p"}, "status": status})
+    return kopf.Body(
+        {
+            "apiVersion": "registry.mlops.dev/v1alpha1",
+            "kind": "ModelPackage",
+            "metadata": {"name": "p", "namespace": "ml", "uid": "u", "generation": 1},
+            "spec": {"modelPackageName": "p"},
+            "status": status,
+        }
+    )
 
 
 def kopf_writes(body: kopf.Body) -> kopf.Patch:
     """What kopf puts into its patch for a handler that is retried, and for a handled change."""
     settings, patch = configured(), kopf.Patch()
     progress, diffbase = settings.persistence.progress_storage, settings.persistence.diffbase_storage
-    progress.store(key="reconcile-update/spec", record={"started": "2024-01-01T00:00:00", "retries": 1},
-                   body=body, patch=patch)
+    progress.store(
+        key="reconcile-update/spec",
+        record={"started": "2024-01-01T00:00:00", "retries": 1},
+        body=body,
+        patch=patch,
+    )
     progress.touch(body=body, patch=patch, value="2024-01-01T00:00:05")
     diffbase.store(body=body, patch=patch, essence=diffbase.build(body=body))
     return patch
@@ -48,8 +59,13 @@ def test_the_crd_keeps_kopfs_records_and_prunes_other_unknown_status_fields(kind
     assert "x-kubernetes-preserve-unknown-fields" not in status  # only kopf's sub-object is open
 
     records = dict(kopf_writes(package({})).status)
-    obj = {"apiVersion": "registry.mlops.dev/v1alpha1", "kind": kind, "metadata": {"name": "x"}, "spec": {},
-           "status": {**copy.deepcopy(records), "observedGeneration": 1, "notInTheSchema": "x"}}
+    obj = {
+        "apiVersion": "registry.mlops.dev/v1alpha1",
+        "kind": kind,
+        "metadata": {"name": "x"},
+        "spec": {},
+        "status": {**copy.deepcopy(records), "observedGeneration": 1, "notInTheSchema": "x"},
+    }
     pruned = crd_validation.prune(crd(KINDS[kind]), obj)["status"]
     assert pruned == {**records, "observedGeneration": 1}
 

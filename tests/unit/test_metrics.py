@@ -1,6 +1,7 @@
 """Prometheus metrics: counted where the kopf layer knows each reconcile's result, the
 objects gauge following the conditions written (and deletions), SageMaker's counters read
 at scrape time, artifact copies counted by result, the --metrics / MRO_METRICS setting."""
+
 import socket
 import subprocess
 import sys
@@ -12,7 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from fakes import FakeRegistry
 from model_registry_operator import main as operator_main
-from model_registry_operator.cli import main as cli_main, metrics_address
+from model_registry_operator.cli import main as cli_main
+from model_registry_operator.cli import metrics_address
 from model_registry_operator.controllers.common import Context
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
 from model_registry_operator.controllers.wiring import register_all
@@ -34,11 +36,15 @@ def value(metrics, name, **labels):
 
 def objects(metrics, kind="ModelPackageGroup"):
     """{condition: count} of `kind`, zeros left out."""
-    return {c: n for c in ("Ready", "Reconciling", "Stalled")
-            if (n := value(metrics, "objects", kind=kind, condition=c))}
+    return {
+        c: n
+        for c in ("Ready", "Reconciling", "Stalled")
+        if (n := value(metrics, "objects", kind=kind, condition=c))
+    }
 
 
 # --- the collector on its own --------------------------------------------------------------
+
 
 def test_every_series_exists_before_the_first_reconcile(metrics):
     text = generate_latest(metrics.registry).decode()
@@ -84,15 +90,22 @@ def test_objects_not_looked_at_for_max_age_leave_the_gauge():
 
 
 def test_sagemaker_counters_are_read_at_scrape_time(metrics):
-    counters = {"calls": {"CreateModelPackageGroup": 1}, "attempts": {"CreateModelPackageGroup": 3},
-                "errors": {("CreateModelPackageGroup", "ThrottlingException"): 2}}
+    counters = {
+        "calls": {"CreateModelPackageGroup": 1},
+        "attempts": {"CreateModelPackageGroup": 3},
+        "errors": {("CreateModelPackageGroup", "ThrottlingException"): 2},
+    }
     metrics.watch_sagemaker(lambda: counters)
     assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup") == 3
     counters["attempts"]["CreateModelPackageGroup"] = 4
     assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup") == 4
     assert value(metrics, "sagemaker_calls_total", operation="CreateModelPackageGroup") == 1
-    assert value(metrics, "sagemaker_errors_total", operation="CreateModelPackageGroup",
-                 code="ThrottlingException") == 2
+    assert (
+        value(
+            metrics, "sagemaker_errors_total", operation="CreateModelPackageGroup", code="ThrottlingException"
+        )
+        == 2
+    )
 
 
 def test_the_sagemaker_registry_counts_failed_requests_by_operation_and_code(monkeypatch):
@@ -100,17 +113,35 @@ def test_the_sagemaker_registry_counts_failed_requests_by_operation_and_code(mon
 
     registry = SageMakerRegistry("us-east-2")
     events = registry._client.meta.events  # what botocore emits after each HTTP attempt
-    events.emit("response-received.sagemaker.DescribeModel", response_dict={"status_code": 400},
-                parsed_response={"Error": {"Code": "ValidationException"}}, exception=None, context={})
-    events.emit("response-received.sagemaker.DescribeModel", response_dict=None, parsed_response=None,
-                exception=ConnectionResetError(), context={})
-    events.emit("response-received.sagemaker.DescribeModel", response_dict={"status_code": 200},
-                parsed_response={}, exception=None, context={})
-    assert registry.metrics()["errors"] == {("DescribeModel", "ValidationException"): 1,
-                                            ("DescribeModel", "ConnectionResetError"): 1}
+    events.emit(
+        "response-received.sagemaker.DescribeModel",
+        response_dict={"status_code": 400},
+        parsed_response={"Error": {"Code": "ValidationException"}},
+        exception=None,
+        context={},
+    )
+    events.emit(
+        "response-received.sagemaker.DescribeModel",
+        response_dict=None,
+        parsed_response=None,
+        exception=ConnectionResetError(),
+        context={},
+    )
+    events.emit(
+        "response-received.sagemaker.DescribeModel",
+        response_dict={"status_code": 200},
+        parsed_response={},
+        exception=None,
+        context={},
+    )
+    assert registry.metrics()["errors"] == {
+        ("DescribeModel", "ValidationException"): 1,
+        ("DescribeModel", "ConnectionResetError"): 1,
+    }
 
 
 # --- the kopf handlers, as kopf calls them -------------------------------------------------
+
 
 class Operator:
     """register_all's handlers over a FakeRegistry, called the way kopf calls them."""
@@ -120,8 +151,12 @@ class Operator:
         self.ctx = Context.create(self.registry, Settings(), status_writer=lambda *_: None)
         reg = kopf.OperatorRegistry()
         register_all(reg, self.ctx, metrics)
-        self.handlers = {h.id: h.fn for handlers in (reg._changing, reg._watching)
-                         for h in handlers.get_all_handlers() if h.selector.any_name == plural}
+        self.handlers = {
+            h.id: h.fn
+            for handlers in (reg._changing, reg._watching)
+            for h in handlers.get_all_handlers()
+            if h.selector.any_name == plural
+        }
 
     async def call(self, handler_id, obj, **kwargs):
         """Run the handler; apply its status patch to `obj` as the API server would."""
@@ -130,18 +165,27 @@ class Operator:
             await self.handlers[handler_id](body=kopf.Body(obj), patch=patch, **kwargs)
         except kopf.TemporaryError:
             pass  # kopf calls again later
-        obj["status"] = {k: v for k, v in {**obj.get("status", {}), **dict(patch.status)}.items() if v is not None}
+        obj["status"] = {
+            k: v for k, v in {**obj.get("status", {}), **dict(patch.status)}.items() if v is not None
+        }
         return obj
 
 
 def group(name="churn", uid="u1"):
-    return {"apiVersion": "registry.mlops.dev/v1alpha1", "kind": "ModelPackageGroup",
-            "metadata": {"name": name, "namespace": "ml", "uid": uid, "generation": 1}, "spec": {}, "status": {}}
+    return {
+        "apiVersion": "registry.mlops.dev/v1alpha1",
+        "kind": "ModelPackageGroup",
+        "metadata": {"name": name, "namespace": "ml", "uid": uid, "generation": 1},
+        "spec": {},
+        "status": {},
+    }
 
 
 @pytest.fixture(autouse=True)
 def no_kopf_events(monkeypatch):
-    monkeypatch.setattr(kopf, "event", lambda *args, **kwargs: None)  # kopf's event queue runs only in kopf.run
+    monkeypatch.setattr(
+        kopf, "event", lambda *args, **kwargs: None
+    )  # kopf's event queue runs only in kopf.run
 
 
 async def test_a_reconcile_is_counted_timed_and_its_condition_becomes_the_gauge(metrics):
@@ -213,6 +257,7 @@ async def test_a_restarted_operator_refills_the_gauge_as_it_resumes_each_object(
 
 # --- artifact copies (main.artifact_copier) ------------------------------------------------
 
+
 class Artifact:
     def __init__(self, name):
         self.name = name
@@ -225,7 +270,14 @@ def fake_copy_artifacts(artifacts, *, progress, **_):
         raise TerminalError("ChecksumMismatch", "artifact broken: checksum mismatch")
     if artifact.name != "done-before":
         progress(artifact.name, 100, 100)
-    return [{"name": artifact.name, "uri": f"s3://b/{artifact.name}/model.tar.gz", "sha256": "0" * 64, "size": 100}]
+    return [
+        {
+            "name": artifact.name,
+            "uri": f"s3://b/{artifact.name}/model.tar.gz",
+            "sha256": "0" * 64,
+            "size": 100,
+        }
+    ]
 
 
 def test_artifact_copies_are_counted_by_result_and_only_copied_bytes_count(metrics, monkeypatch):
@@ -234,8 +286,9 @@ def test_artifact_copies_are_counted_by_result_and_only_copied_bytes_count(metri
     monkeypatch.setattr(artifacts, "copy_artifacts", fake_copy_artifacts)
     copy = operator_main.artifact_copier(Settings(artifact_bucket="b"), "us-east-2", metrics)
     seen = []
-    records = copy([Artifact("model"), Artifact("done-before")], key_prefix="p",
-                   progress=lambda *args: seen.append(args))
+    records = copy(
+        [Artifact("model"), Artifact("done-before")], key_prefix="p", progress=lambda *args: seen.append(args)
+    )
     assert [r["name"] for r in records] == ["model", "done-before"]
     assert seen == [("model", 100, 100)]  # the controller's progress still reported
     with pytest.raises(TerminalError):
@@ -248,10 +301,18 @@ def test_artifact_copies_are_counted_by_result_and_only_copied_bytes_count(metri
 
 # --- the setting and the endpoint ----------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("0.0.0.0:9090", ("0.0.0.0", 9090)), (":9191", ("0.0.0.0", 9191)), ("[::]:9090", ("::", 9090)),
-    ("127.0.0.1:1", ("127.0.0.1", 1)), ("", None), ("off", None),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("0.0.0.0:9090", ("0.0.0.0", 9090)),
+        (":9191", ("0.0.0.0", 9191)),
+        ("[::]:9090", ("::", 9090)),
+        ("127.0.0.1:1", ("127.0.0.1", 1)),
+        ("", None),
+        ("off", None),
+    ],
+)
 def test_metrics_address_forms(text, expected):
     assert parse_address(text) == expected
 
@@ -288,9 +349,11 @@ def test_the_endpoint_serves_the_registry_over_http(metrics):
 def test_a_port_in_use_exits_non_zero_with_a_sentence(tmp_path):
     """The real process: configuration checks pass (a kubeconfig, a region), then the port is taken."""
     kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text("apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
-                          "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
-                          "current-context: c\n")
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: 'http://127.0.0.1:1'}}]\n"
+        "users: [{name: u, user: {}}]\ncontexts: [{name: c, context: {cluster: c, user: u}}]\n"
+        "current-context: c\n"
+    )
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -298,10 +361,27 @@ def test_a_port_in_use_exits_non_zero_with_a_sentence(tmp_path):
         with socket.socket() as free:  # a free liveness port: the metrics port is the one taken
             free.bind(("127.0.0.1", 0))
             liveness = f"http://127.0.0.1:{free.getsockname()[1]}/healthz"
-        result = subprocess.run([sys.executable, "-m", "model_registry_operator.cli", "run", "--metrics",
-                                 f"127.0.0.1:{port}", "--liveness", liveness], capture_output=True, text=True, timeout=60,
-                                env={"PATH": "/usr/bin:/bin", "KUBECONFIG": str(kubeconfig), "AWS_REGION": "us-east-2",
-                                     "PYTHONPATH": operator_main.__file__.rsplit("/model_registry_operator/", 1)[0]})
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "model_registry_operator.cli",
+                "run",
+                "--metrics",
+                f"127.0.0.1:{port}",
+                "--liveness",
+                liveness,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={
+                "PATH": "/usr/bin:/bin",
+                "KUBECONFIG": str(kubeconfig),
+                "AWS_REGION": "us-east-2",
+                "PYTHONPATH": operator_main.__file__.rsplit("/model_registry_operator/", 1)[0],
+            },
+        )
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert f"cannot serve metrics on 127.0.0.1:{port}" in result.stderr

@@ -1,4 +1,5 @@
 """Install artefacts stay in step with the generated CRDs and the operator's needs."""
+
 import re
 from pathlib import Path
 
@@ -21,8 +22,13 @@ def test_helm_chart_ships_the_current_crds():
 def test_install_manifest_grants_every_kind_and_its_status():
     docs = list(yaml.safe_load_all((ROOT / "manifests" / "install" / "operator.yaml").read_text()))
     role = next(d for d in docs if d["kind"] == "ClusterRole")
-    granted = {(g, r, v) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]
-               for v in rule["verbs"]}
+    granted = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
     for kind in KINDS.values():
         for verb in ("get", "list", "watch", "patch"):
             assert ("registry.mlops.dev", kind.plural, verb) in granted
@@ -45,8 +51,13 @@ def kopf_peering_resource(crd: dict) -> "kopf.Resource":
 
     spec = crd["spec"]
     (version,) = [v["name"] for v in spec["versions"] if v.get("served") and v.get("storage")]
-    return kopf.Resource(group=spec["group"], version=version, plural=spec["names"]["plural"],
-                         kind=spec["names"]["kind"], namespaced=spec["scope"] == "Namespaced")
+    return kopf.Resource(
+        group=spec["group"],
+        version=version,
+        plural=spec["names"]["plural"],
+        kind=spec["names"]["kind"],
+        namespaced=spec["scope"] == "Namespaced",
+    )
 
 
 @pytest.mark.parametrize("clusterwide", [True, False], ids=["all-namespaces", "namespaced"])
@@ -69,18 +80,24 @@ def test_peering_manifest_serves_the_resource_kopf_looks_for(clusterwide):
     schema = version["schema"]["openAPIV3Schema"]
     status = schema.get("properties", {}).get("status", {})
     assert "status" not in version.get("subresources", {})  # kopf patches the object itself
-    assert schema.get("x-kubernetes-preserve-unknown-fields") or status.get("x-kubernetes-preserve-unknown-fields")
+    assert schema.get("x-kubernetes-preserve-unknown-fields") or status.get(
+        "x-kubernetes-preserve-unknown-fields"
+    )
 
 
 def test_peering_manifest_creates_the_cluster_peering_object():
     (peering,) = [d for d in peering_documents(PEERING_MANIFEST) if d["kind"] == "ClusterKopfPeering"]
     assert peering["apiVersion"] == "kopf.dev/v1"
     assert peering["metadata"]["name"] == "model-registry-operator"
-    assert f"--peering={peering['metadata']['name']}" in PEERING_MANIFEST.read_text()  # the instructions agree
+    assert (
+        f"--peering={peering['metadata']['name']}" in PEERING_MANIFEST.read_text()
+    )  # the instructions agree
 
 
 def test_helm_chart_ships_the_same_peering_crds():
-    manifest_crds = [d for d in peering_documents(PEERING_MANIFEST) if d["kind"] == "CustomResourceDefinition"]
+    manifest_crds = [
+        d for d in peering_documents(PEERING_MANIFEST) if d["kind"] == "CustomResourceDefinition"
+    ]
     assert peering_documents(CHART / "crds" / "kopf-peering.yaml") == manifest_crds
 
 
@@ -102,6 +119,7 @@ def test_a_single_helm_replica_is_replaced_not_rolled():
     # without peering (one replica), a rolling update would run two operators at once; the
     # install manifest recreates, and so must the chart whenever it passes no --peering
     deployment = (CHART / "templates" / "deployment.yaml").read_text()
-    assert re.search(r"\{\{- if le \(int \.Values\.replicas\) 1 \}\}\s*(#.*\n\s*)?strategy: \{type: Recreate\}",
-                     deployment)
+    assert re.search(
+        r"\{\{- if le \(int \.Values\.replicas\) 1 \}\}\s*(#.*\n\s*)?strategy: \{type: Recreate\}", deployment
+    )
     assert "strategy: {type: Recreate}" in (ROOT / "manifests" / "install" / "operator.yaml").read_text()

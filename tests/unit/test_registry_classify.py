@@ -1,11 +1,12 @@
 """Error classification: every botocore failure becomes RetryableError or TerminalError."""
+
 from __future__ import annotations
 
 import pytest
 from botocore.exceptions import (
     ClientError,
-    ConnectTimeoutError,
     ConnectionClosedError,
+    ConnectTimeoutError,
     CredentialRetrievalError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -21,7 +22,9 @@ from model_registry_operator.registry import classify_error, is_not_found
 from model_registry_operator.registry.classify import THROTTLING_CODES
 
 
-def client_error(code: str, message: str = "", status: int = 400, operation: str = "CreateModelPackage") -> ClientError:
+def client_error(
+    code: str, message: str = "", status: int = 400, operation: str = "CreateModelPackage"
+) -> ClientError:
     return ClientError(
         {"Error": {"Code": code, "Message": message}, "ResponseMetadata": {"HTTPStatusCode": status}},
         operation,
@@ -83,7 +86,9 @@ def test_network_failures_are_retryable(exc):
 
 
 def test_conflict_is_retryable():
-    error = classify_error(client_error("ConflictException", "There was a conflict when you attempted to modify the entity."))
+    error = classify_error(
+        client_error("ConflictException", "There was a conflict when you attempted to modify the entity.")
+    )
     assert isinstance(error, RetryableError) and error.reason == "Conflict"
     assert "conflict when you attempted" in error.message
 
@@ -95,14 +100,20 @@ def test_expired_credentials_are_retryable(code):
 
 
 def test_credential_provider_failure_is_retryable():
-    error = classify_error(CredentialRetrievalError(provider="assume-role-with-web-identity", error_msg="STS is down"))
+    error = classify_error(
+        CredentialRetrievalError(provider="assume-role-with-web-identity", error_msg="STS is down")
+    )
     assert isinstance(error, RetryableError) and error.reason == "CredentialsUnavailable"
     assert "STS is down" in error.message
 
 
-@pytest.mark.parametrize("code", ["ValidationException", "InvalidParameterValue", "MissingParameter", "SerializationException"])
+@pytest.mark.parametrize(
+    "code", ["ValidationException", "InvalidParameterValue", "MissingParameter", "SerializationException"]
+)
 def test_validation_is_terminal_with_the_api_message(code):
-    message = "1 validation error detected: Value 'x y' at 'modelPackageGroupName' failed to satisfy constraint"
+    message = (
+        "1 validation error detected: Value 'x y' at 'modelPackageGroupName' failed to satisfy constraint"
+    )
     error = classify_error(client_error(code, message))
     assert isinstance(error, TerminalError)
     assert error.reason == "ValidationError"
@@ -138,7 +149,9 @@ def test_access_denied_is_terminal(code):
     assert message in error.message
 
 
-@pytest.mark.parametrize("code", ["UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId"])
+@pytest.mark.parametrize(
+    "code", ["UnrecognizedClientException", "InvalidSignatureException", "InvalidClientTokenId"]
+)
 def test_bad_credentials_are_terminal(code):
     error = classify_error(client_error(code, "The security token included in the request is invalid.", 403))
     assert isinstance(error, TerminalError) and error.reason == "InvalidCredentials"
@@ -157,7 +170,9 @@ def test_unknown_client_error_is_terminal():
 
 
 def test_client_side_parameter_validation_is_terminal_and_names_the_field():
-    exc = ParamValidationError(report='Invalid length for parameter ClientToken, value: 0, valid min length: 1')
+    exc = ParamValidationError(
+        report="Invalid length for parameter ClientToken, value: 0, valid min length: 1"
+    )
     error = classify_error(exc)
     assert isinstance(error, TerminalError) and error.reason == "ValidationError"
     assert "ClientToken" in error.message and "\n" not in error.message
@@ -196,9 +211,18 @@ def test_empty_message_still_gives_a_sentence():
     "code,message",
     [
         # what SageMaker answers for a missing group, package and model
-        ("ValidationException", "ModelPackageGroup arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn does not exist."),
-        ("ValidationException", "ModelPackage arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/3 does not exist."),
-        ("ValidationException", 'Could not find model "arn:aws:sagemaker:us-east-2:123456789012:model/churn".'),
+        (
+            "ValidationException",
+            "ModelPackageGroup arn:aws:sagemaker:us-east-2:123456789012:model-package-group/churn does not exist.",
+        ),
+        (
+            "ValidationException",
+            "ModelPackage arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/3 does not exist.",
+        ),
+        (
+            "ValidationException",
+            'Could not find model "arn:aws:sagemaker:us-east-2:123456789012:model/churn".',
+        ),
         ("ValidationException", "Cannot find Model Package Group churn"),
         ("ValidationException", "Model package churn/3 not found"),
         ("ResourceNotFound", "Resource not found"),
@@ -212,10 +236,19 @@ def test_not_found_answers(code, message):
 @pytest.mark.parametrize(
     "code,message",
     [
-        ("ValidationException", "1 validation error detected: Value at 'modelName' failed to satisfy constraint"),
-        ("ValidationException", "Model Package Group already exists: arn:aws:sagemaker:us-east-2:1:model-package-group/churn"),
+        (
+            "ValidationException",
+            "1 validation error detected: Value at 'modelName' failed to satisfy constraint",
+        ),
+        (
+            "ValidationException",
+            "Model Package Group already exists: arn:aws:sagemaker:us-east-2:1:model-package-group/churn",
+        ),
         ("ValidationException", ""),
-        ("AccessDeniedException", "User is not authorized; the role does not exist"),  # only validation texts count
+        (
+            "AccessDeniedException",
+            "User is not authorized; the role does not exist",
+        ),  # only validation texts count
         ("ThrottlingException", "Rate exceeded"),
         ("InternalFailure", "not found"),
     ],

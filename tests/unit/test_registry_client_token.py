@@ -1,4 +1,5 @@
 """client_token_for: deterministic, within the API's ClientToken constraints."""
+
 from __future__ import annotations
 
 import re

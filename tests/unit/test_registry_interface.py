@@ -1,4 +1,5 @@
 """SageMakerRegistry offers every method of the Registry interface the controllers use."""
+
 from __future__ import annotations
 
 import inspect
@@ -7,7 +8,9 @@ import pytest
 
 from model_registry_operator.registry import Registry, SageMakerRegistry
 
-METHODS = [name for name, member in vars(Registry).items() if inspect.isfunction(member) and not name.startswith("_")]
+METHODS = [
+    name for name, member in vars(Registry).items() if inspect.isfunction(member) and not name.startswith("_")
+]
 
 
 def test_interface_is_not_empty():

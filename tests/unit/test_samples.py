@@ -46,7 +46,10 @@ def test_samples_show_what_the_issue_asks() -> None:
     assert plain["inferenceSpecification"]["containers"][0]["modelDataUrl"].startswith("s3://")
     assert "modelPackageGroupRef" in plain
     with_artifacts = _sample("modelpackage-artifacts.yaml")["spec"]
-    assert with_artifacts["inferenceSpecification"]["containers"][0]["modelDataArtifact"] == with_artifacts["artifacts"][0]["name"]
+    assert (
+        with_artifacts["inferenceSpecification"]["containers"][0]["modelDataArtifact"]
+        == with_artifacts["artifacts"][0]["name"]
+    )
     assert len(_sample("model-pipeline.yaml")["spec"]["containers"]) == 2
     assert "modelPackageRef" in _sample("model-from-package.yaml")["spec"]["primaryContainer"]
 
@@ -57,5 +60,12 @@ def test_sample_requests_have_the_api_shape() -> None:
     assert request["VpcConfig"]["Subnets"] and request["InferenceExecutionConfig"] == {"Mode": "Serial"}
     assert "RequireApprovedPackage" not in request and "requireApprovedPackage" not in request
     package = to_api(parse_spec("ModelPackage", _sample("modelpackage-artifacts.yaml")["spec"]))
-    assert set(package) == {"ModelPackageDescription", "ModelApprovalStatus", "ApprovalDescription", "InferenceSpecification"}
-    assert "ModelDataUrl" not in package["InferenceSpecification"]["Containers"][0]  # filled in by the operator
+    assert set(package) == {
+        "ModelPackageDescription",
+        "ModelApprovalStatus",
+        "ApprovalDescription",
+        "InferenceSpecification",
+    }
+    assert (
+        "ModelDataUrl" not in package["InferenceSpecification"]["Containers"][0]
+    )  # filled in by the operator

@@ -46,7 +46,14 @@ class Kind:
 KINDS: dict[str, Kind] = {
     kind.kind: kind
     for kind in (
-        Kind("ModelPackageGroup", "modelpackagegroups", "modelpackagegroup", ("mpg",), ModelPackageGroupSpec, ModelPackageGroupStatus),
+        Kind(
+            "ModelPackageGroup",
+            "modelpackagegroups",
+            "modelpackagegroup",
+            ("mpg",),
+            ModelPackageGroupSpec,
+            ModelPackageGroupStatus,
+        ),
         Kind("ModelPackage", "modelpackages", "modelpackage", ("mp",), ModelPackageSpec, ModelPackageStatus),
         Kind("Model", "models", "model", ("mdl",), ModelSpec, ModelStatus),
     )
@@ -61,6 +68,7 @@ def parse_spec(kind: str, spec: dict[str, Any] | None) -> Any:
 
 
 __all__ = [
+    "KINDS",
     "AdditionalInferenceSpecification",
     "ApiModel",
     "Artifact",
@@ -72,7 +80,6 @@ __all__ = [
     "ContainerStatus",
     "DeletionPolicy",
     "InferenceSpecification",
-    "KINDS",
     "Kind",
     "ModelDataSource",
     "ModelPackageContainer",

@@ -11,7 +11,9 @@ from typing import Any
 VALIDATIONS = "x-kubernetes-validations"
 
 
-def rule(expression: str, message: str, field_path: str | None = None, reason: str | None = None) -> dict[str, Any]:
+def rule(
+    expression: str, message: str, field_path: str | None = None, reason: str | None = None
+) -> dict[str, Any]:
     validation: dict[str, Any] = {"rule": expression, "message": message}
     if field_path:
         validation["fieldPath"] = field_path

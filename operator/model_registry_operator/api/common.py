@@ -18,7 +18,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
@@ -49,7 +49,9 @@ def anchored(pattern: str) -> str:
     return f"^(?:{pattern})$"
 
 
-def kubernetes_only(default: Any = None, *, json_schema_extra: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+def kubernetes_only(
+    default: Any = None, *, json_schema_extra: dict[str, Any] | None = None, **kwargs: Any
+) -> Any:
     """A field with no SageMaker member: omitted from requests by `to_api`."""
     return Field(default, json_schema_extra={KUBERNETES_ONLY: True, **(json_schema_extra or {})}, **kwargs)
 
@@ -135,7 +137,7 @@ def sagemaker_model() -> Any:
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
-@lru_cache(maxsize=None)
+@cache
 def api_documentation(shapes: tuple[str, ...], member: str, limit: int = 300) -> str | None:
     """The first sentence of botocore's documentation of `member`, as plain text."""
     model = sagemaker_model()
@@ -183,9 +185,7 @@ S3Uri = Annotated[str, api_string(0, 1024, r"(https|s3)://([^/]+)/?(.*)")]
 EnvironmentKey = Annotated[str, api_string(0, 1024, r"[a-zA-Z_][a-zA-Z0-9_]*")]
 EnvironmentValue = Annotated[str, api_string(0, 1024, r"[\S\s]*")]
 EnvironmentMap = Annotated[dict[EnvironmentKey, EnvironmentValue], Field(max_length=100)]
-RoleArn = Annotated[
-    str, api_string(20, 2048, r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")
-]
+RoleArn = Annotated[str, api_string(20, 2048, r"arn:aws[a-z\-]*:iam::\d{12}:role/?[a-zA-Z_0-9+=,.@\-_/]+")]
 KmsKeyId = Annotated[str, api_string(0, 2048, r"[a-zA-Z0-9:/_-]*")]
 ContentType = Annotated[str, api_string(0, 256, r".*")]
 # botocore's "String" shape has no limits; see UNBOUNDED_STRING_MAX.
@@ -240,8 +240,12 @@ def _no_owner_tag(tags: list[Tag]) -> list[Tag]:
 # Tags of a kind whose SageMaker object carries the operator's owner tag.
 OwnedTagList = Annotated[
     list[Tag],
-    Field(max_length=50, json_schema_extra=validations(
-        rule(f"size(self) <= 49 && !self.exists(t, t.key == '{OWNER_UID_KEY}')", OWNER_TAG_RESERVED))),
+    Field(
+        max_length=50,
+        json_schema_extra=validations(
+            rule(f"size(self) <= 49 && !self.exists(t, t.key == '{OWNER_UID_KEY}')", OWNER_TAG_RESERVED)
+        ),
+    ),
     AfterValidator(_no_owner_tag),
 ]
 
@@ -305,20 +309,20 @@ KOPF_STATUS = "kopf"
 
 class CommonStatus(StatusModel):
     arn: str | None = Field(None, description="ARN of the SageMaker object.")
-    observedGeneration: int | None = Field(
-        None, description="metadata.generation the conditions describe."
-    )
+    observedGeneration: int | None = Field(None, description="metadata.generation the conditions describe.")
     conditions: list[Condition] = Field(
         default_factory=list,
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     deletionPolicy: DeletionPolicy | None = Field(
-        None, description="The deletionPolicy in effect: spec.deletionPolicy, else the operator's default when this "
+        None,
+        description="The deletionPolicy in effect: spec.deletionPolicy, else the operator's default when this "
         "object was first reconciled (a later change of that default does not apply to it).",
     )
     # An open object (x-kubernetes-preserve-unknown-fields in the CRD): kopf owns its content.
     kopf: dict[str, Any] | None = Field(
-        None, description="The operator framework's (kopf's) records: the last handled spec, retries. Not for users."
+        None,
+        description="The operator framework's (kopf's) records: the last handled spec, retries. Not for users.",
     )
 
 
@@ -355,15 +359,15 @@ def format_validation_error(error: ValidationError, prefix: str = "spec") -> str
 
 
 __all__ = [
-    "ApiModel",
-    "Condition",
-    "CommonStatus",
-    "DeletionPolicy",
     "KUBERNETES_ONLY",
+    "ApiModel",
+    "CommonStatus",
+    "Condition",
+    "DeletionPolicy",
     "ObjectRef",
+    "OwnedTagList",
     "Tag",
     "TagList",
-    "OwnedTagList",
     "format_validation_error",
     "kubernetes_only",
     "to_api",

@@ -166,8 +166,20 @@ def _ordered(node: dict[str, Any]) -> dict[str, Any]:
     if VALIDATIONS in node:
         keys = ("rule", "message", "messageExpression", "fieldPath", "reason")
         node[VALIDATIONS] = [{key: item[key] for key in keys if key in item} for item in node[VALIDATIONS]]
-    order = ["description", "type", "format", *KEPT_KEYWORDS, "required", "properties", "additionalProperties", "items"]
-    return {key: node[key] for key in sorted(node, key=lambda key: order.index(key) if key in order else len(order))}
+    order = [
+        "description",
+        "type",
+        "format",
+        *KEPT_KEYWORDS,
+        "required",
+        "properties",
+        "additionalProperties",
+        "items",
+    ]
+    return {
+        key: node[key]
+        for key in sorted(node, key=lambda key: order.index(key) if key in order else len(order))
+    }
 
 
 def model_schema(model: type[BaseModel]) -> dict[str, Any]:

@@ -88,7 +88,9 @@ class ContainerDefinition(ApiModel):
     modelPackageRef: ObjectRef | None = kubernetes_only(
         description="A ModelPackage in this namespace; its ARN becomes the container's ModelPackageName."
     )
-    inferenceSpecificationName: Annotated[str, api_string(1, 63, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")] | None = None
+    inferenceSpecificationName: (
+        Annotated[str, api_string(1, 63, r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")] | None
+    ) = None
     multiModelConfig: MultiModelConfig | None = None
 
     @model_validator(mode="after")
@@ -109,8 +111,12 @@ class InferenceExecutionConfig(ApiModel):
 class VpcConfig(ApiModel):
     botocore_shape = "VpcConfig"
 
-    securityGroupIds: Annotated[list[Annotated[str, api_string(0, 32, r"[-0-9a-zA-Z]+")]], Field(min_length=1, max_length=5)]
-    subnets: Annotated[list[Annotated[str, api_string(0, 32, r"[-0-9a-zA-Z]+")]], Field(min_length=1, max_length=16)]
+    securityGroupIds: Annotated[
+        list[Annotated[str, api_string(0, 32, r"[-0-9a-zA-Z]+")]], Field(min_length=1, max_length=5)
+    ]
+    subnets: Annotated[
+        list[Annotated[str, api_string(0, 32, r"[-0-9a-zA-Z]+")]], Field(min_length=1, max_length=16)
+    ]
 
 
 CONTAINER_CHOICE_MESSAGE = "set exactly one of primaryContainer or containers (with at least one container)"
@@ -137,7 +143,8 @@ class ModelSpec(ApiModel):
     )
     primaryContainer: ContainerDefinition | None = None
     containers: Annotated[list[ContainerDefinition], Field(max_length=15)] | None = Field(
-        None, description="An inference pipeline: containers called in order (or directly, see inferenceExecutionConfig)."
+        None,
+        description="An inference pipeline: containers called in order (or directly, see inferenceExecutionConfig).",
     )
     inferenceExecutionConfig: InferenceExecutionConfig | None = None
     executionRoleArn: RoleArn | None = None
@@ -162,15 +169,19 @@ class ModelSpec(ApiModel):
 
 class ContainerStatus(StatusModel):
     containerHostname: str | None = None
-    modelPackageName: str | None = Field(None, description="ARN of the model package the container was resolved to.")
+    modelPackageName: str | None = Field(
+        None, description="ARN of the model package the container was resolved to."
+    )
 
 
 class ModelStatus(CommonStatus):
     creationTime: datetime | None = None
     specHash: str | None = Field(
-        None, description="Hash of the CreateModel request (tags aside) the SageMaker model was created from: a "
-        "different one replaces the model. Set only on a model this object created or adopted."
+        None,
+        description="Hash of the CreateModel request (tags aside) the SageMaker model was created from: a "
+        "different one replaces the model. Set only on a model this object created or adopted.",
     )
     containers: list[ContainerStatus] = Field(
-        default_factory=list, description="One entry per container, in order (the primary container alone when used)."
+        default_factory=list,
+        description="One entry per container, in order (the primary container alone when used).",
     )

@@ -43,20 +43,26 @@ from .common import (
 # --- Artifacts (Kubernetes-only: files the operator packs into the registry's bucket) -------
 
 ARTIFACT_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
-ArtifactName = Annotated[str, StringConstraints(min_length=1, max_length=63, pattern=anchored(ARTIFACT_NAME_PATTERN))]
+ArtifactName = Annotated[
+    str, StringConstraints(min_length=1, max_length=63, pattern=anchored(ARTIFACT_NAME_PATTERN))
+]
 # A relative path with no empty, "." or ".." segment, so a file cannot escape the archive.
 _PATH_SEGMENT = r"(?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)"
 ARCHIVE_PATH_PATTERN = rf"(?:{_PATH_SEGMENT}/)*{_PATH_SEGMENT}"
-ARTIFACT_SOURCE_PATTERN = r"(s3|https|http)://[^/\x00-\x20\x7f]+(/.*)?"  # no control characters or spaces in the host
+ARTIFACT_SOURCE_PATTERN = (
+    r"(s3|https|http)://[^/\x00-\x20\x7f]+(/.*)?"  # no control characters or spaces in the host
+)
 SHA256_PATTERN = r"[0-9a-fA-F]{64}"
 
 
 class ArtifactFile(ApiModel):
-    path: Annotated[str, StringConstraints(min_length=1, max_length=1024, pattern=anchored(ARCHIVE_PATH_PATTERN))] = Field(
-        description="Path of the file inside model.tar.gz, e.g. code/inference.py."
-    )
-    source: Annotated[str, StringConstraints(max_length=2048, pattern=anchored(ARTIFACT_SOURCE_PATTERN))] = Field(
-        description="Where to fetch the file: s3://bucket/key or https://... (http:// only if the operator allows it)."
+    path: Annotated[
+        str, StringConstraints(min_length=1, max_length=1024, pattern=anchored(ARCHIVE_PATH_PATTERN))
+    ] = Field(description="Path of the file inside model.tar.gz, e.g. code/inference.py.")
+    source: Annotated[str, StringConstraints(max_length=2048, pattern=anchored(ARTIFACT_SOURCE_PATTERN))] = (
+        Field(
+            description="Where to fetch the file: s3://bucket/key or https://... (http:// only if the operator allows it)."
+        )
     )
     sha256: Annotated[str, StringConstraints(max_length=64, pattern=anchored(SHA256_PATTERN))] | None = Field(
         None, description="Expected SHA-256 of the file (hex); the copy fails when it differs."
@@ -119,15 +125,25 @@ class ModelPackageContainer(ApiModel):
 
     @model_validator(mode="after")
     def _one_model_data(self) -> ModelPackageContainer:
-        given = [name for name in ("modelDataUrl", "modelDataSource", "modelDataArtifact") if getattr(self, name) is not None]
+        given = [
+            name
+            for name in ("modelDataUrl", "modelDataSource", "modelDataArtifact")
+            if getattr(self, name) is not None
+        ]
         if len(given) > 1:
-            raise ValueError(f"set at most one of modelDataUrl, modelDataSource or modelDataArtifact (got {', '.join(given)})")
+            raise ValueError(
+                f"set at most one of modelDataUrl, modelDataSource or modelDataArtifact (got {', '.join(given)})"
+            )
         return self
 
 
 ContainerList = Annotated[list[ModelPackageContainer], Field(min_length=1, max_length=15)]
-TransformInstanceTypes = Annotated[list[TransformInstanceType], Field(min_length=1, max_length=UNBOUNDED_LIST_MAX)]
-RealtimeInferenceInstanceTypes = Annotated[list[ProductionVariantInstanceType], Field(max_length=UNBOUNDED_LIST_MAX)]
+TransformInstanceTypes = Annotated[
+    list[TransformInstanceType], Field(min_length=1, max_length=UNBOUNDED_LIST_MAX)
+]
+RealtimeInferenceInstanceTypes = Annotated[
+    list[ProductionVariantInstanceType], Field(max_length=UNBOUNDED_LIST_MAX)
+]
 ContentTypes = Annotated[list[ContentType], Field(max_length=UNBOUNDED_LIST_MAX)]
 ResponseMIMEType = Annotated[str, api_string(0, 1024, r"[-\w]+\/.+")]
 ResponseMIMETypes = Annotated[list[ResponseMIMEType], Field(max_length=UNBOUNDED_LIST_MAX)]
@@ -429,8 +445,10 @@ ADDITIONAL_APPEND_ONLY = (
 )
 ARTIFACT_UNDECLARED = "every modelDataArtifact must name an entry of spec.artifacts"
 # The copied archive is this version's model data: other files make another version.
-ARTIFACTS_FIXED = ("spec.artifacts cannot change once set (they are the version's model data); to correct them, "
-                   "delete this ModelPackage and create it again, or create a new one")
+ARTIFACTS_FIXED = (
+    "spec.artifacts cannot change once set (they are the version's model data); to correct them, "
+    "delete this ModelPackage and create it again, or create a new one"
+)
 
 
 class ModelPackageSpec(ApiModel):
@@ -541,7 +559,9 @@ class ModelPackageSpec(ApiModel):
 
     @field_validator("additionalInferenceSpecifications")
     @classmethod
-    def _unique_additional(cls, specs: list[AdditionalInferenceSpecification] | None) -> list[AdditionalInferenceSpecification] | None:
+    def _unique_additional(
+        cls, specs: list[AdditionalInferenceSpecification] | None
+    ) -> list[AdditionalInferenceSpecification] | None:
         _check_unique([spec.name for spec in specs or ()], "name")
         return specs
 
@@ -556,7 +576,9 @@ class ArtifactStatus(StatusModel):
 class ModelPackageStatus(CommonStatus):
     modelPackageVersion: int | None = None
     modelPackageGroupName: str | None = None
-    modelPackageStatus: str | None = Field(None, description="Pending, InProgress, Completed, Failed or Deleting.")
+    modelPackageStatus: str | None = Field(
+        None, description="Pending, InProgress, Completed, Failed or Deleting."
+    )
     modelApprovalStatus: str | None = Field(None, description="Approval status as observed in SageMaker.")
     approvalDescription: str | None = None
     artifacts: list[ArtifactStatus] = Field(default_factory=list)

@@ -7,8 +7,15 @@ from datetime import datetime
 from pydantic import ConfigDict, Field
 
 from .cel import immutable, validations
-from .common import (ApiModel, CommonStatus, DeletionPolicy, EntityDescription, EntityName, OwnedTagList,
-                     kubernetes_only)
+from .common import (
+    ApiModel,
+    CommonStatus,
+    DeletionPolicy,
+    EntityDescription,
+    EntityName,
+    OwnedTagList,
+    kubernetes_only,
+)
 
 NO_UPDATE_API = "SageMaker has no API to change a model package group; create a new ModelPackageGroup instead"
 
@@ -27,7 +34,9 @@ class ModelPackageGroupSpec(ApiModel):
         None, description="Name of the group in SageMaker. Defaults to metadata.name."
     )
     modelPackageGroupDescription: EntityDescription | None = None
-    tags: OwnedTagList | None = Field(None, description="Tags on the group; changes are applied with AddTags/DeleteTags.")
+    tags: OwnedTagList | None = Field(
+        None, description="Tags on the group; changes are applied with AddTags/DeleteTags."
+    )
     deletionPolicy: DeletionPolicy | None = kubernetes_only(
         description="Delete the group in SageMaker when this object is deleted (Delete) or keep it (Retain). "
         "Defaults to the operator's setting."
@@ -35,5 +44,7 @@ class ModelPackageGroupSpec(ApiModel):
 
 
 class ModelPackageGroupStatus(CommonStatus):
-    modelPackageGroupStatus: str | None = Field(None, description="Pending, InProgress, Completed, Failed, Deleting or DeleteFailed.")
+    modelPackageGroupStatus: str | None = Field(
+        None, description="Pending, InProgress, Completed, Failed, Deleting or DeleteFailed."
+    )
     creationTime: datetime | None = None

@@ -32,6 +32,7 @@ so that file alone is spooled to disk, bounded by the maximum artifact size.
 Work is spread over threads so that a copy uses more than one core: one reads and hashes
 the source, the caller's thread packs, one hashes the archive, a few upload parts.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -41,22 +42,39 @@ import logging
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterator
 
 import botocore.exceptions
 
 from ..errors import TerminalError
-from .pack import GzipWriter, TAR_END, tar_header, tar_padding
+from .pack import TAR_END, GzipWriter, tar_header, tar_padding
 from .sources import (
-    HttpFetcher, Policy, S3Source, Source, Stat, hashed, parse_source, prefetched, read_stream, redact, with_retries,
+    HttpFetcher,
+    Policy,
+    S3Source,
+    Source,
+    Stat,
+    hashed,
+    parse_source,
+    prefetched,
+    read_stream,
+    redact,
+    with_retries,
 )
 from .upload import (
-    MultipartUpload, abort_stale_uploads, copy_error, copy_object, copy_parts, destination_error, part_size_for,
-    read_record, write_record,
+    MultipartUpload,
+    abort_stale_uploads,
+    copy_error,
+    copy_object,
+    copy_parts,
+    destination_error,
+    part_size_for,
+    read_record,
+    write_record,
 )
 
-__all__ = ["copy_artifacts", "Tuning", "HttpFetcher", "redact"]
+__all__ = ["HttpFetcher", "Tuning", "copy_artifacts", "redact"]
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +110,16 @@ def shared_http() -> HttpFetcher:
 
 
 def copy_artifacts(
-    artifacts, *, s3_client, bucket: str, key_prefix: str, settings, progress: ProgressCallback | None = None,
-    http: HttpFetcher | None = None, tuning: Tuning | None = None, clock: Callable[[], float] = time.monotonic,
+    artifacts,
+    *,
+    s3_client,
+    bucket: str,
+    key_prefix: str,
+    settings,
+    progress: ProgressCallback | None = None,
+    http: HttpFetcher | None = None,
+    tuning: Tuning | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> list[dict]:
     """Copy every artifact; returns `[{name, uri, sha256, size}]` in the same order.
 
@@ -104,9 +130,15 @@ def copy_artifacts(
     """
     tuning = tuning or Tuning()
     copier = _Copier(
-        s3=s3_client, bucket=bucket, key_prefix=key_prefix.strip("/"), settings=settings, http=http or shared_http(),
-        tuning=tuning, policy=Policy.from_settings(settings, attempts=tuning.attempts, backoff=tuning.backoff),
-        progress=progress, clock=clock,
+        s3=s3_client,
+        bucket=bucket,
+        key_prefix=key_prefix.strip("/"),
+        settings=settings,
+        http=http or shared_http(),
+        tuning=tuning,
+        policy=Policy.from_settings(settings, attempts=tuning.attempts, backoff=tuning.backoff),
+        progress=progress,
+        clock=clock,
     )
     return [copier.copy(artifact) for artifact in artifacts]
 
@@ -125,7 +157,13 @@ class _Progress:
     does not flood the API server."""
 
     def __init__(self, callback: ProgressCallback | None, name: str, total: int, interval: float, clock):
-        self.callback, self.name, self.total, self.interval, self.clock = callback, name, total, interval, clock
+        self.callback, self.name, self.total, self.interval, self.clock = (
+            callback,
+            name,
+            total,
+            interval,
+            clock,
+        )
         self.done = 0
         self._last: float | None = None
 
@@ -173,7 +211,12 @@ class _Copier:
         fingerprint = _fingerprint(name, entries)
         # refuse a bad scheme or address before touching any bucket
         sources = [
-            (path, declared, where, parse_source(url, self.policy, s3_client=self.s3, http=self.http, where=where))
+            (
+                path,
+                declared,
+                where,
+                parse_source(url, self.policy, s3_client=self.s3, http=self.http, where=where),
+            )
             for path, url, declared in entries
             for where in [f"artifact {name}, file {path}"]
         ]
@@ -191,8 +234,9 @@ class _Copier:
             total = sum(f.stat.size for f in files)
             if total > self.settings.max_artifact_bytes:
                 raise TerminalError(
-                    "ArtifactTooLarge", f"artifact {name}: {_human(total)} is over the operator's limit of "
-                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)"
+                    "ArtifactTooLarge",
+                    f"artifact {name}: {_human(total)} is over the operator's limit of "
+                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)",
                 )
             meter = _Progress(self.progress, name, total, self.tuning.progress_interval, self.clock)
             metadata = {"mro-fingerprint": fingerprint, "mro-artifact": name}
@@ -201,10 +245,16 @@ class _Copier:
                 etag, sha256, size = self._server_side_copy(files[0], key, metadata, meter)
                 file_digests = [sha256]
             else:
-                etag, sha256, size, file_digests = self._stream(files, key, metadata, meter, pack=not passthrough)
+                etag, sha256, size, file_digests = self._stream(
+                    files, key, metadata, meter, pack=not passthrough
+                )
 
         record = {
-            "format": RECORD_FORMAT, "fingerprint": fingerprint, "etag": etag, "sha256": sha256, "size": size,
+            "format": RECORD_FORMAT,
+            "fingerprint": fingerprint,
+            "etag": etag,
+            "sha256": sha256,
+            "size": size,
             "files": [
                 {"path": f.path, "source": f.source.display, "size": f.stat.size, "sha256": digest}
                 for f, digest in zip(files, file_digests)
@@ -223,7 +273,9 @@ class _Copier:
         for path, declared, where, source in sources:
             stat = with_retries(source.stat, self.policy, where)
             if stat.size is None:
-                source, stat = self._spool(source, stat, where, self.settings.max_artifact_bytes - known, cleanup)
+                source, stat = self._spool(
+                    source, stat, where, self.settings.max_artifact_bytes - known, cleanup
+                )
             known += stat.size
             files.append(_File(path, declared, where, source, stat))
         return files
@@ -235,8 +287,9 @@ class _Copier:
             size += len(chunk)
             if size > budget:
                 raise TerminalError(
-                    "ArtifactTooLarge", f"{where}: source {source.display} is over the operator's limit of "
-                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)"
+                    "ArtifactTooLarge",
+                    f"{where}: source {source.display} is over the operator's limit of "
+                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)",
                 )
             spool.write(chunk)
         return _SpooledSource(source.display, spool, size), Stat(size=size)
@@ -247,8 +300,14 @@ class _Copier:
         total = sum(f.stat.size for f in files)
         part_size = part_size_for(total, self.tuning.part_size)
         upload = self._destination(
-            f"artifact {meter.name}", MultipartUpload, self.s3, self.bucket, key,
-            part_size=part_size, concurrency=self.tuning.upload_concurrency, metadata=metadata,
+            f"artifact {meter.name}",
+            MultipartUpload,
+            self.s3,
+            self.bucket,
+            key,
+            part_size=part_size,
+            concurrency=self.tuning.upload_concurrency,
+            metadata=metadata,
         )
         try:
             digests = []
@@ -311,9 +370,17 @@ class _Copier:
 
         with self._copying(what, source, key):
             etag = copy_parts(
-                self.s3, self.bucket, key, copy_source, f.stat.validator, size,
+                self.s3,
+                self.bucket,
+                key,
+                copy_source,
+                f.stat.validator,
+                size,
                 part_size=max(self.tuning.copy_part_size, part_size_for(size, 0)),
-                concurrency=self.tuning.upload_concurrency, metadata=metadata, verify=verify, progress=meter.set,
+                concurrency=self.tuning.upload_concurrency,
+                metadata=metadata,
+                verify=verify,
+                progress=meter.set,
             )
         return etag, found["sha256"], size
 
@@ -330,8 +397,11 @@ class _Copier:
 
     def _copying(self, what: str, source: S3Source, key: str):
         """Classify the S3 errors of a server-side copy from `source` to `key`."""
-        return _s3_errors(lambda exc: copy_error(exc, what, source.display, f"s3://{self.bucket}/{key}",
-                                                 source.read_permission))
+        return _s3_errors(
+            lambda exc: copy_error(
+                exc, what, source.display, f"s3://{self.bucket}/{key}", source.read_permission
+            )
+        )
 
 
 @contextlib.contextmanager

@@ -3,12 +3,13 @@
 The archive is deterministic (mtime 0, fixed modes, no owner names), so the same files
 always give the same archive and the same sha256.
 """
+
 from __future__ import annotations
 
 import struct
 import tarfile
 import zlib
-from typing import Callable
+from collections.abc import Callable
 
 BLOCK = 512
 PIECE = 1024 * 1024  # deflate unit; the compressibility of each piece is judged on its own

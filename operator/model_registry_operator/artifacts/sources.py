@@ -30,6 +30,7 @@ operator read any object its AWS role can read, and fetch from any host):
   address checks above.
 Unset, either one allows anything. Both are checked before any request is made.
 """
+
 from __future__ import annotations
 
 import base64
@@ -39,9 +40,10 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from queue import Full, Queue
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 from urllib.parse import unquote, urljoin, urlsplit
 
 import botocore.exceptions
@@ -101,10 +103,13 @@ class Policy:
     source_hosts: tuple[str, ...] = ()  # empty: any host
 
     @classmethod
-    def from_settings(cls, settings, **overrides) -> "Policy":
+    def from_settings(cls, settings, **overrides) -> Policy:
         return cls(
-            allow_http=settings.allow_http, allow_loopback=settings.allow_http,
-            source_buckets=settings.source_buckets, source_hosts=settings.source_hosts, **overrides,
+            allow_http=settings.allow_http,
+            allow_loopback=settings.allow_http,
+            source_buckets=settings.source_buckets,
+            source_hosts=settings.source_hosts,
+            **overrides,
         )
 
 
@@ -165,7 +170,9 @@ def _check_host(url: str, policy: Policy, where: str, original: str | None = Non
     host = urlsplit(url).hostname or ""
     what = f"source {redact(original)} redirects to {redact(url)}" if original else f"source {redact(url)}"
     if not valid_host(host):
-        raise TerminalError("InvalidSource", f"{where}: {what}, whose host is not a valid host name or address")
+        raise TerminalError(
+            "InvalidSource", f"{where}: {what}, whose host is not a valid host name or address"
+        )
     if host_allowed(host, policy.source_hosts):
         return
     raise TerminalError(
@@ -197,7 +204,7 @@ def refused_address_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, po
     return None
 
 
-def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", where: str) -> Source:
+def parse_source(url: str, policy: Policy, *, s3_client, http: HttpFetcher, where: str) -> Source:
     """`where` names the artifact and file for messages ("artifact model, file a.bin")."""
     try:
         parts = urlsplit(url)
@@ -209,7 +216,8 @@ def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", wh
         version_id = _version_id(parts.query)
         if not BUCKET_NAME.fullmatch(bucket) or not key or version_id == "" or parts.fragment:
             raise TerminalError(
-                "InvalidSource", f"{where}: source {redact(url)} must be s3://bucket/key or s3://bucket/key?versionId=V"
+                "InvalidSource",
+                f"{where}: source {redact(url)} must be s3://bucket/key or s3://bucket/key?versionId=V",
             )
         source = S3Source(s3_client, bucket, key, policy, where, version_id=version_id)
         if not bucket_allowed(bucket, key, policy.source_buckets):
@@ -221,14 +229,17 @@ def parse_source(url: str, policy: Policy, *, s3_client, http: "HttpFetcher", wh
         return source
     if scheme == "https" or (scheme == "http" and policy.allow_http):
         if not parts.hostname or not _valid_port(parts):
-            raise TerminalError("InvalidSource", f"{where}: source {redact(url)} needs a host and a valid port")
+            raise TerminalError(
+                "InvalidSource", f"{where}: source {redact(url)} needs a host and a valid port"
+            )
         _check_literal_address(parts.hostname, policy, where, url)  # names are checked when resolved
         _check_host(url, policy, where)
         return HttpSource(http, url, policy, where)
     if scheme == "http":
         raise TerminalError(
-            "ForbiddenSource", f"{where}: source {redact(url)} uses plain http, which the operator does not allow "
-            "(MRO_ALLOW_HTTP); use https"
+            "ForbiddenSource",
+            f"{where}: source {redact(url)} uses plain http, which the operator does not allow "
+            "(MRO_ALLOW_HTTP); use https",
         )
     raise TerminalError(
         "ForbiddenSource",
@@ -273,7 +284,9 @@ class S3Source:
     a request against the bucket's own region and caches it, and server-side copies name
     the source in a header, so S3 itself reaches across regions."""
 
-    def __init__(self, s3_client, bucket: str, key: str, policy: Policy, where: str, version_id: str | None = None):
+    def __init__(
+        self, s3_client, bucket: str, key: str, policy: Policy, where: str, version_id: str | None = None
+    ):
         self.s3, self.bucket, self.key, self.policy, self.where = s3_client, bucket, key, policy, where
         self.version_id = version_id  # pins the content, like a sha256
         self.display = f"s3://{bucket}/{key}" + (f"?versionId={version_id}" if version_id else "")
@@ -319,8 +332,9 @@ class S3Source:
             raise SourceInterrupted(str(exc)) from exc
 
 
-def s3_source_error(exc: botocore.exceptions.ClientError, display: str, where: str,
-                    permission: str = "s3:GetObject") -> Exception:
+def s3_source_error(
+    exc: botocore.exceptions.ClientError, display: str, where: str, permission: str = "s3:GetObject"
+) -> Exception:
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
@@ -361,10 +375,14 @@ class HttpFetcher:
         timeout: urllib3.Timeout = urllib3.Timeout(connect=10.0, read=60.0),
         resolve: Callable[[str, int], list[str]] | None = None,
     ):
-        self.pool = urllib3.PoolManager(num_pools=32, maxsize=4, ca_certs=ca_certs, timeout=timeout, retries=False)
+        self.pool = urllib3.PoolManager(
+            num_pools=32, maxsize=4, ca_certs=ca_certs, timeout=timeout, retries=False
+        )
         self.resolve = resolve or _resolve
 
-    def request(self, url: str, headers: dict[str, str], policy: Policy, where: str) -> urllib3.BaseHTTPResponse:
+    def request(
+        self, url: str, headers: dict[str, str], policy: Policy, where: str
+    ) -> urllib3.BaseHTTPResponse:
         """GET `url` following checked redirects; the response body is not read yet."""
         source = url
         for _ in range(policy.max_redirects + 1):
@@ -387,8 +405,14 @@ class HttpFetcher:
                 host_header = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             response = pool.urlopen(
-                "GET", target, headers={**headers, "Host": host_header, "Accept-Encoding": "identity"},
-                redirect=False, retries=False, preload_content=False, decode_content=False, assert_same_host=False,
+                "GET",
+                target,
+                headers={**headers, "Host": host_header, "Accept-Encoding": "identity"},
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                decode_content=False,
+                assert_same_host=False,
             )
             if response.status in (301, 302, 303, 307, 308) and response.headers.get("Location"):
                 url = urljoin(url, response.headers["Location"])
@@ -408,7 +432,9 @@ class HttpFetcher:
         for address in addresses:
             reason = refused_address_reason(ipaddress.ip_address(address.split("%")[0]), policy)
             if reason:
-                raise TerminalError("ForbiddenSource", f"{where}: source {redact(url)} resolves to {address}, {reason}")
+                raise TerminalError(
+                    "ForbiddenSource", f"{where}: source {redact(url)} resolves to {address}, {reason}"
+                )
         return addresses[0]
 
 
@@ -435,7 +461,9 @@ class HttpSource:
             else:
                 length = response.headers.get("Content-Length")
                 size = int(length) if length and length.isdigit() else None
-            return Stat(size=size, validator=response.headers.get("ETag") or response.headers.get("Last-Modified"))
+            return Stat(
+                size=size, validator=response.headers.get("ETag") or response.headers.get("Last-Modified")
+            )
         finally:
             if response.status == 200:
                 response.close()  # the server ignored the range: do not read the whole file
@@ -484,7 +512,9 @@ class HttpSource:
                 "SourceForbidden", f"{self.where}: source {self.display} answered {status} (access denied)"
             )
         if status in (404, 410):
-            raise TerminalError("SourceNotFound", f"{self.where}: source {self.display} answered {status} (not found)")
+            raise TerminalError(
+                "SourceNotFound", f"{self.where}: source {self.display} answered {status} (not found)"
+            )
         if status >= 500 or status in (408, 429):
             raise SourceInterrupted(f"source {self.display} answered {status}")
         raise TerminalError("InvalidSource", f"{self.where}: source {self.display} answered {status}")
@@ -513,7 +543,9 @@ def read_stream(source: Source, stat: Stat, policy: Policy, where: str, sleep=ti
             for chunk in source.open(offset, stat):
                 offset += len(chunk)
                 if stat.size is not None and offset > stat.size:
-                    raise RetryableError("SourceUnreachable", f"{where}: source {source.display} grew during the copy")
+                    raise RetryableError(
+                        "SourceUnreachable", f"{where}: source {source.display} grew during the copy"
+                    )
                 yield chunk
             if stat.size is not None and offset < stat.size:
                 raise SourceInterrupted(f"source {source.display} ended after {offset} of {stat.size} bytes")
@@ -574,4 +606,6 @@ def hashed(chunks: Iterator[bytes], digest) -> Iterator[bytes]:
 
 
 def _unreachable(exc: Exception, policy: Policy, where: str) -> RetryableError:
-    return RetryableError("SourceUnreachable", f"{where}: cannot read the source: {exc} ({policy.attempts} tries)")
+    return RetryableError(
+        "SourceUnreachable", f"{where}: cannot read the source: {exc} ({policy.attempts} tries)"
+    )

@@ -1,11 +1,12 @@
 """The destination: multipart uploads fed by a stream, server-side copies, completion records."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Callable
 
 import botocore.exceptions
 
@@ -29,18 +30,24 @@ def destination_error(exc: Exception, what: str, bucket: str) -> Exception:
         code = str(exc.response.get("Error", {}).get("Code", ""))
         if _forbidden(exc):
             return TerminalError(
-                "ArtifactBucketForbidden", f"{what}: access to the artifact bucket {bucket} is denied ({code}); grant "
+                "ArtifactBucketForbidden",
+                f"{what}: access to the artifact bucket {bucket} is denied ({code}); grant "
                 "the operator's role s3:GetObject, s3:PutObject, s3:ListBucketMultipartUploads and "
-                "s3:AbortMultipartUpload on it")
+                "s3:AbortMultipartUpload on it",
+            )
         if code == "NoSuchBucket":
             return TerminalError(
-                "ArtifactBucketNotFound", f"{what}: the artifact bucket {bucket} does not exist; create it, or set "
-                "MRO_ARTIFACT_BUCKET to a bucket in the operator's region")
+                "ArtifactBucketNotFound",
+                f"{what}: the artifact bucket {bucket} does not exist; create it, or set "
+                "MRO_ARTIFACT_BUCKET to a bucket in the operator's region",
+            )
         return RetryableError("ArtifactUploadFailed", f"{what}: S3 answered {code}")
     return RetryableError("ArtifactUploadFailed", f"{what}: {type(exc).__name__}: {exc}")
 
 
-def copy_error(exc: Exception, what: str, source: str, destination: str, permission: str = "s3:GetObject") -> Exception:
+def copy_error(
+    exc: Exception, what: str, source: str, destination: str, permission: str = "s3:GetObject"
+) -> Exception:
     """Classify a failure of a server-side copy. S3 answers AccessDenied to CopyObject and
     UploadPartCopy when either end is refused: reading the source (s3:GetObject, or
     kms:Decrypt when its KMS key encrypts it; the HeadObject that planned the copy needed
@@ -80,7 +87,9 @@ class MultipartUpload:
     thread, part after part in order, beside the uploads; `sha256` (hex) and `size` are
     set when the upload completes."""
 
-    def __init__(self, s3, bucket: str, key: str, *, part_size: int, concurrency: int, metadata: dict[str, str]):
+    def __init__(
+        self, s3, bucket: str, key: str, *, part_size: int, concurrency: int, metadata: dict[str, str]
+    ):
         self.s3, self.bucket, self.key, self.part_size = s3, bucket, key, part_size
         self.sha256: str | None = None
         self.size = 0
@@ -90,9 +99,15 @@ class MultipartUpload:
         self._parts: list[tuple[int, Future]] = []
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mro-upload")
-        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="mro-hash")  # one thread: parts hashed in order
+        self._hasher = ThreadPoolExecutor(
+            1, thread_name_prefix="mro-hash"
+        )  # one thread: parts hashed in order
         created = s3.create_multipart_upload(
-            Bucket=bucket, Key=key, ContentType="application/gzip", Metadata=metadata, ChecksumAlgorithm=PART_CHECKSUM
+            Bucket=bucket,
+            Key=key,
+            ContentType="application/gzip",
+            Metadata=metadata,
+            ChecksumAlgorithm=PART_CHECKSUM,
         )
         self.upload_id = created["UploadId"]
 
@@ -146,7 +161,11 @@ class MultipartUpload:
 
     def _upload_part(self, number: int, body: bytes, hashed: Future) -> dict[str, str]:
         response = self.s3.upload_part(
-            Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=body,
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=body,
             ChecksumAlgorithm=PART_CHECKSUM,
         )
         hashed.result()  # the slot, and with it the body, is freed once the body is hashed too
@@ -165,26 +184,46 @@ def abort_stale_uploads(s3, bucket: str, key: str) -> int:
     return aborted
 
 
-def copy_object(s3, bucket: str, key: str, source: dict, etag: str, metadata: dict[str, str]) -> tuple[str, str | None]:
+def copy_object(
+    s3, bucket: str, key: str, source: dict, etag: str, metadata: dict[str, str]
+) -> tuple[str, str | None]:
     """Server-side copy in one request (objects up to 5 GiB). S3 computes a SHA-256 of the
     new object as it copies (ChecksumAlgorithm), so the archive's sha256 is known without
     a byte passing through the operator. Returns (ETag, sha256 hex or None)."""
     response = s3.copy_object(
-        Bucket=bucket, Key=key, CopySource=source, CopySourceIfMatch=etag, ChecksumAlgorithm="SHA256",
-        MetadataDirective="REPLACE", Metadata=metadata, ContentType="application/gzip",
+        Bucket=bucket,
+        Key=key,
+        CopySource=source,
+        CopySourceIfMatch=etag,
+        ChecksumAlgorithm="SHA256",
+        MetadataDirective="REPLACE",
+        Metadata=metadata,
+        ContentType="application/gzip",
     )
     result = response["CopyObjectResult"]
     return result["ETag"], full_object_sha256(result)
 
 
 def copy_parts(
-    s3, bucket: str, key: str, source: dict, etag: str, size: int, *, part_size: int, concurrency: int,
-    metadata: dict[str, str], verify: Callable[[], None], progress: Callable[[int], None],
+    s3,
+    bucket: str,
+    key: str,
+    source: dict,
+    etag: str,
+    size: int,
+    *,
+    part_size: int,
+    concurrency: int,
+    metadata: dict[str, str],
+    verify: Callable[[], None],
+    progress: Callable[[int], None],
 ) -> str:
     """Server-side multipart copy (UploadPartCopy), the only way past 5 GiB. `verify` runs
     while the parts copy (it may read the source to hash it) and raises to abort: the
     upload is completed only after it passed, so a mismatch leaves nothing behind."""
-    upload = s3.create_multipart_upload(Bucket=bucket, Key=key, ContentType="application/gzip", Metadata=metadata)
+    upload = s3.create_multipart_upload(
+        Bucket=bucket, Key=key, ContentType="application/gzip", Metadata=metadata
+    )
     upload_id = upload["UploadId"]
     ranges = [(start, min(start + part_size, size) - 1) for start in range(0, size, part_size)] or [(0, -1)]
     copied = [0]
@@ -193,8 +232,13 @@ def copy_parts(
     def copy_part(number: int, first: int, last: int) -> dict:
         kwargs = {"CopySourceRange": f"bytes={first}-{last}"} if size else {}
         response = s3.upload_part_copy(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, CopySource=source,
-            CopySourceIfMatch=etag, **kwargs,
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            CopySource=source,
+            CopySourceIfMatch=etag,
+            **kwargs,
         )
         with lock:
             copied[0] += last - first + 1
@@ -250,6 +294,8 @@ def read_record(s3, bucket: str, key: str, fingerprint: str) -> dict | None:
 
 def write_record(s3, bucket: str, key: str, record: dict) -> None:
     s3.put_object(
-        Bucket=bucket, Key=record_key(key), Body=json.dumps(record, sort_keys=True).encode(),
+        Bucket=bucket,
+        Key=record_key(key),
+        Body=json.dumps(record, sort_keys=True).encode(),
         ContentType="application/json",
     )

@@ -5,6 +5,7 @@ The reconcile functions are pure with respect to Kubernetes: they take the parse
 the object's identity, its current status, the registry and a lookup for referenced
 objects, and return a `Result`. The kopf handlers (in each kind's module) only apply it.
 """
+
 from __future__ import annotations
 
 import datetime
@@ -13,8 +14,9 @@ import json
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import ReconcileError, RetryableError
 from ..registry.base import owner_tag, tag_changes
@@ -35,11 +37,17 @@ class Meta:
     deleted: datetime.datetime | None = None  # metadata.deletionTimestamp
 
     @classmethod
-    def from_body(cls, body: Any) -> "Meta":
+    def from_body(cls, body: Any) -> Meta:
         meta = body["metadata"]
-        return cls(meta["name"], meta.get("namespace") or "", meta["uid"], meta.get("generation"),
-                   _timestamp(meta.get("creationTimestamp")), dict(meta.get("annotations") or {}),
-                   _timestamp(meta.get("deletionTimestamp")))
+        return cls(
+            meta["name"],
+            meta.get("namespace") or "",
+            meta["uid"],
+            meta.get("generation"),
+            _timestamp(meta.get("creationTimestamp")),
+            dict(meta.get("annotations") or {}),
+            _timestamp(meta.get("deletionTimestamp")),
+        )
 
 
 def _timestamp(value: Any) -> datetime.datetime | None:
@@ -57,8 +65,8 @@ class Context:
 
     registry: Any  # registry.base.Registry
     settings: Settings
-    listings: "GroupListings"
-    locks: "ObjectLocks" = field(default_factory=lambda: ObjectLocks())
+    listings: GroupListings
+    locks: ObjectLocks = field(default_factory=lambda: ObjectLocks())
     # consecutive retryable failures per object UID, as (generation, count): the backoff
     # exponent (kopf's own retry count also counts ordinary waits, which must not slow the
     # next error's retry); a new generation starts again from zero
@@ -75,15 +83,17 @@ class Context:
     resynced: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> "Context":
-        return cls(registry, settings, GroupListings(registry.list_packages, settings.resync_seconds), **kwargs)
+    def create(cls, registry: Any, settings: Settings, **kwargs: Any) -> Context:
+        return cls(
+            registry, settings, GroupListings(registry.list_packages, settings.resync_seconds), **kwargs
+        )
 
-    def attempt(self, meta: "Meta") -> int:
+    def attempt(self, meta: Meta) -> int:
         """How many reconciles of this object's current generation failed in a row."""
         generation, count = self.failures.get(meta.uid, (meta.generation, 0))
         return count if generation == meta.generation else 0
 
-    def record(self, meta: "Meta", failed: bool) -> None:
+    def record(self, meta: Meta, failed: bool) -> None:
         if failed:
             self.failures[meta.uid] = (meta.generation, self.attempt(meta) + 1)
         else:
@@ -138,7 +148,7 @@ class Stop(Exception):
         super().__init__(outcome.message)
         self.outcome, self.delay, self.short = outcome, delay, short
 
-    def result(self, meta: "Meta", previous: dict[str, Any] | None, fields: dict[str, Any]) -> "Result":
+    def result(self, meta: Meta, previous: dict[str, Any] | None, fields: dict[str, Any]) -> Result:
         return finish(self.outcome, meta, previous, fields, retry=self.delay, short=self.short)
 
 
@@ -164,9 +174,14 @@ def finish(
     events = list(events or [])
     if outcome.state == "Stalled":
         was = (previous or {}).get("conditions") or []
-        already = any(c.get("type") == "Stalled" and c.get("status") == "True"
-                      and c.get("reason") == outcome.reason and c.get("message") == outcome.message
-                      for c in was if isinstance(c, dict))
+        already = any(
+            c.get("type") == "Stalled"
+            and c.get("status") == "True"
+            and c.get("reason") == outcome.reason
+            and c.get("message") == outcome.message
+            for c in was
+            if isinstance(c, dict)
+        )
         if not already:  # one Event per distinct stall, not one per resync
             events.append(Event(WARNING, outcome.reason, outcome.message))
     status = {k: v for k, v in fields.items() if v is not None}
@@ -193,17 +208,25 @@ def patience_after(waited: float) -> float:
     return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
 
 
-def true_for(conditions: list[dict[str, Any]], ctype: str, now: datetime.datetime | None = None) -> float | None:
+def true_for(
+    conditions: list[dict[str, Any]], ctype: str, now: datetime.datetime | None = None
+) -> float | None:
     """Seconds since condition `ctype` became True; None when it is not True."""
-    since = next((c.get("lastTransitionTime") for c in conditions
-                  if c.get("type") == ctype and c.get("status") == "True"), None)
+    since = next(
+        (
+            c.get("lastTransitionTime")
+            for c in conditions
+            if c.get("type") == ctype and c.get("status") == "True"
+        ),
+        None,
+    )
     if not since:
         return None
     try:
-        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.timezone.utc)
+        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
     except ValueError:
         return None
-    return max(0.0, ((now or datetime.datetime.now(datetime.timezone.utc)) - started).total_seconds())
+    return max(0.0, ((now or datetime.datetime.now(datetime.UTC)) - started).total_seconds())
 
 
 RETRY_CAP = 60.0
@@ -228,16 +251,23 @@ def backoff(attempt: int, base: float = 1.0, cap: float = RETRY_CAP) -> float:
     return min(cap, base * 2 ** max(0, attempt))
 
 
-def retry_delay(err: RetryableError, attempt: int, cap: float = RETRY_CAP,
-                jitter: Callable[[], float] = random.random) -> float:
+def retry_delay(
+    err: RetryableError, attempt: int, cap: float = RETRY_CAP, jitter: Callable[[], float] = random.random
+) -> float:
     """When to try again after `err`: the backoff, but never sooner than the error's class
     asks (throttling 15 s: botocore has already retried in the same second), capped, plus
     up to RETRY_JITTER more."""
     return min(cap, max(err.delay, backoff(attempt, cap=cap))) * (1 + RETRY_JITTER * jitter())
 
 
-def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | None,
-                 fields: dict[str, Any], attempt: int = 0, stall_after: int | None = None) -> Result:
+def error_result(
+    err: ReconcileError,
+    meta: Meta,
+    previous: dict[str, Any] | None,
+    fields: dict[str, Any],
+    attempt: int = 0,
+    stall_after: int | None = None,
+) -> Result:
     """A retryable error is Reconciling with a backoff. With `stall_after`, that many failed
     reconciles in a row are Stalled instead (a person should look), still retried with the
     backoff, so that the cause going away still converges."""
@@ -245,9 +275,12 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
         delay = retry_delay(err, attempt)
         if stall_after is not None and attempt + 1 >= stall_after:
             # no delay in the message: it stays the same on every retry (one Event, no rewrite)
-            outcome = Outcome.stalled(err.reason, f"{err.message.rstrip('.')}. This went on for {stall_after} "
-                                      "reconciles in a row and needs a look; the operator keeps retrying in the "
-                                      "background.")
+            outcome = Outcome.stalled(
+                err.reason,
+                f"{err.message.rstrip('.')}. This went on for {stall_after} "
+                "reconciles in a row and needs a look; the operator keeps retrying in the "
+                "background.",
+            )
         else:
             # the delay without its jitter: the same message on every retry at the cap, so
             # a throttled crowd does not rewrite its status each time
@@ -259,23 +292,37 @@ def error_result(err: ReconcileError, meta: Meta, previous: dict[str, Any] | Non
     return finish(Outcome.stalled(err.reason, err.message), meta, previous, fields)
 
 
-def deletion_policy(raw_spec: dict[str, Any] | None, status: dict[str, Any] | None, settings: Settings) -> str:
+def deletion_policy(
+    raw_spec: dict[str, Any] | None, status: dict[str, Any] | None, settings: Settings
+) -> str:
     """spec.deletionPolicy, else the one recorded in status at the first reconcile, else the
     operator's default: objects made while the default was Retain stay Retain when it changes
     (a helm upgrade without the old values must not delete production models)."""
-    return ((raw_spec or {}).get("deletionPolicy") or (status or {}).get("deletionPolicy")
-            or settings.deletion_policy)
+    return (
+        (raw_spec or {}).get("deletionPolicy")
+        or (status or {}).get("deletionPolicy")
+        or settings.deletion_policy
+    )
 
 
-def sync_owned_tags(ctx: Context, arn: str, current: dict[str, str], desired: dict[str, str], uid: str,
-                    spec_changed: bool, what: str) -> list[Event]:
+def sync_owned_tags(
+    ctx: Context,
+    arn: str,
+    current: dict[str, str],
+    desired: dict[str, str],
+    uid: str,
+    spec_changed: bool,
+    what: str,
+) -> list[Event]:
     """Make the tags of a group or model this object owns the spec's plus the owner tag; an
     Event when the spec's part changed (the owner tag is added quietly)."""
     retagged = any(tag_changes(current, desired))
     ctx.registry.sync_tags(arn, {**desired, **owner_tag(uid)}, current)
     if not retagged:
         return []
-    return [Event(NORMAL, "Updated" if spec_changed else "DriftCorrected", f"Set the tags of {what} to the spec.")]
+    return [
+        Event(NORMAL, "Updated" if spec_changed else "DriftCorrected", f"Set the tags of {what} to the spec.")
+    ]
 
 
 def carried(previous: dict[str, Any] | None, *keys: str) -> dict[str, Any]:
@@ -289,8 +336,8 @@ def rfc3339(value: Any) -> str | None:
         return None
     if isinstance(value, datetime.datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=datetime.timezone.utc)
-        return value.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            value = value.replace(tzinfo=datetime.UTC)
+        return value.astimezone(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value)
 
 
@@ -299,18 +346,50 @@ def rfc3339(value: Any) -> str | None:
 # botocore at run time: its SageMaker model is ~18 MB of Python objects, already loaded
 # once by the boto3 client.
 CREATE_MEMBERS: dict[str, frozenset[str]] = {
-    "CreateModelPackageGroup": frozenset({
-        "ManagedConfiguration", "ModelPackageGroupDescription", "ModelPackageGroupName", "Tags"}),
-    "CreateModelPackage": frozenset({
-        "AdditionalInferenceSpecifications", "CertifyForMarketplace", "ClientToken", "CustomerMetadataProperties",
-        "Domain", "DriftCheckBaselines", "InferenceSpecification", "ManagedStorageType", "MetadataProperties",
-        "ModelApprovalStatus", "ModelCard", "ModelLifeCycle", "ModelMetrics", "ModelPackageDescription",
-        "ModelPackageGroupName", "ModelPackageName", "ModelPackageRegistrationType", "SamplePayloadUrl",
-        "SecurityConfig", "SkipModelValidation", "SourceAlgorithmSpecification", "SourceUri", "Tags", "Task",
-        "ValidationSpecification"}),
-    "CreateModel": frozenset({
-        "Containers", "EnableNetworkIsolation", "ExecutionRoleArn", "InferenceExecutionConfig", "ModelName",
-        "PrimaryContainer", "Tags", "VpcConfig"}),
+    "CreateModelPackageGroup": frozenset(
+        {"ManagedConfiguration", "ModelPackageGroupDescription", "ModelPackageGroupName", "Tags"}
+    ),
+    "CreateModelPackage": frozenset(
+        {
+            "AdditionalInferenceSpecifications",
+            "CertifyForMarketplace",
+            "ClientToken",
+            "CustomerMetadataProperties",
+            "Domain",
+            "DriftCheckBaselines",
+            "InferenceSpecification",
+            "ManagedStorageType",
+            "MetadataProperties",
+            "ModelApprovalStatus",
+            "ModelCard",
+            "ModelLifeCycle",
+            "ModelMetrics",
+            "ModelPackageDescription",
+            "ModelPackageGroupName",
+            "ModelPackageName",
+            "ModelPackageRegistrationType",
+            "SamplePayloadUrl",
+            "SecurityConfig",
+            "SkipModelValidation",
+            "SourceAlgorithmSpecification",
+            "SourceUri",
+            "Tags",
+            "Task",
+            "ValidationSpecification",
+        }
+    ),
+    "CreateModel": frozenset(
+        {
+            "Containers",
+            "EnableNetworkIsolation",
+            "ExecutionRoleArn",
+            "InferenceExecutionConfig",
+            "ModelName",
+            "PrimaryContainer",
+            "Tags",
+            "VpcConfig",
+        }
+    ),
 }
 
 
@@ -331,14 +410,19 @@ def is_subset(desired: Any, observed: Any) -> bool:
     if isinstance(desired, dict):
         return isinstance(observed, dict) and all(is_subset(v, observed.get(k)) for k, v in desired.items())
     if isinstance(desired, list):
-        return (isinstance(observed, list) and len(desired) == len(observed)
-                and all(is_subset(d, o) for d, o in zip(desired, observed)))
+        return (
+            isinstance(observed, list)
+            and len(desired) == len(observed)
+            and all(is_subset(d, o) for d, o in zip(desired, observed))
+        )
     return desired == observed
 
 
 def group_name_of(name_or_arn: str) -> str:
     """`arn:aws:sagemaker:r:a:model-package-group/churn` -> `churn`."""
-    return name_or_arn.rsplit("model-package-group/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+    return (
+        name_or_arn.rsplit("model-package-group/", 1)[-1] if name_or_arn.startswith("arn:") else name_or_arn
+    )
 
 
 class ObjectLocks:
@@ -369,8 +453,12 @@ class GroupListings:
     Concurrent callers for one group wait for a single fetch (single flight).
     """
 
-    def __init__(self, list_packages: Callable[[str], list[dict[str, Any]]], period: float,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        list_packages: Callable[[str], list[dict[str, Any]]],
+        period: float,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._list = list_packages
         self.period = period
         self._clock = clock
@@ -421,8 +509,11 @@ def typed_spec(kind: str, raw_spec: dict[str, Any]) -> Any:
     try:
         return parse_spec(kind, dict(raw_spec or {}))
     except ValidationError as err:
-        raise Stop(Outcome.stalled("InvalidSpec", f"The {kind} spec is invalid, fix it: "
-                                   f"{format_validation_error(err)}")) from None
+        raise Stop(
+            Outcome.stalled(
+                "InvalidSpec", f"The {kind} spec is invalid, fix it: {format_validation_error(err)}"
+            )
+        ) from None
 
 
 def to_api(model: Any) -> dict[str, Any]:

@@ -11,6 +11,7 @@ written together so that kubectl, Argo CD and Flux agree on what they read:
 that finds nothing new leaves the conditions byte-for-byte unchanged (and kopf sends no
 patch).
 """
+
 from __future__ import annotations
 
 import datetime
@@ -32,20 +33,20 @@ class Outcome:
     message: str
 
     @classmethod
-    def ready(cls, reason: str, message: str) -> "Outcome":
+    def ready(cls, reason: str, message: str) -> Outcome:
         return cls(READY, reason, message)
 
     @classmethod
-    def reconciling(cls, reason: str, message: str) -> "Outcome":
+    def reconciling(cls, reason: str, message: str) -> Outcome:
         return cls(RECONCILING, reason, message)
 
     @classmethod
-    def stalled(cls, reason: str, message: str) -> "Outcome":
+    def stalled(cls, reason: str, message: str) -> Outcome:
         return cls(STALLED, reason, message)
 
 
 def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def build_conditions(
@@ -63,16 +64,18 @@ def build_conditions(
         status = "True" if is_true else "False"
         old = before.get(ctype)
         transitioned = old is None or old.get("status") != status
-        conditions.append({
-            "type": ctype,
-            "status": status,
-            # The non-matching conditions carry the same reason and message: "why am I
-            # not Ready?" is answered on the Ready condition itself, as kstatus suggests.
-            "reason": outcome.reason,
-            "message": outcome.message,
-            "lastTransitionTime": now if transitioned else old.get("lastTransitionTime", now),
-            "observedGeneration": generation,
-        })
+        conditions.append(
+            {
+                "type": ctype,
+                "status": status,
+                # The non-matching conditions carry the same reason and message: "why am I
+                # not Ready?" is answered on the Ready condition itself, as kstatus suggests.
+                "reason": outcome.reason,
+                "message": outcome.message,
+                "lastTransitionTime": now if transitioned else old.get("lastTransitionTime", now),
+                "observedGeneration": generation,
+            }
+        )
     return conditions
 
 

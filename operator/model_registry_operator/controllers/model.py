@@ -15,6 +15,7 @@ it is someone else's (made by hand or by an operator version before owner tags):
 and tagged when it is what the spec asks for, reported AlreadyExists otherwise, and never
 deleted. The tags listed for tag sync are the ones the owner is read from: no extra call.
 """
+
 from __future__ import annotations
 
 import copy
@@ -23,9 +24,28 @@ from typing import Any
 from .. import GROUP
 from ..errors import ReconcileError
 from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, with_owner_tag
-from .common import (NORMAL, WARNING, Context, Event, Lookup, Meta, Result, Stop, Waiting, carried, deletion_policy,
-                     error_result, finish, is_subset, request_for, rfc3339, stable_hash, to_api, typed_spec,
-                     sync_owned_tags)
+from .common import (
+    NORMAL,
+    WARNING,
+    Context,
+    Event,
+    Lookup,
+    Meta,
+    Result,
+    Stop,
+    Waiting,
+    carried,
+    deletion_policy,
+    error_result,
+    finish,
+    is_subset,
+    request_for,
+    rfc3339,
+    stable_hash,
+    sync_owned_tags,
+    to_api,
+    typed_spec,
+)
 from .conditions import Outcome, is_ready
 
 KIND = "Model"
@@ -40,18 +60,31 @@ WAIT_FOR_PACKAGE_DELAY = 3.0
 def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, lookup: Lookup) -> str:
     package = lookup.get("ModelPackage", meta.namespace, ref)
     if package is None:
-        raise Waiting(Outcome.reconciling("WaitingForPackage", f"ModelPackage {ref} ({path}.modelPackageRef) does not "
-                                          f"exist in namespace {meta.namespace}; create it or correct the reference."),
-                      WAIT_FOR_PACKAGE_DELAY)
+        raise Waiting(
+            Outcome.reconciling(
+                "WaitingForPackage",
+                f"ModelPackage {ref} ({path}.modelPackageRef) does not "
+                f"exist in namespace {meta.namespace}; create it or correct the reference.",
+            ),
+            WAIT_FOR_PACKAGE_DELAY,
+        )
     status = package.get("status") or {}
     if not status.get("arn") or not is_ready(status):
-        raise Waiting(Outcome.reconciling("WaitingForPackage", f"Waiting for ModelPackage {ref} to become Ready."),
-                      WAIT_FOR_PACKAGE_DELAY, short=True)
+        raise Waiting(
+            Outcome.reconciling("WaitingForPackage", f"Waiting for ModelPackage {ref} to become Ready."),
+            WAIT_FOR_PACKAGE_DELAY,
+            short=True,
+        )
     if require_approved and status.get("modelApprovalStatus") != "Approved":
-        raise Waiting(Outcome.reconciling(
-            "WaitingForApproval", f"Waiting for ModelPackage {ref} to be Approved (it is "
-            f"{status.get('modelApprovalStatus') or 'not approved'}); approve it or set spec.requireApprovedPackage "
-            "to false."), WAIT_FOR_PACKAGE_DELAY)
+        raise Waiting(
+            Outcome.reconciling(
+                "WaitingForApproval",
+                f"Waiting for ModelPackage {ref} to be Approved (it is "
+                f"{status.get('modelApprovalStatus') or 'not approved'}); approve it or set spec.requireApprovedPackage "
+                "to false.",
+            ),
+            WAIT_FOR_PACKAGE_DELAY,
+        )
     return status["arn"]
 
 
@@ -63,8 +96,10 @@ def resolved_request(spec: Any, meta: Meta, lookup: Lookup) -> tuple[dict[str, A
     if spec.primaryContainer is not None:
         containers = [("spec.primaryContainer", spec.primaryContainer, request["PrimaryContainer"])]
     else:
-        containers = [(f"spec.containers[{index}]", container, request["Containers"][index])
-                      for index, container in enumerate(spec.containers or [])]
+        containers = [
+            (f"spec.containers[{index}]", container, request["Containers"][index])
+            for index, container in enumerate(spec.containers or [])
+        ]
     resolved = []  # status.containers: one entry per container, in order
     for path, container, container_request in containers:
         entry = {"containerHostname": container.containerHostname}
@@ -103,8 +138,16 @@ def matches(request: dict[str, Any], observed: dict[str, Any]) -> bool:
     return is_subset(desired, observed)
 
 
-def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
-              *, resync: bool = False, attempt: int = 0) -> Result:
+def reconcile(
+    raw_spec: dict[str, Any],
+    meta: Meta,
+    status: dict[str, Any] | None,
+    ctx: Context,
+    lookup: Lookup,
+    *,
+    resync: bool = False,
+    attempt: int = 0,
+) -> Result:
     # `resync` changes nothing here: DescribeModel is already the cheapest observation.
     status = dict(status or {})
     fields = carried(status, *FIELDS)
@@ -133,30 +176,59 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             current_tags = ctx.registry.list_tags(observed["ModelArn"])
             other = other_owner(current_tags, meta.uid)
             if other:
-                return refused(f"SageMaker model {name} is managed by another Kubernetes object (UID {other}); model "
-                               "names are account-wide, so this object leaves it alone. Create this Model again with "
-                               "another spec.modelName, or delete the other object and its model.",
-                               renamed, meta, status, fields)
+                return refused(
+                    f"SageMaker model {name} is managed by another Kubernetes object (UID {other}); model "
+                    "names are account-wide, so this object leaves it alone. Create this Model again with "
+                    "another spec.modelName, or delete the other object and its model.",
+                    renamed,
+                    meta,
+                    status,
+                    fields,
+                )
             owned = owned or OWNER_UID_KEY in current_tags
         if observed is not None and recorded != spec_hash:
             if not (recorded is None and matches(request, observed)):
                 if not owned:
-                    return refused(f"A SageMaker model named {name} already exists and was not created by this "
-                                   "object; delete it in SageMaker, or create this Model again with another "
-                                   "spec.modelName.", renamed, meta, status, fields)
+                    return refused(
+                        f"A SageMaker model named {name} already exists and was not created by this "
+                        "object; delete it in SageMaker, or create this Model again with another "
+                        "spec.modelName.",
+                        renamed,
+                        meta,
+                        status,
+                        fields,
+                    )
                 ctx.registry.delete_model(name)
                 observed = None
-                events.append(Event(NORMAL, "Replaced", f"The spec of model {name} changed and SageMaker cannot "
-                                    "update a model: deleted it and created it again."))
+                events.append(
+                    Event(
+                        NORMAL,
+                        "Replaced",
+                        f"The spec of model {name} changed and SageMaker cannot "
+                        "update a model: deleted it and created it again.",
+                    )
+                )
             elif not owned:
-                events.append(Event(NORMAL, "Adopted", f"Model {name} already existed in SageMaker as the spec asks; "
-                                    f"this object manages it from now on and tagged it {OWNER_UID_KEY}={meta.uid}."))
+                events.append(
+                    Event(
+                        NORMAL,
+                        "Adopted",
+                        f"Model {name} already existed in SageMaker as the spec asks; "
+                        f"this object manages it from now on and tagged it {OWNER_UID_KEY}={meta.uid}.",
+                    )
+                )
         if renamed:
             retained = fields["deletionPolicy"] == "Retain"
             outcome = None if retained else delete_if_owned(old_name, True, meta, ctx)
             deleted = outcome is not None and outcome.reason == "Deleted"
-            events.append(Event(NORMAL, "Replaced", f"spec.modelName changed from {old_name} to {name}: "
-                                f"{'deleted' if deleted else 'kept'} model {old_name} in SageMaker and made {name}."))
+            events.append(
+                Event(
+                    NORMAL,
+                    "Replaced",
+                    f"spec.modelName changed from {old_name} to {name}: "
+                    f"{'deleted' if deleted else 'kept'} model {old_name} in SageMaker and made {name}.",
+                )
+            )
             if outcome is not None and not deleted:
                 events.append(outcome)
         created_arn = None
@@ -164,28 +236,50 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
             created_arn = ctx.registry.create_model(with_owner_tag(request, meta.uid))
             if not events:
                 if owned:
-                    events.append(Event(NORMAL, "DriftCorrected",
-                                        f"Model {name} was missing in SageMaker; created it again."))
+                    events.append(
+                        Event(
+                            NORMAL,
+                            "DriftCorrected",
+                            f"Model {name} was missing in SageMaker; created it again.",
+                        )
+                    )
                 else:
                     events.append(Event(NORMAL, "Created", f"Created model {name} in SageMaker."))
             observed = ctx.registry.describe_model(name)
         else:
-            events.extend(sync_owned_tags(ctx, observed["ModelArn"], current_tags, tags, meta.uid, spec_changed,
-                                          f"model {name}"))
+            events.extend(
+                sync_owned_tags(
+                    ctx, observed["ModelArn"], current_tags, tags, meta.uid, spec_changed, f"model {name}"
+                )
+            )
     except ReconcileError as err:
         return error_result(err, meta, status, fields, attempt)
     # status.specHash and status.arn are the record that this object made the model
     fields = dict(resolved, specHash=spec_hash, deletionPolicy=fields["deletionPolicy"])
     if observed is None:
         fields["arn"] = created_arn
-        return finish(Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),
-                      meta, status, fields, events, retry=WAIT_FOR_PACKAGE_DELAY, short=True)
+        return finish(
+            Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),
+            meta,
+            status,
+            fields,
+            events,
+            retry=WAIT_FOR_PACKAGE_DELAY,
+            short=True,
+        )
     fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
-    return finish(Outcome.ready("Synced", f"Model {name} exists in SageMaker and matches the spec."),
-                  meta, status, fields, events)
+    return finish(
+        Outcome.ready("Synced", f"Model {name} exists in SageMaker and matches the spec."),
+        meta,
+        status,
+        fields,
+        events,
+    )
 
 
-def refused(message: str, renamed: bool, meta: Meta, status: dict[str, Any], fields: dict[str, Any]) -> Result:
+def refused(
+    message: str, renamed: bool, meta: Meta, status: dict[str, Any], fields: dict[str, Any]
+) -> Result:
     """Stalled/AlreadyExists: the model of this name is not this object's. The status keeps
     no record of it (an old name's model, still this object's, stays recorded)."""
     fields.pop("specHash", None)
@@ -211,8 +305,9 @@ def delete_if_owned(name: str, recorded: bool, meta: Meta, ctx: Context) -> Even
     return Event(NORMAL, "Deleted", f"Deleted model {name} in SageMaker.")
 
 
-def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context,
-           *, attempt: int = 0) -> Result:
+def delete(
+    raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, *, attempt: int = 0
+) -> Result:
     status = dict(status or {})
     name = model_name_of(status.get("arn"))
     # status.arn, or a spec hash (created, not yet seen by a describe): this object made it;

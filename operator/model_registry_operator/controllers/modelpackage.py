@@ -13,19 +13,49 @@ One reconcile for create, update, resume and resync:
    approval description, customer metadata (removed keys removed), additional inference
    specifications (append-only) and the other updatable members.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import ReconcileError, TerminalError
 from ..registry.base import OWNER_UID_KEY
-from .common import (NORMAL, Context, Event, Lookup, Meta, Result, Stop, Waiting, audit_due, carried, deletion_policy,
-                     error_result, finish, group_name_of, is_subset, request_for, rfc3339, to_api, typed_spec)
+from .common import (
+    NORMAL,
+    Context,
+    Event,
+    Lookup,
+    Meta,
+    Result,
+    Stop,
+    Waiting,
+    audit_due,
+    carried,
+    deletion_policy,
+    error_result,
+    finish,
+    group_name_of,
+    is_subset,
+    request_for,
+    rfc3339,
+    to_api,
+    typed_spec,
+)
 from .conditions import Outcome, is_ready
 
 KIND = "ModelPackage"
-FIELDS = ("arn", "modelPackageVersion", "modelPackageGroupName", "modelPackageStatus", "modelApprovalStatus",
-          "approvalDescription", "artifacts", "creationTime", "lastModifiedTime")
+FIELDS = (
+    "arn",
+    "modelPackageVersion",
+    "modelPackageGroupName",
+    "modelPackageStatus",
+    "modelApprovalStatus",
+    "approvalDescription",
+    "artifacts",
+    "creationTime",
+    "lastModifiedTime",
+)
 WAIT_FOR_GROUP_DELAY = 2.0
 IN_PROGRESS_DELAY = 1.0
 # Listings older than this are not trusted to tell that a fresh version completed.
@@ -55,18 +85,32 @@ def resolve_group(spec: Any, meta: Meta, lookup: Lookup, status: dict[str, Any])
             return status["modelPackageGroupName"]
         group = lookup.get("ModelPackageGroup", meta.namespace, ref)
         if group is not None and group.get("deleting"):
-            raise Waiting(Outcome.reconciling(
-                "WaitingForGroup", f"ModelPackageGroup {ref} is being deleted: no version can be registered in it; "
-                "point spec.modelPackageGroupRef at another group, or delete this ModelPackage."), WAIT_FOR_GROUP_DELAY)
+            raise Waiting(
+                Outcome.reconciling(
+                    "WaitingForGroup",
+                    f"ModelPackageGroup {ref} is being deleted: no version can be registered in it; "
+                    "point spec.modelPackageGroupRef at another group, or delete this ModelPackage.",
+                ),
+                WAIT_FOR_GROUP_DELAY,
+            )
         if group is None:
-            raise Waiting(Outcome.reconciling(
-                "WaitingForGroup", f"ModelPackageGroup {ref} does not exist in namespace {meta.namespace}; create it "
-                "or correct spec.modelPackageGroupRef.name."), WAIT_FOR_GROUP_DELAY)
+            raise Waiting(
+                Outcome.reconciling(
+                    "WaitingForGroup",
+                    f"ModelPackageGroup {ref} does not exist in namespace {meta.namespace}; create it "
+                    "or correct spec.modelPackageGroupRef.name.",
+                ),
+                WAIT_FOR_GROUP_DELAY,
+            )
         group_status = group.get("status") or {}
         if not is_ready(group_status) or not group_status.get("arn"):
-            raise Waiting(Outcome.reconciling(
-                "WaitingForGroup", f"Waiting for ModelPackageGroup {ref} to become Ready."), WAIT_FOR_GROUP_DELAY,
-                short=True)
+            raise Waiting(
+                Outcome.reconciling(
+                    "WaitingForGroup", f"Waiting for ModelPackageGroup {ref} to become Ready."
+                ),
+                WAIT_FOR_GROUP_DELAY,
+                short=True,
+            )
         return group_name_of(group_status["arn"])
     return spec.modelPackageGroupName or None
 
@@ -82,7 +126,10 @@ def desired_request(spec: Any, meta: Meta, group: str | None) -> dict[str, Any]:
     request = to_api(spec)
     if group is not None:
         request["ModelPackageGroupName"] = group
-    request["CustomerMetadataProperties"] = {**(spec.customerMetadataProperties or {}), OWNER_UID_KEY: meta.uid}
+    request["CustomerMetadataProperties"] = {
+        **(spec.customerMetadataProperties or {}),
+        OWNER_UID_KEY: meta.uid,
+    }
     return request
 
 
@@ -103,14 +150,18 @@ def observed_fields(observed: dict[str, Any], full: bool) -> dict[str, Any]:
 
 def failure_reason(observed: dict[str, Any]) -> str:
     details = observed.get("ModelPackageStatusDetails") or {}
-    reasons = [f"{item.get('Name')}: {item.get('FailureReason')}"
-               for key in ("ValidationStatuses", "ImageScanStatuses")
-               for item in details.get(key) or [] if item.get("FailureReason")]
+    reasons = [
+        f"{item.get('Name')}: {item.get('FailureReason')}"
+        for key in ("ValidationStatuses", "ImageScanStatuses")
+        for item in details.get(key) or []
+        if item.get("FailureReason")
+    ]
     return "; ".join(reasons) or "SageMaker gave no reason"
 
 
-def updates_for(spec: Any, desired: dict[str, Any], observed: dict[str, Any], full: bool,
-                status: dict[str, Any]) -> dict[str, Any]:
+def updates_for(
+    spec: Any, desired: dict[str, Any], observed: dict[str, Any], full: bool, status: dict[str, Any]
+) -> dict[str, Any]:
     """The UpdateModelPackage members that would make SageMaker equal to the spec.
 
     With only a listing summary (`full` False), approval is compared with SageMaker and the
@@ -134,7 +185,11 @@ def updates_for(spec: Any, desired: dict[str, Any], observed: dict[str, Any], fu
     if removed:
         update["CustomerMetadataPropertiesToRemove"] = removed
     existing = {spec_.get("Name") for spec_ in observed.get("AdditionalInferenceSpecifications") or []}
-    added = [spec_ for spec_ in desired.get("AdditionalInferenceSpecifications") or [] if spec_.get("Name") not in existing]
+    added = [
+        spec_
+        for spec_ in desired.get("AdditionalInferenceSpecifications") or []
+        if spec_.get("Name") not in existing
+    ]
     if added:
         update["AdditionalInferenceSpecificationsToAdd"] = added
     for member in OTHER_UPDATABLE:
@@ -144,15 +199,28 @@ def updates_for(spec: Any, desired: dict[str, Any], observed: dict[str, Any], fu
 
 
 def describe_update(update: dict[str, Any]) -> str:
-    names = {"ModelApprovalStatus": "approval", "ApprovalDescription": "approval description",
-             "CustomerMetadataProperties": "customer metadata", "CustomerMetadataPropertiesToRemove": "customer metadata",
-             "AdditionalInferenceSpecificationsToAdd": "additional inference specifications"}
+    names = {
+        "ModelApprovalStatus": "approval",
+        "ApprovalDescription": "approval description",
+        "CustomerMetadataProperties": "customer metadata",
+        "CustomerMetadataPropertiesToRemove": "customer metadata",
+        "AdditionalInferenceSpecificationsToAdd": "additional inference specifications",
+    }
     parts = dict.fromkeys(names.get(k, k[0].lower() + k[1:]) for k in update)
     return ", ".join(parts)
 
 
-def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
-              *, resync: bool = False, attempt: int = 0, progress: Callable[[Outcome], None] | None = None) -> Result:
+def reconcile(
+    raw_spec: dict[str, Any],
+    meta: Meta,
+    status: dict[str, Any] | None,
+    ctx: Context,
+    lookup: Lookup,
+    *,
+    resync: bool = False,
+    attempt: int = 0,
+    progress: Callable[[Outcome], None] | None = None,
+) -> Result:
     """`progress`, when given, is told how a long step (an artifact copy) is going, every few
     seconds at most, from this thread; the kopf layer writes it into the Reconciling condition."""
     status = dict(status or {})
@@ -177,25 +245,42 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
         if observed is None:
             arn = create(spec, meta, status, ctx, group, desired, fields, events, progress)
             group_name = group_name_of(group) if group else None  # as SageMaker reports it
-            fields.update(arn=arn, modelPackageStatus="Pending", modelPackageGroupName=group_name,
-                          modelPackageVersion=_version_of(arn) if group else None)
+            fields.update(
+                arn=arn,
+                modelPackageStatus="Pending",
+                modelPackageGroupName=group_name,
+                modelPackageVersion=_version_of(arn) if group else None,
+            )
             if group:  # a listing fetched just before the create must not make it look lost
-                ctx.listings.remember(group, {"ModelPackageArn": arn, "ModelPackageStatus": "Pending",
-                                              "ModelPackageVersion": fields["modelPackageVersion"],
-                                              "ModelPackageGroupName": group_name})
-            outcome = Outcome.reconciling("Creating", f"Registered {arn}; waiting for SageMaker to complete it.")
+                ctx.listings.remember(
+                    group,
+                    {
+                        "ModelPackageArn": arn,
+                        "ModelPackageStatus": "Pending",
+                        "ModelPackageVersion": fields["modelPackageVersion"],
+                        "ModelPackageGroupName": group_name,
+                    },
+                )
+            outcome = Outcome.reconciling(
+                "Creating", f"Registered {arn}; waiting for SageMaker to complete it."
+            )
             return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY, short=True)
         fields.update(observed_fields(observed, full))
         package_status = observed.get("ModelPackageStatus")
         if package_status in WAITING_STATES:
-            outcome = Outcome.reconciling(package_status, f"SageMaker reports {fields['arn']} as {package_status}.")
+            outcome = Outcome.reconciling(
+                package_status, f"SageMaker reports {fields['arn']} as {package_status}."
+            )
             return finish(outcome, meta, status, fields, events, retry=IN_PROGRESS_DELAY, short=True)
         if package_status == "Failed":
             if not full:  # a listing summary carries no reason
                 observed = ctx.registry.describe_package(fields["arn"]) or observed
-            outcome = Outcome.stalled("PackageFailed", f"SageMaker could not complete {fields['arn']}: "
-                                      f"{failure_reason(observed)}. A failed version cannot be changed: fix the cause, then "
-                                      "delete and re-create this ModelPackage to register a new version.")
+            outcome = Outcome.stalled(
+                "PackageFailed",
+                f"SageMaker could not complete {fields['arn']}: "
+                f"{failure_reason(observed)}. A failed version cannot be changed: fix the cause, then "
+                "delete and re-create this ModelPackage to register a new version.",
+            )
             return finish(outcome, meta, status, fields, events)
         if package_status == "Deleting":
             outcome = Outcome.reconciling("Deleting", f"SageMaker is deleting {fields['arn']}.")
@@ -205,17 +290,37 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
         if update:
             ctx.registry.update_package({"ModelPackageArn": fields["arn"], **update})
             events.extend(update_events(update, observed, spec_changed, fields["arn"]))
-            fields.update(modelApprovalStatus=update.get("ModelApprovalStatus", fields.get("modelApprovalStatus")),
-                          approvalDescription=update.get("ApprovalDescription", fields.get("approvalDescription")))
+            fields.update(
+                modelApprovalStatus=update.get("ModelApprovalStatus", fields.get("modelApprovalStatus")),
+                approvalDescription=update.get("ApprovalDescription", fields.get("approvalDescription")),
+            )
             if group:
-                ctx.listings.remember(group, {"ModelPackageArn": fields["arn"],
-                                              "ModelApprovalStatus": fields.get("modelApprovalStatus")})
-        if full and (spec.tags or spec_changed) and ctx.registry.sync_tags(fields["arn"], tag_map(desired.get("Tags"))):
+                ctx.listings.remember(
+                    group,
+                    {
+                        "ModelPackageArn": fields["arn"],
+                        "ModelApprovalStatus": fields.get("modelApprovalStatus"),
+                    },
+                )
+        if (
+            full
+            and (spec.tags or spec_changed)
+            and ctx.registry.sync_tags(fields["arn"], tag_map(desired.get("Tags")))
+        ):
             events.append(Event(NORMAL, "Updated", f"Tags of {fields['arn']} now follow the spec."))
-        if not update and not spec.modelApprovalStatus and status.get("modelApprovalStatus") not in (
-                None, fields.get("modelApprovalStatus")):
-            events.append(Event(NORMAL, "ApprovalChanged", f"Approval of {fields['arn']} changed in SageMaker "
-                                f"from {status['modelApprovalStatus']} to {fields.get('modelApprovalStatus')}."))
+        if (
+            not update
+            and not spec.modelApprovalStatus
+            and status.get("modelApprovalStatus") not in (None, fields.get("modelApprovalStatus"))
+        ):
+            events.append(
+                Event(
+                    NORMAL,
+                    "ApprovalChanged",
+                    f"Approval of {fields['arn']} changed in SageMaker "
+                    f"from {status['modelApprovalStatus']} to {fields.get('modelApprovalStatus')}.",
+                )
+            )
     except ReconcileError as err:
         stall_after = SOURCE_STALL_AFTER if err.reason == "SourceUnreachable" else None
         return error_result(err, meta, status, fields, attempt, stall_after=stall_after)
@@ -225,16 +330,20 @@ def reconcile(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | Non
     return finish(outcome, meta, status, fields, events)
 
 
-def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
-            resync: bool) -> tuple[dict[str, Any] | None, bool]:
+def observe(
+    spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None, resync: bool
+) -> tuple[dict[str, Any] | None, bool]:
     """(what SageMaker has for this object or None, whether it is a full description)."""
     arn = status.get("arn")
     if arn is None:
         if group is None:
             found = ctx.registry.describe_package(spec.modelPackageName)
             if found is not None and not made_by(found, meta):
-                raise TerminalError("AlreadyExists", f"A model package named {spec.modelPackageName} already exists "
-                                    "in SageMaker and was not made by this object; choose another modelPackageName.")
+                raise TerminalError(
+                    "AlreadyExists",
+                    f"A model package named {spec.modelPackageName} already exists "
+                    "in SageMaker and was not made by this object; choose another modelPackageName.",
+                )
             return found, True
         return ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta)), True
     if group is not None and (resync or status.get("modelPackageStatus") in WAITING_STATES + (None,)):
@@ -251,9 +360,17 @@ def observe(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: 
     return found, True
 
 
-def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: str | None,
-           desired: dict[str, Any], fields: dict[str, Any], events: list[Event],
-           progress: Callable[[Outcome], None] | None = None) -> str:
+def create(
+    spec: Any,
+    meta: Meta,
+    status: dict[str, Any],
+    ctx: Context,
+    group: str | None,
+    desired: dict[str, Any],
+    fields: dict[str, Any],
+    events: list[Event],
+    progress: Callable[[Outcome], None] | None = None,
+) -> str:
     from ..registry import client_token_for
 
     lost = status.get("arn")  # registered before, since deleted in SageMaker
@@ -270,7 +387,9 @@ def create(spec: Any, meta: Meta, status: dict[str, Any], ctx: Context, group: s
     if later_tags:
         ctx.registry.sync_tags(arn, tag_map(later_tags))
     if lost:
-        events.append(Event(NORMAL, "DriftCorrected", f"{lost} was deleted in SageMaker; registered it again as {arn}."))
+        events.append(
+            Event(NORMAL, "DriftCorrected", f"{lost} was deleted in SageMaker; registered it again as {arn}.")
+        )
     else:
         events.append(Event(NORMAL, "Created", f"Registered {arn} in SageMaker."))
     return arn
@@ -280,8 +399,12 @@ def tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
     return {tag["Key"]: tag["Value"] for tag in tags or []}
 
 
-def fill_artifact_urls(desired: dict[str, Any], spec: Any, artifacts: list[dict[str, Any]] | None,
-                       observed: dict[str, Any] | None = None) -> None:
+def fill_artifact_urls(
+    desired: dict[str, Any],
+    spec: Any,
+    artifacts: list[dict[str, Any]] | None,
+    observed: dict[str, Any] | None = None,
+) -> None:
     """Give each container that names a modelDataArtifact the copied archive's URI as its
     ModelDataUrl: from the recorded copies, else (status lost in a crash) from SageMaker's
     own container at the same position. Without it an UpdateModelPackage carrying the
@@ -300,18 +423,25 @@ def fill_artifact_urls(desired: dict[str, Any], spec: Any, artifacts: list[dict[
             container["ModelDataUrl"] = url
 
 
-def copy_artifacts(spec: Any, meta: Meta, ctx: Context,
-                   progress: Callable[[Outcome], None] | None = None) -> list[dict[str, Any]]:
+def copy_artifacts(
+    spec: Any, meta: Meta, ctx: Context, progress: Callable[[Outcome], None] | None = None
+) -> list[dict[str, Any]]:
     declared = {artifact.name for artifact in spec.artifacts}
     containers = spec.inferenceSpecification.containers if spec.inferenceSpecification else []
     for index, container in enumerate(containers):
         name = getattr(container, "modelDataArtifact", None)
         if name and name not in declared:
-            raise TerminalError("UnknownArtifact", f"spec.inferenceSpecification.containers[{index}].modelDataArtifact "
-                                f"names {name}, which spec.artifacts does not declare.")
+            raise TerminalError(
+                "UnknownArtifact",
+                f"spec.inferenceSpecification.containers[{index}].modelDataArtifact "
+                f"names {name}, which spec.artifacts does not declare.",
+            )
     if ctx.copy_artifacts is None or not ctx.settings.artifact_bucket:
-        raise TerminalError("ArtifactBucketNotConfigured", "spec.artifacts needs an artifact bucket: start the "
-                            "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.")
+        raise TerminalError(
+            "ArtifactBucketNotConfigured",
+            "spec.artifacts needs an artifact bucket: start the "
+            "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.",
+        )
     prefix = "/".join(p for p in (ctx.settings.artifact_prefix, meta.namespace, meta.name, meta.uid) if p)
 
     def report(name: str, done: int, total: int | None) -> None:
@@ -329,10 +459,18 @@ def copy_artifacts(spec: Any, meta: Meta, ctx: Context,
 
 # Artifact errors a person fixes by correcting spec.artifacts (CEL keeps it unchangeable: it
 # is the version's model data), which means a new object; nothing was registered yet.
-SOURCE_FIXES = ("ChecksumMismatch", "SourceNotFound", "SourceForbidden", "ForbiddenSource", "InvalidSource",
-                "ArtifactTooLarge")
-ARTIFACTS_REMEDY = ("Nothing was registered; spec.artifacts cannot be edited, so to correct it delete this "
-                    "ModelPackage and create it again (or under another name).")
+SOURCE_FIXES = (
+    "ChecksumMismatch",
+    "SourceNotFound",
+    "SourceForbidden",
+    "ForbiddenSource",
+    "InvalidSource",
+    "ArtifactTooLarge",
+)
+ARTIFACTS_REMEDY = (
+    "Nothing was registered; spec.artifacts cannot be edited, so to correct it delete this "
+    "ModelPackage and create it again (or under another name)."
+)
 
 
 def copy_message(name: str, done: int, total: int | None) -> str:
@@ -353,28 +491,52 @@ def size_text(size: int) -> str:
     return f"{size} bytes"
 
 
-def update_events(update: dict[str, Any], observed: dict[str, Any], spec_changed: bool, arn: str) -> list[Event]:
+def update_events(
+    update: dict[str, Any], observed: dict[str, Any], spec_changed: bool, arn: str
+) -> list[Event]:
     events = []
-    if "ModelApprovalStatus" in update and update["ModelApprovalStatus"] != observed.get("ModelApprovalStatus"):
+    if "ModelApprovalStatus" in update and update["ModelApprovalStatus"] != observed.get(
+        "ModelApprovalStatus"
+    ):
         was = observed.get("ModelApprovalStatus")
         if spec_changed:
-            events.append(Event(NORMAL, "ApprovalChanged",
-                                f"Set the approval of {arn} to {update['ModelApprovalStatus']} (was {was})."))
+            events.append(
+                Event(
+                    NORMAL,
+                    "ApprovalChanged",
+                    f"Set the approval of {arn} to {update['ModelApprovalStatus']} (was {was}).",
+                )
+            )
         else:
-            events.append(Event(NORMAL, "DriftCorrected", f"The approval of {arn} was changed to {was} in SageMaker; "
-                                f"set it back to {update['ModelApprovalStatus']} as the spec says."))
+            events.append(
+                Event(
+                    NORMAL,
+                    "DriftCorrected",
+                    f"The approval of {arn} was changed to {was} in SageMaker; "
+                    f"set it back to {update['ModelApprovalStatus']} as the spec says.",
+                )
+            )
     rest = {k: v for k, v in update.items() if k != "ModelApprovalStatus"}
     if rest:
         what = describe_update(rest)
         if spec_changed:
             events.append(Event(NORMAL, "Updated", f"Updated the {what} of {arn}."))
         else:
-            events.append(Event(NORMAL, "DriftCorrected", f"The {what} of {arn} differed from the spec; re-applied it."))
+            events.append(
+                Event(NORMAL, "DriftCorrected", f"The {what} of {arn} differed from the spec; re-applied it.")
+            )
     return events
 
 
-def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, lookup: Lookup,
-           *, attempt: int = 0) -> Result:
+def delete(
+    raw_spec: dict[str, Any],
+    meta: Meta,
+    status: dict[str, Any] | None,
+    ctx: Context,
+    lookup: Lookup,
+    *,
+    attempt: int = 0,
+) -> Result:
     """retry None: done, the finalizer may go."""
     status = dict(status or {})
     raw_spec = raw_spec or {}
@@ -382,7 +544,9 @@ def delete(raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, 
     arn = status.get("arn")
     if policy == "Retain":
         what = arn or "the model package"
-        return Result(status, [Event(NORMAL, "Retained", f"deletionPolicy is Retain: {what} is kept in SageMaker.")])
+        return Result(
+            status, [Event(NORMAL, "Retained", f"deletionPolicy is Retain: {what} is kept in SageMaker.")]
+        )
     try:
         if arn is None:  # maybe created just before a crash, before status was written
             arn = _find_unrecorded(raw_spec, meta, ctx, lookup)
@@ -410,7 +574,9 @@ def _find_unrecorded(raw_spec: dict[str, Any], meta: Meta, ctx: Context, lookup:
     if ref:
         referenced = lookup.get("ModelPackageGroup", meta.namespace, ref)
         arn = ((referenced or {}).get("status") or {}).get("arn")
-        group = group_name_of(arn or ((referenced or {}).get("spec") or {}).get("modelPackageGroupName") or ref)
+        group = group_name_of(
+            arn or ((referenced or {}).get("spec") or {}).get("modelPackageGroupName") or ref
+        )
     if not group:
         return None
     found = ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta))

@@ -16,13 +16,15 @@ kopf to come back (kopf.TemporaryError) when the result says when.
 - Metrics (metrics.py) are taken here, where each reconcile's result is known: a count and
   a duration per reconcile, and the condition each object is written with, until it is gone.
 """
+
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import kopf
 
@@ -86,8 +88,15 @@ class KubernetesStatusWriter:
 
     def __call__(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._client().patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, plural, name, {"status": status},
-            _content_type="application/merge-patch+json", _request_timeout=10)
+            GROUP,
+            VERSION,
+            namespace,
+            plural,
+            name,
+            {"status": status},
+            _content_type="application/merge-patch+json",
+            _request_timeout=10,
+        )
 
 
 class StatusProgress:
@@ -111,8 +120,10 @@ class StatusProgress:
         with self._guard:
             if not self._open:
                 return
-            change = {"observedGeneration": self._generation,
-                      "conditions": build_conditions(outcome, self._generation, self.written.get("conditions"))}
+            change = {
+                "observedGeneration": self._generation,
+                "conditions": build_conditions(outcome, self._generation, self.written.get("conditions")),
+            }
             try:
                 self._write(self._plural, self._namespace, self._name, change)
             except Exception as exc:  # progress is informative: never fail the reconcile for it
@@ -140,8 +151,17 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
     for event in result.events:
         kopf.event(body, type=event.type, reason=event.reason, message=event.message)
     if result.retry is not None:
-        message = next((c.get("message") for c in result.status.get("conditions") or []
-                        if c.get("status") == "True"), None) or "Not done yet."
+        message = (
+            next(
+                (
+                    c.get("message")
+                    for c in result.status.get("conditions") or []
+                    if c.get("status") == "True"
+                ),
+                None,
+            )
+            or "Not done yet."
+        )
         raise kopf.TemporaryError(message, delay=result.retry)
 
 
@@ -150,12 +170,19 @@ def settled(body: Any) -> bool:
     status = body.get("status") or {}
     if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
         return False
-    return not any(c.get("type") == "Reconciling" and c.get("status") == "True"
-                   for c in status.get("conditions") or [])
+    return not any(
+        c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
 
 
-def call_reconcile(fn: Callable[..., Result], raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any],
-                   ctx: Context, **args: Any) -> Result:
+def call_reconcile(
+    fn: Callable[..., Result],
+    raw_spec: dict[str, Any],
+    meta: Meta,
+    status: dict[str, Any],
+    ctx: Context,
+    **args: Any,
+) -> Result:
     """`fn(...)`, with an unexpected exception (a bug, a full disk) turned into Reconciling/
     InternalError with backoff and the traceback in the log: the object's status says what
     happened instead of kopf retrying silently. The message names only the exception type,
@@ -165,8 +192,10 @@ def call_reconcile(fn: Callable[..., Result], raw_spec: dict[str, Any], meta: Me
     except Exception as exc:
         log.exception("reconcile of %s %s/%s failed unexpectedly", fn.__module__, meta.namespace, meta.name)
         fields = {k: v for k, v in (status or {}).items() if k not in ("conditions", "observedGeneration")}
-        error = RetryableError("InternalError", f"The operator failed unexpectedly ({type(exc).__name__}); its log "
-                               "has the details.")
+        error = RetryableError(
+            "InternalError",
+            f"The operator failed unexpectedly ({type(exc).__name__}); its log has the details.",
+        )
         return error_result(error, meta, status, fields, args.get("attempt", 0))
 
 
@@ -184,17 +213,29 @@ def change_pending(body: Any) -> bool:
     return any(key.split("/")[0] in CHANGE_HANDLERS for key in progress)
 
 
-def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
-                  reconcile: Callable[..., Result], delete: Callable[..., Result], metrics: OperatorMetrics) -> None:
+def register_kind(
+    reg: kopf.OperatorRegistry,
+    ctx: Context,
+    kind: str,
+    reconcile: Callable[..., Result],
+    delete: Callable[..., Result],
+    metrics: OperatorMetrics,
+) -> None:
     plural = PLURALS[kind]
     resource = (GROUP, VERSION, plural)
     handling: set[str] = set()  # UIDs a change or delete handler is working on right now
     log = logging.getLogger(f"model_registry_operator.{kind}")
     write_status = ctx.status_writer or KubernetesStatusWriter()  # register_all shares one
 
-    def reconcile_once(fn: Callable[..., Result], body: Any, status: dict[str, Any],
-                       kwargs: dict[str, Any], resync: bool, blocking: bool,
-                       progress: StatusProgress | None) -> Result | None:
+    def reconcile_once(
+        fn: Callable[..., Result],
+        body: Any,
+        status: dict[str, Any],
+        kwargs: dict[str, Any],
+        resync: bool,
+        blocking: bool,
+        progress: StatusProgress | None,
+    ) -> Result | None:
         meta = Meta.from_body(body)
         lock = ctx.locks.get(meta.uid)
         if not lock.acquire(blocking=blocking):
@@ -209,15 +250,27 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
                 args["progress"] = progress
             started = time.monotonic()
             result = call_reconcile(fn, dict(body.get("spec") or {}), meta, status, ctx, **args)
-            metrics.reconciled(kind, result.status, time.monotonic() - started, failed=result.failed,
-                               deleted=fn is delete and result.retry is None and not result.failed)
+            metrics.reconciled(
+                kind,
+                result.status,
+                time.monotonic() - started,
+                failed=result.failed,
+                deleted=fn is delete and result.retry is None and not result.failed,
+            )
             ctx.record(meta, result.failed)
             return result
         finally:
             lock.release()
 
-    async def run(fn: Callable[..., Result], body: Any, patch: Any, kwargs: dict[str, Any],
-                  resync: bool = False, blocking: bool = True, cheap: bool = False) -> None:
+    async def run(
+        fn: Callable[..., Result],
+        body: Any,
+        patch: Any,
+        kwargs: dict[str, Any],
+        resync: bool = False,
+        blocking: bool = True,
+        cheap: bool = False,
+    ) -> None:
         """Reconcile in a worker thread; ride out short waits in memory (no intermediate
         status write, no kopf retry round trip), then write the outcome once."""
         previous = dict(body.get("status") or {})
@@ -229,7 +282,9 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
             handling.add(uid)
         progress = StatusProgress(write_status, plural, body, previous)
         try:
-            result = await reconcile_until_done(fn, body, previous, kwargs, resync or cheap, blocking, progress)
+            result = await reconcile_until_done(
+                fn, body, previous, kwargs, resync or cheap, blocking, progress
+            )
         finally:
             handling.discard(uid)
             # the reconcile thread is done: no progress write can race kopf's patch below
@@ -242,15 +297,22 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         metrics.written(kind, uid, result.status)
         apply_result(result, body, patch, written)
 
-    async def reconcile_until_done(fn: Callable[..., Result], body: Any, status: dict[str, Any],
-                                   kwargs: dict[str, Any], resync: bool, blocking: bool,
-                                   progress: StatusProgress | None = None) -> Result | None:
+    async def reconcile_until_done(
+        fn: Callable[..., Result],
+        body: Any,
+        status: dict[str, Any],
+        kwargs: dict[str, Any],
+        resync: bool,
+        blocking: bool,
+        progress: StatusProgress | None = None,
+    ) -> Result | None:
         loop = asyncio.get_running_loop()
         events: list = []
         waited = 0.0
         while True:
-            result = await loop.run_in_executor(ctx.executor, reconcile_once, fn, body, status, kwargs,
-                                                resync, blocking, progress)
+            result = await loop.run_in_executor(
+                ctx.executor, reconcile_once, fn, body, status, kwargs, resync, blocking, progress
+            )
             if result is None:
                 return None
             events.extend(result.events)
@@ -272,8 +334,13 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
         cheap = str(reason) == "resume" and settled(body)
         await run(reconcile, body, patch, kwargs, cheap=cheap)
 
-    @kopf.timer(*resource, id="resync", interval=ctx.settings.resync_seconds,
-                initial_delay=ctx.settings.resync_seconds, registry=reg)
+    @kopf.timer(
+        *resource,
+        id="resync",
+        interval=ctx.settings.resync_seconds,
+        initial_delay=ctx.settings.resync_seconds,
+        registry=reg,
+    )
     async def on_resync(body: Any, patch: Any, **kwargs: Any) -> None:
         if body.get("metadata", {}).get("deletionTimestamp"):
             return
@@ -294,6 +361,7 @@ def register_kind(reg: kopf.OperatorRegistry, ctx: Context, kind: str,
             metrics.gone(body["metadata"]["uid"])
 
     if kind in INDEXES:
+
         def index(namespace: str, name: str, spec: Any, status: Any, meta: Any, **_: Any) -> dict[Any, Any]:
             deleting = bool(meta.get("deletionTimestamp"))
             return {(namespace, name): {"spec": dict(spec), "status": dict(status), "deleting": deleting}}
@@ -311,6 +379,8 @@ def register_all(reg: kopf.OperatorRegistry, ctx: Context, metrics: OperatorMetr
     if ctx.status_writer is None:
         ctx.status_writer = KubernetesStatusWriter()
     metrics = metrics or OperatorMetrics(CollectorRegistry())
-    register_kind(reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete, metrics)
+    register_kind(
+        reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete, metrics
+    )
     register_kind(reg, ctx, "ModelPackage", modelpackage.reconcile, modelpackage.delete, metrics)
     register_kind(reg, ctx, "Model", model.reconcile, model.delete, metrics)

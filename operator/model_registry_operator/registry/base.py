@@ -5,6 +5,7 @@ returns them): the API types produce them, so no second vocabulary exists. `None
 "does not exist". Every method raises only `errors.RetryableError` (throttling, 5xx,
 timeouts) or `errors.TerminalError` (validation, access, conflicts) with the API's message.
 """
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -53,9 +54,14 @@ def not_deletable(tags: dict[str, str], uid: str, recorded: bool) -> str | None:
 def tag_changes(current: dict[str, str], desired: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """(tags to add or overwrite, keys to remove) to make `current` the `desired` tags,
     leaving reserved keys and an owner tag already set alone."""
-    to_add = {k: v for k, v in desired.items() if current.get(k) != v and not (k == OWNER_UID_KEY and k in current)}
-    to_remove = [k for k in current
-                 if k not in desired and k != OWNER_UID_KEY and not k.startswith(RESERVED_TAG_PREFIXES)]
+    to_add = {
+        k: v for k, v in desired.items() if current.get(k) != v and not (k == OWNER_UID_KEY and k in current)
+    }
+    to_remove = [
+        k
+        for k in current
+        if k not in desired and k != OWNER_UID_KEY and not k.startswith(RESERVED_TAG_PREFIXES)
+    ]
     return to_add, to_remove
 
 
@@ -70,8 +76,12 @@ class Registry(Protocol):
     def list_packages(self, group: str) -> list[Shape]: ...
     # DescribeModelPackage shape; created_after (optional): the object's creationTimestamp
     # less a clock-skew margin, so older versions are not even looked at
-    def find_package_by_owner(self, group: str, uid: str, created_after: datetime | None = None) -> Shape | None: ...
-    def create_package(self, request: Shape) -> str: ...  # CreateModelPackage request (with ClientToken) -> ARN
+    def find_package_by_owner(
+        self, group: str, uid: str, created_after: datetime | None = None
+    ) -> Shape | None: ...
+    def create_package(
+        self, request: Shape
+    ) -> str: ...  # CreateModelPackage request (with ClientToken) -> ARN
     def describe_package(self, name_or_arn: str) -> Shape | None: ...
     def update_package(self, request: Shape) -> None: ...  # UpdateModelPackage request
     def delete_package(self, name_or_arn: str) -> None: ...  # absent is not an error
@@ -84,5 +94,6 @@ class Registry(Protocol):
     # tags, on any ARN: desired replaces current (AddTags for new/changed, DeleteTags for
     # removed) as tag_changes says; `current`: the tags just listed, so none are listed again
     def list_tags(self, arn: str) -> dict[str, str]: ...
-    def sync_tags(self, arn: str, desired: dict[str, str],
-                  current: dict[str, str] | None = None) -> bool: ...  # True when something changed
+    def sync_tags(
+        self, arn: str, desired: dict[str, str], current: dict[str, str] | None = None
+    ) -> bool: ...  # True when something changed

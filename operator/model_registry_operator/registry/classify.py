@@ -35,6 +35,7 @@ missing model a `ValidationException` "Could not find model ...", and some opera
 `ResourceNotFound`. The phrases are the ones the AWS controllers for Kubernetes and the
 Terraform provider match for the same operations.
 """
+
 from __future__ import annotations
 
 import re
@@ -42,13 +43,17 @@ import re
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectionError as BotoConnectionError,
     CredentialRetrievalError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     ParamValidationError,
     PartialCredentialsError,
+)
+from botocore.exceptions import (
+    ConnectionError as BotoConnectionError,
+)
+from botocore.exceptions import (
     ValidationError as BotoValidationError,
 )
 
@@ -56,56 +61,66 @@ from ..errors import ReconcileError, RetryableError, TerminalError
 
 # botocore's standard retry mode treats these as throttling (botocore/retries/standard.py);
 # a unit test keeps this set a superset of botocore's list.
-THROTTLING_CODES = frozenset({
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-})
-UNAVAILABLE_CODES = frozenset({
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
-    "InternalServerException",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "RequestTimeout",
-    "RequestTimeoutException",
-})
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+UNAVAILABLE_CODES = frozenset(
+    {
+        "InternalFailure",
+        "InternalError",
+        "InternalServerError",
+        "InternalServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+    }
+)
 EXPIRED_CODES = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
-VALIDATION_CODES = frozenset({
-    "ValidationException",
-    "ValidationError",
-    "InvalidParameterValue",
-    "InvalidParameterCombination",
-    "MissingParameter",
-    "SerializationException",
-})
-ACCESS_CODES = frozenset({
-    "AccessDenied",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "NotAuthorized",
-})
-CREDENTIAL_CODES = frozenset({
-    "UnrecognizedClientException",
-    "UnrecognizedClient",
-    "InvalidClientTokenId",
-    "InvalidSignatureException",
-    "SignatureDoesNotMatch",
-    "IncompleteSignature",
-    "MissingAuthenticationToken",
-})
+VALIDATION_CODES = frozenset(
+    {
+        "ValidationException",
+        "ValidationError",
+        "InvalidParameterValue",
+        "InvalidParameterCombination",
+        "MissingParameter",
+        "SerializationException",
+    }
+)
+ACCESS_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "NotAuthorized",
+    }
+)
+CREDENTIAL_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "UnrecognizedClient",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+    }
+)
 NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException", "NotFoundException"})
 RETRYABLE_CODES = {"ConflictException": "Conflict"}
 TERMINAL_CODES = {"ResourceLimitExceeded": "ResourceLimitExceeded", "ResourceInUse": "ResourceInUse"}
@@ -175,11 +190,19 @@ def _classify_client_error(exc: ClientError) -> ReconcileError:
     if code in THROTTLING_CODES or status == 429:
         return retry("Throttled", "SageMaker is throttling requests; retrying with backoff.", THROTTLED_DELAY)
     if code in UNAVAILABLE_CODES or status >= 500:
-        return retry("SageMakerUnavailable", "SageMaker is unavailable; retrying with backoff.", UNAVAILABLE_DELAY)
+        return retry(
+            "SageMakerUnavailable", "SageMaker is unavailable; retrying with backoff.", UNAVAILABLE_DELAY
+        )
     if code in RETRYABLE_CODES:
-        return retry(RETRYABLE_CODES[code], "SageMaker reported a conflicting change; retrying.", CONFLICT_DELAY)
+        return retry(
+            RETRYABLE_CODES[code], "SageMaker reported a conflicting change; retrying.", CONFLICT_DELAY
+        )
     if code in EXPIRED_CODES:
-        return retry("CredentialsExpired", "The AWS credentials or request signature expired; retrying.", CONFLICT_DELAY)
+        return retry(
+            "CredentialsExpired",
+            "The AWS credentials or request signature expired; retrying.",
+            CONFLICT_DELAY,
+        )
     if code in VALIDATION_CODES and _ALREADY_EXISTS_MESSAGE.search(api_message):
         why = "The object already exists in SageMaker; it is looked at again before anything is created."
         return retry("AlreadyExists", why, ALREADY_EXISTS_DELAY)
@@ -200,9 +223,13 @@ def _classify_botocore_error(exc: BotoCoreError) -> ReconcileError:
     text = _sentence(str(exc))
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         # connection refused/reset, DNS, connect and read timeouts, truncated responses
-        return RetryableError("SageMakerUnreachable", f"Cannot reach SageMaker; retrying. {text}", UNAVAILABLE_DELAY)
+        return RetryableError(
+            "SageMakerUnreachable", f"Cannot reach SageMaker; retrying. {text}", UNAVAILABLE_DELAY
+        )
     if isinstance(exc, CredentialRetrievalError):
-        return RetryableError("CredentialsUnavailable", f"Fetching AWS credentials failed; retrying. {text}", UNAVAILABLE_DELAY)
+        return RetryableError(
+            "CredentialsUnavailable", f"Fetching AWS credentials failed; retrying. {text}", UNAVAILABLE_DELAY
+        )
     if isinstance(exc, (ParamValidationError, BotoValidationError)):
         return TerminalError("ValidationError", f"The request is not valid for SageMaker. {text}")
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):

@@ -7,14 +7,16 @@ AWS_REGION / AWS_DEFAULT_REGION, the credential chain); retries use botocore's s
 mode, which backs off with jitter on throttling, 5xx and network errors before anything
 reaches the controller.
 """
+
 from __future__ import annotations
 
 import os
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Iterator
+from typing import Any
 
 import botocore.session
 from botocore.config import Config
@@ -43,7 +45,9 @@ def client_token_for(uid: str, salt: str | int = "") -> str:
     return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{uid}/{salt}"))
 
 
-def default_config(total_max_attempts: int = 5, retry_mode: str = "standard", max_pool_connections: int = 32) -> Config:
+def default_config(
+    total_max_attempts: int = 5, retry_mode: str = "standard", max_pool_connections: int = 32
+) -> Config:
     """botocore settings for the shared client.
 
     Standard retry mode retries throttling, 5xx and network errors with exponential backoff
@@ -82,7 +86,9 @@ class SageMakerRegistry:
         session = session or botocore.session.get_session()
         region = region or _configured_region(session)
         if not region:
-            raise TerminalError("MissingRegion", "No AWS region is configured for the operator; set AWS_REGION.")
+            raise TerminalError(
+                "MissingRegion", "No AWS region is configured for the operator; set AWS_REGION."
+            )
         self.region = region
         config = config or default_config(**_retry_settings(session))
         self._client = session.create_client("sagemaker", region_name=region, config=config)
@@ -128,7 +134,9 @@ class SageMakerRegistry:
         controllers share one listing per group among its packages (controllers.common.GroupListings)."""
         return list(self._list_packages(group))
 
-    def find_package_by_owner(self, group: str, uid: str, created_after: datetime | None = None) -> Shape | None:
+    def find_package_by_owner(
+        self, group: str, uid: str, created_after: datetime | None = None
+    ) -> Shape | None:
         """The version of `group` whose CustomerMetadataProperties[OWNER_UID_KEY] is `uid`.
 
         Cost: when this process created or already saw the version, one DescribeModelPackage.
@@ -294,13 +302,21 @@ class SageMakerRegistry:
         with self._metrics_lock:
             self.attempts[event_name.rsplit(".", 1)[-1]] += 1
 
-    def _count_error(self, event_name: str = "", response_dict: Any = None, parsed_response: Any = None,
-                     exception: Any = None, **_: Any) -> None:
+    def _count_error(
+        self,
+        event_name: str = "",
+        response_dict: Any = None,
+        parsed_response: Any = None,
+        exception: Any = None,
+        **_: Any,
+    ) -> None:
         """Once per HTTP attempt: an error answer by its code, a network failure by its type."""
         if exception is not None:
             code = type(exception).__name__
         elif response_dict is not None and response_dict.get("status_code", 200) >= 300:
-            code = ((parsed_response or {}).get("Error") or {}).get("Code") or str(response_dict["status_code"])
+            code = ((parsed_response or {}).get("Error") or {}).get("Code") or str(
+                response_dict["status_code"]
+            )
         else:
             return
         with self._metrics_lock:
@@ -346,4 +362,4 @@ def _owner(package: Shape) -> str:
 
 def _batches(items: list, size: int) -> Iterator[list]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]

@@ -19,7 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=5055, help="port (default 5055; 0 picks a free one)")
     parser.add_argument(
-        "--status-delay", type=float, default=0.0, metavar="SECONDS",
+        "--status-delay",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
         help="time a new model package spends Pending/InProgress (default 0)",
     )
     args = parser.parse_args(argv)

@@ -103,9 +103,7 @@ def known_operations() -> frozenset[str]:
     a misspelt rule is refused instead of silently never firing."""
     session = botocore.session.get_session()
     return frozenset(
-        name
-        for service in ("sagemaker", "s3")
-        for name in session.get_service_model(service).operation_names
+        name for service in ("sagemaker", "s3") for name in session.get_service_model(service).operation_names
     )
 
 

@@ -36,7 +36,7 @@ through the JSON control API under ``/_harness/`` (see ``harness.aws.traffic``).
 from __future__ import annotations
 
 import functools
-from typing import Iterator
+from collections.abc import Iterator
 
 import boto3
 import pytest

@@ -77,9 +77,7 @@ def s3_operation(environ: dict) -> str:
     if method == "POST" and "uploads" in query:
         return "CreateMultipartUpload"
     if "tagging" in query:
-        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging"}.get(
-            method, "DeleteObjectTagging"
-        )
+        return {"GET": "GetObjectTagging", "PUT": "PutObjectTagging"}.get(method, "DeleteObjectTagging")
     if method == "PUT":
         return "CopyObject" if copying else "PutObject"
     return {

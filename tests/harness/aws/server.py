@@ -55,13 +55,11 @@ class AwsServer:
         assert self._server is not None, "call start() first"
         return self._server.server_port
 
-    def start(self) -> "AwsServer":
+    def start(self) -> AwsServer:
         self._server = make_server(
             self._host, self._port, self.app, threaded=True, request_handler=self._handler
         )
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, name="harness-aws", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, name="harness-aws", daemon=True)
         self._thread.start()
         return self
 

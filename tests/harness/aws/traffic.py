@@ -20,8 +20,8 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from .config import HarnessConfig
 from .faults import Faults, FaultSpecError, error_response
@@ -86,7 +86,7 @@ class HarnessMiddleware:
     def __call__(self, environ: dict, start_response: Callable):
         path = environ.get("PATH_INFO", "")
         if path.startswith(CONTROL_PREFIX):
-            return self._control(environ, start_response, path[len(CONTROL_PREFIX):])
+            return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         started = time.time()
         service, operation = operation_of(environ)
         bytes_in = _content_length(environ)
@@ -98,8 +98,17 @@ class HarnessMiddleware:
                 body = b""
             start_response(f"{status} Injected", headers + [("Content-Length", str(len(body)))])
             self.log.add(
-                RequestRecord(service, operation, environ.get("REQUEST_METHOD", ""), path,
-                              status, bytes_in, len(body), rule.kind, started)
+                RequestRecord(
+                    service,
+                    operation,
+                    environ.get("REQUEST_METHOD", ""),
+                    path,
+                    status,
+                    bytes_in,
+                    len(body),
+                    rule.kind,
+                    started,
+                )
             )
             return [body]
 
@@ -116,8 +125,17 @@ class HarnessMiddleware:
             if hasattr(result, "close"):
                 result.close()
         self.log.add(
-            RequestRecord(service, operation, environ.get("REQUEST_METHOD", ""), path,
-                          captured.get("status", 0), bytes_in, len(body), None, started)
+            RequestRecord(
+                service,
+                operation,
+                environ.get("REQUEST_METHOD", ""),
+                path,
+                captured.get("status", 0),
+                bytes_in,
+                len(body),
+                None,
+                started,
+            )
         )
         return [body]
 

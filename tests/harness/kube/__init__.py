@@ -6,5 +6,16 @@ from .cluster import KubeCluster
 from .emulator import Fault, KubeApiEmulator, RequestRecord
 from .server import EmulatorServer, write_kubeconfig
 
-__all__ = ["ApiResource", "EmulatorServer", "Fault", "KubeApiEmulator", "KubeApiError", "KubeClient", "KubeCluster",
-           "RequestRecord", "load_crds", "rbac", "write_kubeconfig"]
+__all__ = [
+    "ApiResource",
+    "EmulatorServer",
+    "Fault",
+    "KubeApiEmulator",
+    "KubeApiError",
+    "KubeClient",
+    "KubeCluster",
+    "RequestRecord",
+    "load_crds",
+    "rbac",
+    "write_kubeconfig",
+]

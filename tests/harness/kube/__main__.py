@@ -1,6 +1,6 @@
 """Run the Kubernetes API emulator in the foreground (for `make demo`).
 
-    cd tests && python -m harness.kube --port 8001 --kubeconfig /tmp/kubeconfig --crds ../crds
+cd tests && python -m harness.kube --port 8001 --kubeconfig /tmp/kubeconfig --crds ../crds
 """
 
 from __future__ import annotations
@@ -17,12 +17,21 @@ from .cluster import KubeCluster
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m harness.kube", description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m harness.kube", description=__doc__.strip().splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
-    parser.add_argument("--kubeconfig", type=pathlib.Path, required=True, help="where to write the kubeconfig")
-    parser.add_argument("--crds", type=pathlib.Path, action="append", default=[],
-                        help="a directory of CRD YAML files to apply at start (repeatable)")
+    parser.add_argument(
+        "--kubeconfig", type=pathlib.Path, required=True, help="where to write the kubeconfig"
+    )
+    parser.add_argument(
+        "--crds",
+        type=pathlib.Path,
+        action="append",
+        default=[],
+        help="a directory of CRD YAML files to apply at start (repeatable)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

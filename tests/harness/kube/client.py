@@ -45,7 +45,9 @@ class ApiResource:
     def api_version(self) -> str:
         return f"{self.group}/{self.version}" if self.group else self.version
 
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
+    def path(
+        self, namespace: str | None = None, name: str | None = None, subresource: str | None = None
+    ) -> str:
         base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
         if self.namespaced and namespace:
             base += f"/namespaces/{namespace}"
@@ -67,7 +69,9 @@ PATCH_TYPES = {
 class KubeClient:
     """Talks to `base_url` over HTTP(S); see `from_kubeconfig` for real clusters."""
 
-    def __init__(self, base_url: str, session: requests.Session | None = None, namespace: str = "default") -> None:
+    def __init__(
+        self, base_url: str, session: requests.Session | None = None, namespace: str = "default"
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = session or requests.Session()
         self.namespace = namespace
@@ -76,15 +80,20 @@ class KubeClient:
     @classmethod
     def from_kubeconfig(cls, path: str | os.PathLike[str], context: str | None = None) -> KubeClient:
         """Credentials, CA and server as the kubernetes client reads them (tokens, certs, exec plugins)."""
-        from kubernetes import client as k8s_client, config as k8s_config  # slow import: only for real clusters
+        from kubernetes import client as k8s_client  # slow import: only for real clusters
+        from kubernetes import config as k8s_config
 
         configuration = k8s_client.Configuration()
-        k8s_config.load_kube_config(config_file=str(path), context=context, client_configuration=configuration)
+        k8s_config.load_kube_config(
+            config_file=str(path), context=context, client_configuration=configuration
+        )
         session = requests.Session()
         token = configuration.api_key.get("authorization") or configuration.api_key.get("BearerToken")
         if token:
             prefix = configuration.api_key_prefix.get("authorization", "")
-            session.headers["Authorization"] = f"{prefix} {token}".strip() if not token.startswith("Bearer") else token
+            session.headers["Authorization"] = (
+                f"{prefix} {token}".strip() if not token.startswith("Bearer") else token
+            )
         if configuration.cert_file and configuration.key_file:
             session.cert = (configuration.cert_file, configuration.key_file)
         session.verify = (configuration.ssl_ca_cert or True) if configuration.verify_ssl else False
@@ -94,10 +103,19 @@ class KubeClient:
 
     # ------------------------------------------------------------ raw
 
-    def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                headers: dict[str, str] | None = None, timeout: float = 30) -> requests.Response:
-        return self.session.request(method, self.base_url + path, json=json, params=params, headers=headers,
-                                    timeout=timeout)
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 30,
+    ) -> requests.Response:
+        return self.session.request(
+            method, self.base_url + path, json=json, params=params, headers=headers, timeout=timeout
+        )
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         """`request`, then the decoded JSON body; raises KubeApiError on 4xx/5xx."""
@@ -118,7 +136,9 @@ class KubeClient:
         group_versions = [("", v, True) for v in self.call("GET", "/api")["versions"]]
         for group in self.call("GET", "/apis")["groups"]:
             preferred = group["preferredVersion"]["version"]
-            group_versions += [(group["name"], v["version"], v["version"] == preferred) for v in group["versions"]]
+            group_versions += [
+                (group["name"], v["version"], v["version"] == preferred) for v in group["versions"]
+            ]
         for group, version, preferred in group_versions:
             path = f"/apis/{group}/{version}" if group else f"/api/{version}"
             try:
@@ -127,9 +147,18 @@ class KubeClient:
                 continue  # a group going away while we look
             for entry in listing["resources"]:
                 if "/" not in entry["name"]:
-                    found.append(ApiResource(group, version, entry["name"], entry["kind"], entry["namespaced"],
-                                             entry.get("singularName") or entry["kind"].lower(),
-                                             tuple(entry.get("shortNames") or ()), preferred))
+                    found.append(
+                        ApiResource(
+                            group,
+                            version,
+                            entry["name"],
+                            entry["kind"],
+                            entry["namespaced"],
+                            entry.get("singularName") or entry["kind"].lower(),
+                            tuple(entry.get("shortNames") or ()),
+                            preferred,
+                        )
+                    )
         self._discovered = found
         return found
 
@@ -141,24 +170,35 @@ class KubeClient:
             match = self._match(name)
             if match is not None:
                 return match
-        raise KubeApiError(404, {"reason": "NotFound", "message": f'the server doesn\'t have a resource type "{name}"'},
-                           f"resolve {name}")
+        raise KubeApiError(
+            404,
+            {"reason": "NotFound", "message": f'the server doesn\'t have a resource type "{name}"'},
+            f"resolve {name}",
+        )
 
     def _match(self, name: str) -> ApiResource | None:
         assert self._discovered is not None
         candidates = self._discovered
         if name.count("/") == 2:
             group, version, plural = name.split("/")
-            return next((r for r in candidates if (r.group, r.version, r.plural) == (group, version, plural)), None)
+            return next(
+                (r for r in candidates if (r.group, r.version, r.plural) == (group, version, plural)), None
+            )
         if name.count("/") == 1:
             version, plural = name.split("/")
-            return next((r for r in candidates if (r.group, r.version, r.plural) == ("", version, plural)), None)
+            return next(
+                (r for r in candidates if (r.group, r.version, r.plural) == ("", version, plural)), None
+            )
         word, _, group = name.partition(".")
         if group:
             candidates = [r for r in candidates if r.group == group]
         lowered = word.lower()
-        for matches in (lambda r: r.plural == lowered, lambda r: r.singular == lowered,
-                        lambda r: r.kind.lower() == lowered, lambda r: lowered in r.short_names):
+        for matches in (
+            lambda r: r.plural == lowered,
+            lambda r: r.singular == lowered,
+            lambda r: r.kind.lower() == lowered,
+            lambda r: lowered in r.short_names,
+        ):
             hits = [r for r in candidates if matches(r)]
             if hits:  # kubectl's preference: the core group, then the preferred version
                 return sorted(hits, key=lambda r: (r.group != "", not r.preferred, r.group))[0]
@@ -173,9 +213,14 @@ class KubeClient:
             for r in self._discovered:
                 if (r.group, r.version, r.kind) == (group, version, obj["kind"]):
                     return r
-        raise KubeApiError(404, {"reason": "NotFound", "message": f'no matches for kind "{obj["kind"]}" '
-                                                                  f'in version "{obj["apiVersion"]}"'},
-                           f"resolve {obj['kind']}")
+        raise KubeApiError(
+            404,
+            {
+                "reason": "NotFound",
+                "message": f'no matches for kind "{obj["kind"]}" in version "{obj["apiVersion"]}"',
+            },
+            f"resolve {obj['kind']}",
+        )
 
     def _ns(self, r: ApiResource, namespace: str | None) -> str | None:
         return (namespace or self.namespace) if r.namespaced else None
@@ -200,8 +245,9 @@ class KubeClient:
                 return None
             raise
 
-    def list(self, resource: str, namespace: str | None = None, *, all_namespaces: bool = False,
-             **params: Any) -> list[dict[str, Any]]:
+    def list(
+        self, resource: str, namespace: str | None = None, *, all_namespaces: bool = False, **params: Any
+    ) -> list[dict[str, Any]]:
         r = self.resource(resource)
         ns = None if all_namespaces else self._ns(r, namespace)
         return self.call("GET", r.path(ns), params=params or None)["items"]
@@ -209,21 +255,37 @@ class KubeClient:
     def replace(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
         r = self.resource_for(obj)
         meta = obj["metadata"]
-        return self.call("PUT", r.path(self._ns(r, meta.get("namespace")), meta["name"], subresource), json=obj)
+        return self.call(
+            "PUT", r.path(self._ns(r, meta.get("namespace")), meta["name"], subresource), json=obj
+        )
 
-    def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None, *,
-              subresource: str | None = None, type: str = "merge") -> dict[str, Any]:
+    def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        namespace: str | None = None,
+        *,
+        subresource: str | None = None,
+        type: str = "merge",
+    ) -> dict[str, Any]:
         """`type` is merge (RFC 7386), json (RFC 6902) or strategic."""
         r = self.resource(resource)
-        return self.call("PATCH", r.path(self._ns(r, namespace), name, subresource), json=patch,
-                         headers={"Content-Type": PATCH_TYPES[type]})
+        return self.call(
+            "PATCH",
+            r.path(self._ns(r, namespace), name, subresource),
+            json=patch,
+            headers={"Content-Type": PATCH_TYPES[type]},
+        )
 
-    def patch_status(self, resource: str, name: str, status: dict[str, Any],
-                     namespace: str | None = None) -> dict[str, Any]:
+    def patch_status(
+        self, resource: str, name: str, status: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
         return self.patch(resource, name, {"status": status}, namespace, subresource="status")
 
-    def delete(self, resource: str, name: str, namespace: str | None = None, *,
-               missing_ok: bool = False) -> dict[str, Any] | None:
+    def delete(
+        self, resource: str, name: str, namespace: str | None = None, *, missing_ok: bool = False
+    ) -> dict[str, Any] | None:
         r = self.resource(resource)
         try:
             return self.call("DELETE", r.path(self._ns(r, namespace), name))
@@ -237,8 +299,11 @@ class KubeClient:
 
     def events_for(self, obj: dict[str, Any]) -> list[dict[str, Any]]:
         """core/v1 Events whose involvedObject is `obj` (by uid), oldest first."""
-        return self.list("v1/events", obj["metadata"].get("namespace"),
-                         fieldSelector=f"involvedObject.uid={obj['metadata']['uid']}")
+        return self.list(
+            "v1/events",
+            obj["metadata"].get("namespace"),
+            fieldSelector=f"involvedObject.uid={obj['metadata']['uid']}",
+        )
 
     # ------------------------------------------------------------ CRDs
 
@@ -252,13 +317,20 @@ class KubeClient:
             if exc.status != 409:
                 raise
             current = self.call("GET", crd_resource.path(name=name))
-            replacement = {**crd, "metadata": {**crd["metadata"],
-                                               "resourceVersion": current["metadata"]["resourceVersion"]}}
+            replacement = {
+                **crd,
+                "metadata": {**crd["metadata"], "resourceVersion": current["metadata"]["resourceVersion"]},
+            }
             self.call("PUT", crd_resource.path(name=name), json=replacement)
         established = self.wait_for(
-            "apiextensions.k8s.io/v1/customresourcedefinitions", name, timeout=timeout,
-            condition=lambda o: any(c["type"] == "Established" and c["status"] == "True"
-                                    for c in (o.get("status") or {}).get("conditions") or []))
+            "apiextensions.k8s.io/v1/customresourcedefinitions",
+            name,
+            timeout=timeout,
+            condition=lambda o: any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in (o.get("status") or {}).get("conditions") or []
+            ),
+        )
         self._discovered = None
         return established
 
@@ -271,8 +343,16 @@ class KubeClient:
 
     # ------------------------------------------------------------ waiting
 
-    def wait_for(self, resource: str, name: str, condition: Callable[[dict[str, Any]], bool],
-                 namespace: str | None = None, *, timeout: float = 10, interval: float = 0.05) -> dict[str, Any]:
+    def wait_for(
+        self,
+        resource: str,
+        name: str,
+        condition: Callable[[dict[str, Any]], bool],
+        namespace: str | None = None,
+        *,
+        timeout: float = 10,
+        interval: float = 0.05,
+    ) -> dict[str, Any]:
         """Poll until the object exists and `condition(obj)` holds; TimeoutError shows the last state."""
         deadline = time.monotonic() + timeout
         last: dict[str, Any] | None = None
@@ -281,11 +361,20 @@ class KubeClient:
             if last is not None and condition(last):
                 return last
             if time.monotonic() >= deadline:
-                raise TimeoutError(f"{resource} {name!r}: condition not met within {timeout}s; last seen: {last!r}")
+                raise TimeoutError(
+                    f"{resource} {name!r}: condition not met within {timeout}s; last seen: {last!r}"
+                )
             time.sleep(interval)
 
-    def wait_gone(self, resource: str, name: str, namespace: str | None = None, *,
-                  timeout: float = 10, interval: float = 0.05) -> None:
+    def wait_gone(
+        self,
+        resource: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        timeout: float = 10,
+        interval: float = 0.05,
+    ) -> None:
         deadline = time.monotonic() + timeout
         while True:
             last = self.find(resource, name, namespace)

@@ -20,14 +20,17 @@ class KubeCluster(KubeClient):
     and `reset()` cannot wipe the cluster (use a fresh namespace per test instead).
     """
 
-    def __init__(self, client: KubeClient, kubeconfig_path: pathlib.Path,
-                 server: EmulatorServer | None = None) -> None:
+    def __init__(
+        self, client: KubeClient, kubeconfig_path: pathlib.Path, server: EmulatorServer | None = None
+    ) -> None:
         super().__init__(client.base_url, client.session, client.namespace)
         self.kubeconfig_path = kubeconfig_path
         self.server = server
 
     @classmethod
-    def start_emulator(cls, kubeconfig_path: str | os.PathLike[str] | None = None, **options: Any) -> KubeCluster:
+    def start_emulator(
+        cls, kubeconfig_path: str | os.PathLike[str] | None = None, **options: Any
+    ) -> KubeCluster:
         if kubeconfig_path is None:
             kubeconfig_path = pathlib.Path(tempfile.mkdtemp(prefix="kube-emulator-")) / "kubeconfig"
         server = EmulatorServer(kubeconfig_path=kubeconfig_path, **options).start()
@@ -58,7 +61,9 @@ class KubeCluster(KubeClient):
 
     def _emulator_server(self) -> EmulatorServer:
         if self.server is None:
-            raise RuntimeError("this needs the emulator; the tests run against a real cluster (E2E_KUBECONFIG)")
+            raise RuntimeError(
+                "this needs the emulator; the tests run against a real cluster (E2E_KUBECONFIG)"
+            )
         return self.server
 
     def reset(self) -> None:
@@ -77,9 +82,19 @@ class KubeCluster(KubeClient):
         server = self._emulator_server()
         server.call(server.emulator.records.clear)  # type: ignore[union-attr]
 
-    def inject_fault(self, verb: str, resource: str, *, code: int = 500, count: int | None = 1,
-                     subresource: str | None = None, name: str | None = None, namespace: str | None = None,
-                     message: str = "injected fault", retry_after: int | None = None) -> Fault:
+    def inject_fault(
+        self,
+        verb: str,
+        resource: str,
+        *,
+        code: int = 500,
+        count: int | None = 1,
+        subresource: str | None = None,
+        name: str | None = None,
+        namespace: str | None = None,
+        message: str = "injected fault",
+        retry_after: int | None = None,
+    ) -> Fault:
         """Answer `code` (a Status) to the next `count` requests matching verb/resource (None: all).
 
         `verb` and `resource` as in the request log: e.g. ("patch", "widgets", subresource="status").
@@ -93,8 +108,11 @@ class KubeCluster(KubeClient):
         """(apiGroup, resource[/subresource], verb) for every resource request so far: the RBAC needed.
 
         `user_agent_prefix` keeps only one client's requests (kopf sends `kopf/<version>`)."""
-        return {r.permission for r in self.requests
-                if r.permission is not None and r.user_agent.startswith(user_agent_prefix)}
+        return {
+            r.permission
+            for r in self.requests
+            if r.permission is not None and r.user_agent.startswith(user_agent_prefix)
+        }
 
     def apply_crd(self, crd: dict[str, Any], timeout: float = 30) -> dict[str, Any]:
         if self.server is None:
@@ -104,7 +122,9 @@ class KubeCluster(KubeClient):
         try:
             applied = server.call(server.emulator.apply_crd, crd)  # type: ignore[union-attr]
         except ApiError as exc:
-            raise KubeApiError(exc.code, exc.status(), f"apply CRD {crd.get('metadata', {}).get('name')}") from None
+            raise KubeApiError(
+                exc.code, exc.status(), f"apply CRD {crd.get('metadata', {}).get('name')}"
+            ) from None
         self._discovered = None
         return applied
 

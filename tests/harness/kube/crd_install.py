@@ -66,7 +66,9 @@ def check_crd(crd: dict[str, Any]) -> list[dict[str, str]]:
     names = spec.get("names") or {}
     plural = names.get("plural") or ""
     if not group or "." not in group:
-        causes.append(_cause("spec.group", f'Invalid value: "{group}": should be a domain with at least one dot'))
+        causes.append(
+            _cause("spec.group", f'Invalid value: "{group}": should be a domain with at least one dot')
+        )
     for key in ("plural", "kind"):
         if not names.get(key):
             causes.append(_cause(f"spec.names.{key}", "Required value", "FieldValueRequired"))
@@ -74,16 +76,26 @@ def check_crd(crd: dict[str, Any]) -> list[dict[str, str]]:
         causes.append(_cause("spec.names.plural", f'Invalid value: "{plural}": must be a DNS-1035 label'))
     expected_name = f"{plural}.{group}"
     if crd.get("metadata", {}).get("name") != expected_name:
-        causes.append(_cause("metadata.name", f'Invalid value: "{crd.get("metadata", {}).get("name")}": '
-                                              f'must be spec.names.plural+"."+spec.group'))
+        causes.append(
+            _cause(
+                "metadata.name",
+                f'Invalid value: "{crd.get("metadata", {}).get("name")}": '
+                f'must be spec.names.plural+"."+spec.group',
+            )
+        )
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        causes.append(_cause("spec.scope", f'Unsupported value: "{spec.get("scope")}": supported values: '
-                                           '"Cluster", "Namespaced"', "FieldValueNotSupported"))
+        causes.append(
+            _cause(
+                "spec.scope",
+                f'Unsupported value: "{spec.get("scope")}": supported values: "Cluster", "Namespaced"',
+                "FieldValueNotSupported",
+            )
+        )
     versions = spec.get("versions") or []
-    if not versions:
-        causes.append(_cause("spec.versions", "Invalid value: must have exactly one version marked as storage version"))
-    elif sum(1 for v in versions if v.get("storage")) != 1:
-        causes.append(_cause("spec.versions", "Invalid value: must have exactly one version marked as storage version"))
+    if not versions or sum(1 for v in versions if v.get("storage")) != 1:
+        causes.append(
+            _cause("spec.versions", "Invalid value: must have exactly one version marked as storage version")
+        )
     for index, version in enumerate(versions):
         base = f"spec.versions[{index}].schema.openAPIV3Schema"
         schema = (version.get("schema") or {}).get("openAPIV3Schema")
@@ -93,8 +105,13 @@ def check_crd(crd: dict[str, Any]) -> list[dict[str, str]]:
         for field, pattern in _schema_patterns(schema, base):
             problem = re2_problem(pattern)
             if problem:
-                causes.append(_cause(field, f'Invalid value: "{pattern}": must be a valid regular expression, '
-                                            f"but isn't: {problem}"))
+                causes.append(
+                    _cause(
+                        field,
+                        f'Invalid value: "{pattern}": must be a valid regular expression, '
+                        f"but isn't: {problem}",
+                    )
+                )
     return causes
 
 
@@ -105,8 +122,15 @@ def crd_status(crd: dict[str, Any]) -> dict[str, Any]:
     previous = (crd.get("status") or {}).get("storedVersions") or []
     conditions = [
         {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts", "message": "no conflicts found"},
-        {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-         "message": "the initial names have been accepted"},
+        {
+            "type": "Established",
+            "status": "True",
+            "reason": "InitialNamesAccepted",
+            "message": "the initial names have been accepted",
+        },
     ]
-    return {"acceptedNames": dict(spec["names"]), "conditions": conditions,
-            "storedVersions": sorted(set(previous) | set(storage))}
+    return {
+        "acceptedNames": dict(spec["names"]),
+        "conditions": conditions,
+        "storedVersions": sorted(set(previous) | set(storage)),
+    }

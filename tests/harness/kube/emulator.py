@@ -78,11 +78,26 @@ logger = logging.getLogger(__name__)
 # Events kept for watches resuming from a resourceVersion; older versions answer 410 Gone.
 HISTORY_LIMIT = 10_000
 INITIAL_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-SYSTEM_METADATA = ("uid", "resourceVersion", "creationTimestamp", "deletionTimestamp",
-                   "deletionGracePeriodSeconds", "generation", "selfLink", "managedFields")
+SYSTEM_METADATA = (
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "selfLink",
+    "managedFields",
+)
 # Kept from the stored object on every write of the main resource (the client cannot change them).
-PRESERVED_ON_UPDATE = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                       "generation", "name", "namespace")
+PRESERVED_ON_UPDATE = (
+    "uid",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "generation",
+    "name",
+    "namespace",
+)
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -115,9 +130,18 @@ class RequestRecord:
         return (self.group or "", resource, self.verb)
 
 
-_REASONS = {400: "BadRequest", 403: "Forbidden", 404: "NotFound", 409: "Conflict", 410: "Expired",
-            422: "Invalid", 429: "TooManyRequests", 500: "InternalError", 503: "ServiceUnavailable",
-            504: "Timeout"}
+_REASONS = {
+    400: "BadRequest",
+    403: "Forbidden",
+    404: "NotFound",
+    409: "Conflict",
+    410: "Expired",
+    422: "Invalid",
+    429: "TooManyRequests",
+    500: "InternalError",
+    503: "ServiceUnavailable",
+    504: "Timeout",
+}
 
 
 @dataclasses.dataclass
@@ -135,9 +159,13 @@ class Fault:
     retry_after: int | None = None
 
     def matches(self, record: RequestRecord) -> bool:
-        return (self.count is None or self.count > 0) and (record.verb, record.resource, record.subresource) == (
-            self.verb, self.resource, self.subresource) and self.name in (None, record.name) and \
-            self.namespace in (None, record.namespace)
+        return (
+            (self.count is None or self.count > 0)
+            and (record.verb, record.resource, record.subresource)
+            == (self.verb, self.resource, self.subresource)
+            and self.name in (None, record.name)
+            and self.namespace in (None, record.namespace)
+        )
 
     def response(self) -> aiohttp.web.Response:
         if self.count is not None:
@@ -181,7 +209,9 @@ def _rbac_verb(method: str, route: _Route | None, params: dict[str, str]) -> str
     named = route is not None and route.name is not None
     return {
         "GET": "watch" if watching else ("get" if named or route is None else "list"),
-        "POST": "create", "PUT": "update", "PATCH": "patch",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
         "DELETE": "delete" if named else "deletecollection",
     }.get(method, method.lower())
 
@@ -209,7 +239,9 @@ def _dropped_fields(before: Any, after: Any, path: str = "") -> list[str]:
                 dropped += _dropped_fields(value, after[key], sub)
         return dropped
     if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
-        return [f for i, (b, a) in enumerate(zip(before, after)) for f in _dropped_fields(b, a, f"{path}[{i}]")]
+        return [
+            f for i, (b, a) in enumerate(zip(before, after)) for f in _dropped_fields(b, a, f"{path}[{i}]")
+        ]
     return []
 
 
@@ -256,10 +288,12 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
     faults: list[Fault] = attrs.field(factory=list, init=False)
     _types: dict[tuple[str, str, str], ResourceType] = attrs.field(factory=dict, init=False)
     _store: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = attrs.field(
-        factory=lambda: collections.defaultdict(dict), init=False)
+        factory=lambda: collections.defaultdict(dict), init=False
+    )
     _rv: int = attrs.field(default=0, init=False)
     _history: collections.deque[tuple[int, tuple[str, str], str, dict[str, Any]]] = attrs.field(
-        factory=collections.deque, init=False)
+        factory=collections.deque, init=False
+    )
     _watches: set[_Watch] = attrs.field(factory=set, init=False)
     _closing: bool = attrs.field(default=False, init=False)
     _records_lock: threading.Lock = attrs.field(factory=threading.Lock, init=False)
@@ -334,8 +368,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         body = await raw.read()
         params = dict(raw.query)
         route = _parse_resource_path(raw.path)
-        record = RequestRecord(verb=_rbac_verb(raw.method, route, params), path=raw.path,
-                               user_agent=raw.headers.get("User-Agent", ""))
+        record = RequestRecord(
+            verb=_rbac_verb(raw.method, route, params),
+            path=raw.path,
+            user_agent=raw.headers.get("User-Agent", ""),
+        )
         if route is not None:
             record.group, record.version, record.resource = route.group, route.version, route.plural
             record.namespace, record.name, record.subresource = route.namespace, route.name, route.subresource
@@ -353,12 +390,14 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         except Exception as exc:  # a bug in the emulator: answer as the apiserver would, and log it
             logger.exception("Emulator failure on %s %s", raw.method, raw.path)
             response = aiohttp.web.json_response(
-                ApiError(500, "InternalError", f"emulator failure: {exc!r}").status(), status=500)
+                ApiError(500, "InternalError", f"emulator failure: {exc!r}").status(), status=500
+            )
         record.code = response.status
         return response
 
-    async def _dispatch(self, raw: aiohttp.web.BaseRequest, route: _Route | None,
-                        params: dict[str, str], body: bytes) -> aiohttp.web.StreamResponse:
+    async def _dispatch(
+        self, raw: aiohttp.web.BaseRequest, route: _Route | None, params: dict[str, str], body: bytes
+    ) -> aiohttp.web.StreamResponse:
         if route is None:
             return self._serve_non_resource(raw)
         rt = self._types.get((route.group, route.version, route.plural))
@@ -377,7 +416,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             listing = self._list(rt, namespace, params)
             if tables.wants_table(raw.headers.get("Accept", "")):  # kubectl get: printer columns
                 return aiohttp.web.json_response(
-                    tables.table(rt, listing["items"], listing["metadata"]["resourceVersion"]))
+                    tables.table(rt, listing["items"], listing["metadata"]["resourceVersion"])
+                )
             return aiohttp.web.json_response(listing)
         if method == "GET":
             obj = self._serve_object(rt, self._get(rt, namespace, route.name))
@@ -392,9 +432,18 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             self._check_identity(rt, new, route.name, namespace)
             if rt.has_generation and not (new.get("metadata") or {}).get("resourceVersion"):
                 # Custom resources and CRDs allow no unconditional update (AllowUnconditionalUpdate false).
-                raise errors.invalid(rt.group, rt.kind, route.name, [{
-                    "reason": "FieldValueInvalid", "field": "metadata.resourceVersion",
-                    "message": "Invalid value: 0x0: must be specified for an update"}])
+                raise errors.invalid(
+                    rt.group,
+                    rt.kind,
+                    route.name,
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "metadata.resourceVersion",
+                            "message": "Invalid value: 0x0: must be specified for an update",
+                        }
+                    ],
+                )
             return self._answer(rt, *self._write(rt, old, new, route.subresource, params), 200)
         if method == "PATCH" and route.name is not None:
             old = self._get(rt, namespace, route.name)
@@ -405,7 +454,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             return aiohttp.web.json_response(self._serve_object(rt, obj), status=code)
         raise errors.method_not_allowed()
 
-    def _answer(self, rt: ResourceType, obj: dict[str, Any], warnings: list[str], code: int) -> aiohttp.web.Response:
+    def _answer(
+        self, rt: ResourceType, obj: dict[str, Any], warnings: list[str], code: int
+    ) -> aiohttp.web.Response:
         response = aiohttp.web.json_response(self._serve_object(rt, obj), status=code)
         for warning in warnings:
             escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
@@ -420,13 +471,23 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         if path in ("/healthz", "/livez", "/readyz"):
             return aiohttp.web.Response(text="ok")
         if path == "/version":
-            return aiohttp.web.json_response({
-                "major": "1", "minor": "31", "gitVersion": "v1.31.0-kmock-emulator", "gitCommit": "",
-                "gitTreeState": "clean", "buildDate": "2026-01-01T00:00:00Z", "goVersion": "go1.22",
-                "compiler": "gc", "platform": "linux/amd64"})
+            return aiohttp.web.json_response(
+                {
+                    "major": "1",
+                    "minor": "31",
+                    "gitVersion": "v1.31.0-kmock-emulator",
+                    "gitCommit": "",
+                    "gitTreeState": "clean",
+                    "buildDate": "2026-01-01T00:00:00Z",
+                    "goVersion": "go1.22",
+                    "compiler": "gc",
+                    "platform": "linux/amd64",
+                }
+            )
         if path == "/api":
-            return aiohttp.web.json_response({"kind": "APIVersions", "versions": ["v1"],
-                                              "serverAddressByClientCIDRs": []})
+            return aiohttp.web.json_response(
+                {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []}
+            )
         if path == "/apis":
             return aiohttp.web.json_response(resources.api_group_list(types))
         if path == "/openapi/v3":
@@ -434,7 +495,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         parts = path.strip("/").split("/")
         document = None
         if parts[:2] == ["openapi", "v3"] and len(parts) in (4, 5):
-            group, version = (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
+            group, version = (
+                (parts[3], parts[4]) if parts[2] == "apis" and len(parts) == 5 else ("", parts[3])
+            )
             document = resources.openapi_v3_group_version(types, group, version)
         elif parts[0] == "api" and len(parts) == 2:
             document = resources.api_resource_list(types, "", parts[1])
@@ -460,7 +523,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             raise errors.not_found(rt.group, rt.plural, name)
         return obj
 
-    def _matching(self, rt: ResourceType, namespace: str | None, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+    def _matching(
+        self, rt: ResourceType, namespace: str | None, params: dict[str, str]
+    ) -> Iterator[dict[str, Any]]:
         labels = label_selector(params.get("labelSelector"))
         fields = field_selector(params.get("fieldSelector"), rt.group_resource)
         for (ns, _), obj in sorted(self._store[rt.group_resource].items()):
@@ -481,17 +546,26 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             if start + limit < len(items):
                 metadata["continue"] = base64.urlsafe_b64encode(str(start + limit).encode()).decode()
                 metadata["remainingItemCount"] = len(items) - start - limit
-            items = items[start:start + limit]
+            items = items[start : start + limit]
         else:
             items = items[start:]
         return {"kind": f"{rt.kind}List", "apiVersion": rt.api_version, "metadata": metadata, "items": items}
 
-    async def _serve_watch(self, raw: aiohttp.web.BaseRequest, rt: ResourceType, namespace: str | None,
-                           name: str | None, params: dict[str, str]) -> aiohttp.web.StreamResponse:
+    async def _serve_watch(
+        self,
+        raw: aiohttp.web.BaseRequest,
+        rt: ResourceType,
+        namespace: str | None,
+        name: str | None,
+        params: dict[str, str],
+    ) -> aiohttp.web.StreamResponse:
         labels = label_selector(params.get("labelSelector"))
         fields = field_selector(params.get("fieldSelector"), rt.group_resource)
-        matches = (lambda obj: labels(obj) and fields(obj) and obj["metadata"]["name"] == name) if name else \
-            (lambda obj: labels(obj) and fields(obj))
+        matches = (
+            (lambda obj: labels(obj) and fields(obj) and obj["metadata"]["name"] == name)
+            if name
+            else (lambda obj: labels(obj) and fields(obj))
+        )
         bookmarks = params.get("allowWatchBookmarks") in ("true", "1")
         timeout = _int_param(params, "timeoutSeconds") if params.get("timeoutSeconds") else None
 
@@ -536,8 +610,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             pass
         return response
 
-    def _initial_events(self, rt: ResourceType, namespace: str | None, matches: Any,
-                        params: dict[str, str]) -> tuple[list[dict[str, Any]], bool]:
+    def _initial_events(
+        self, rt: ResourceType, namespace: str | None, matches: Any, params: dict[str, str]
+    ) -> tuple[list[dict[str, Any]], bool]:
         """Events to send before live ones, and whether the stream ends right after (410)."""
         since = params.get("resourceVersion") or ""
         current = [obj for obj in self._matching(rt, namespace, {}) if matches(obj)]
@@ -556,15 +631,23 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             status = errors.gone(f"too old resource version: {since_rv} ({oldest - 1})").status()
             return [{"type": "ERROR", "object": status}], True
         watch = _Watch(rt, namespace, matches)
-        return [{"type": t, "object": o} for rv, gr, t, o in self._history
-                if rv > since_rv and watch.wants(gr, o)], False
+        return [
+            {"type": t, "object": o} for rv, gr, t, o in self._history if rv > since_rv and watch.wants(gr, o)
+        ], False
 
     def _bookmark(self, rt: ResourceType) -> dict[str, Any]:
-        return {"type": "BOOKMARK", "object": {"kind": rt.kind, "apiVersion": rt.api_version,
-                                               "metadata": {"resourceVersion": str(self._rv)}}}
+        return {
+            "type": "BOOKMARK",
+            "object": {
+                "kind": rt.kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self._rv)},
+            },
+        }
 
-    async def _write_event(self, response: aiohttp.web.StreamResponse, rt: ResourceType,
-                           event: dict[str, Any]) -> None:
+    async def _write_event(
+        self, response: aiohttp.web.StreamResponse, rt: ResourceType, event: dict[str, Any]
+    ) -> None:
         obj = event["object"]
         if event["type"] in ("ADDED", "MODIFIED", "DELETED"):
             obj = self._serve_object(rt, obj)
@@ -591,33 +674,53 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 raise errors.bad_request(f"Object 'apiVersion' is missing in '{json.dumps(obj)[:200]}'")
         api_version = obj.get("apiVersion") or rt.api_version
         kind = obj.get("kind") or rt.kind
-        if kind != rt.kind or api_version.split("/")[0] != (rt.group or api_version.split("/")[0]) \
-                or (not rt.group and api_version != rt.version):
+        if (
+            kind != rt.kind
+            or api_version.split("/")[0] != (rt.group or api_version.split("/")[0])
+            or (not rt.group and api_version != rt.version)
+        ):
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) and kind ({kind}) do not match the expected "
-                f"API version ({rt.api_version}) and kind ({rt.kind})")
+                f"API version ({rt.api_version}) and kind ({rt.kind})"
+            )
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         if not isinstance(obj.setdefault("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
 
-    def _check_identity(self, rt: ResourceType, obj: dict[str, Any], name: str, namespace: str | None) -> None:
+    def _check_identity(
+        self, rt: ResourceType, obj: dict[str, Any], name: str, namespace: str | None
+    ) -> None:
         meta = obj.get("metadata") or {}
         if meta.get("name") != name:
             raise errors.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+                f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})"
+            )
         if namespace is not None and meta.get("namespace") not in (None, "", namespace):
             raise errors.bad_request(
-                "the namespace of the provided object does not match the namespace sent on the request")
+                "the namespace of the provided object does not match the namespace sent on the request"
+            )
 
     def _validate_name(self, rt: ResourceType, name: str) -> None:
-        pattern, limit, what = ((_DNS_LABEL, 63, "RFC 1123 label") if rt.plural == "namespaces"
-                                else (_DNS_SUBDOMAIN, 253, "RFC 1123 subdomain"))
+        pattern, limit, what = (
+            (_DNS_LABEL, 63, "RFC 1123 label")
+            if rt.plural == "namespaces"
+            else (_DNS_SUBDOMAIN, 253, "RFC 1123 subdomain")
+        )
         if len(name) > limit or not pattern.match(name):
-            raise errors.invalid(rt.group, rt.kind, name, [{
-                "reason": "FieldValueInvalid", "field": "metadata.name",
-                "message": f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
-                           "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
-                           "character"}])
+            raise errors.invalid(
+                rt.group,
+                rt.kind,
+                name,
+                [
+                    {
+                        "reason": "FieldValueInvalid",
+                        "field": "metadata.name",
+                        "message": f'Invalid value: "{name}": a lowercase {what} must consist of lower case '
+                        "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+                        "character",
+                    }
+                ],
+            )
 
     def _check_namespace_open(self, rt: ResourceType, namespace: str | None) -> None:
         if not rt.namespaced:
@@ -626,11 +729,14 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         if ns is None:
             raise errors.not_found("", "namespaces", namespace or "")
         if ns["metadata"].get("deletionTimestamp"):
-            raise errors.forbidden(f'{errors.qualified(rt.group, rt.plural)} is forbidden: unable to create new '
-                                   f"content in namespace {namespace} because it is being terminated")
+            raise errors.forbidden(
+                f"{errors.qualified(rt.group, rt.plural)} is forbidden: unable to create new "
+                f"content in namespace {namespace} because it is being terminated"
+            )
 
-    def _create(self, rt: ResourceType, namespace: str | None, obj: dict[str, Any],
-                params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def _create(
+        self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], params: dict[str, str]
+    ) -> tuple[dict[str, Any], list[str]]:
         """Store a new object; returns it and the warnings for the client (pruned fields).
 
         The object returned (here and by `_write`) is the stored one: serialise it, never change it."""
@@ -641,15 +747,25 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 raise errors.path_not_found(f"{rt.plural} (create needs a namespaced URL)")
             if meta.get("namespace") not in (None, "", namespace):
                 raise errors.bad_request(
-                    "the namespace of the provided object does not match the namespace sent on the request")
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
             meta["namespace"] = namespace
         else:
             meta.pop("namespace", None)
         if not meta.get("name"):
             if not meta.get("generateName"):
-                raise errors.invalid(rt.group, rt.kind, "", [{
-                    "reason": "FieldValueRequired", "field": "metadata.name",
-                    "message": "Required value: name or generateName is required"}])
+                raise errors.invalid(
+                    rt.group,
+                    rt.kind,
+                    "",
+                    [
+                        {
+                            "reason": "FieldValueRequired",
+                            "field": "metadata.name",
+                            "message": "Required value: name or generateName is required",
+                        }
+                    ],
+                )
             meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
         self._validate_name(rt, meta["name"])
         self._check_namespace_open(rt, namespace)
@@ -689,14 +805,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         rt = self._type_for("", "namespaces")
         self._create(rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, {})
 
-    def _patched(self, rt: ResourceType, old: dict[str, Any], content_type: str, body: bytes) -> dict[str, Any]:
+    def _patched(
+        self, rt: ResourceType, old: dict[str, Any], content_type: str, body: bytes
+    ) -> dict[str, Any]:
         media = content_type.split(";")[0].strip().lower()
         try:
             patch = json.loads(body or b"null")
         except ValueError as exc:
             raise errors.bad_request(f"the patch is not valid JSON: {exc}") from None
         if media == "application/merge-patch+json" or (
-                media == "application/strategic-merge-patch+json" and rt.crd is None):
+            media == "application/strategic-merge-patch+json" and rt.crd is None
+        ):
             # Built-ins: a strategic merge patch is applied as a merge patch (no patch strategies known).
             if not isinstance(patch, dict):
                 raise errors.bad_request("a merge patch must be a JSON object")
@@ -713,13 +832,22 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             except jsonpatch.InvalidJsonPatch as exc:
                 raise errors.bad_request(f"invalid JSON patch: {exc}") from None
         if media == "application/strategic-merge-patch+json":
-            raise ApiError(415, "UnsupportedMediaType",
-                           "strategic merge patch is not supported for custom resources; "
-                           "use application/merge-patch+json or application/json-patch+json")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "strategic merge patch is not supported for custom resources; "
+                "use application/merge-patch+json or application/json-patch+json",
+            )
         raise errors.unsupported_media_type(media)
 
-    def _write(self, rt: ResourceType, old: dict[str, Any], new: dict[str, Any], subresource: str | None,
-               params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def _write(
+        self,
+        rt: ResourceType,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        subresource: str | None,
+        params: dict[str, str],
+    ) -> tuple[dict[str, Any], list[str]]:
         """An update (PUT or PATCH result) of the main resource or of /status; returns as `_create`."""
         self._check_type_meta(rt, new)
         old_meta, new_meta = old["metadata"], new["metadata"]
@@ -729,9 +857,18 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             raise errors.conflict(rt.group, rt.plural, name)
         for field in ("name", "namespace"):
             if new_meta.get(field) not in (None, "", old_meta.get(field)):
-                raise errors.invalid(rt.group, rt.kind, name, [{
-                    "reason": "FieldValueInvalid", "field": f"metadata.{field}",
-                    "message": f'Invalid value: "{new_meta.get(field)}": field is immutable'}])
+                raise errors.invalid(
+                    rt.group,
+                    rt.kind,
+                    name,
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": f"metadata.{field}",
+                            "message": f'Invalid value: "{new_meta.get(field)}": field is immutable',
+                        }
+                    ],
+                )
 
         warnings: list[str] = []
         if rt.crd is not None:
@@ -763,9 +900,18 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             if old_meta.get("deletionTimestamp"):
                 added = set(result_meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
                 if added:
-                    raise errors.invalid(rt.group, rt.kind, name, [{
-                        "reason": "FieldValueForbidden", "field": "metadata.finalizers",
-                        "message": "Forbidden: no new finalizers can be added if the object is being deleted"}])
+                    raise errors.invalid(
+                        rt.group,
+                        rt.kind,
+                        name,
+                        [
+                            {
+                                "reason": "FieldValueForbidden",
+                                "field": "metadata.finalizers",
+                                "message": "Forbidden: no new finalizers can be added if the object is being deleted",
+                            }
+                        ],
+                    )
             if rt.has_generation and _strip_for_generation(result) != _strip_for_generation(old):
                 result_meta["generation"] = old_meta.get("generation", 0) + 1
             if rt.plural == "namespaces" and rt.group == "":
@@ -793,18 +939,22 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 self._register_crd(result)
         return result, warnings
 
-    def _delete(self, rt: ResourceType, namespace: str | None, name: str, body: bytes,
-                params: dict[str, str]) -> tuple[dict[str, Any], int]:
+    def _delete(
+        self, rt: ResourceType, namespace: str | None, name: str, body: bytes, params: dict[str, str]
+    ) -> tuple[dict[str, Any], int]:
         obj = self._get(rt, namespace, name)
         options = self._json_object(body) if body.strip() else {}
         preconditions = (options or {}).get("preconditions") or {}
         meta = obj["metadata"]
         for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
             if preconditions.get(field) not in (None, meta[field]):
-                raise ApiError(409, "Conflict",
-                               f"Precondition failed: {label} in precondition: {preconditions[field]}, "
-                               f"{label} in object meta: {meta[field]}",
-                               {"name": name, "group": rt.group, "kind": rt.plural})
+                raise ApiError(
+                    409,
+                    "Conflict",
+                    f"Precondition failed: {label} in precondition: {preconditions[field]}, "
+                    f"{label} in object meta: {meta[field]}",
+                    {"name": name, "group": rt.group, "kind": rt.plural},
+                )
         if params.get("dryRun") or (options or {}).get("dryRun"):
             return copy.deepcopy(obj), 200
         return self._delete_object(rt, (namespace or "", name))
@@ -871,9 +1021,18 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         spec = crd["spec"]
         for rt in self._types.values():
             if rt.crd is None and rt.group == spec["group"] and rt.plural == spec["names"]["plural"]:
-                raise errors.invalid("apiextensions.k8s.io", "CustomResourceDefinition", name, [{
-                    "reason": "FieldValueInvalid", "field": "spec.names.plural",
-                    "message": "Invalid value: conflicts with a built-in resource"}])
+                raise errors.invalid(
+                    "apiextensions.k8s.io",
+                    "CustomResourceDefinition",
+                    name,
+                    [
+                        {
+                            "reason": "FieldValueInvalid",
+                            "field": "spec.names.plural",
+                            "message": "Invalid value: conflicts with a built-in resource",
+                        }
+                    ],
+                )
         crd["status"] = crd_install.crd_status(crd)
 
     def _register_crd(self, crd: dict[str, Any]) -> None:
@@ -883,8 +1042,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
 
     def _unregister_crd(self, crd: dict[str, Any], drop_objects: bool = True) -> None:
         group, plural = crd["spec"]["group"], crd["spec"]["names"]["plural"]
-        removed = [key for key, rt in self._types.items()
-                   if rt.crd is not None and rt.group_resource == (group, plural)]
+        removed = [
+            key
+            for key, rt in self._types.items()
+            if rt.crd is not None and rt.group_resource == (group, plural)
+        ]
         if drop_objects and removed:
             rt = self._types[removed[0]]
             for key in list(self._store[rt.group_resource]):
@@ -908,8 +1070,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         """Whether custom resources are checked against their CRD (False only without the module)."""
         return self._validation() is not _NoValidation
 
-    def _prepare_cr(self, rt: ResourceType, obj: dict[str, Any],
-                    params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def _prepare_cr(
+        self, rt: ResourceType, obj: dict[str, Any], params: dict[str, str]
+    ) -> tuple[dict[str, Any], list[str]]:
         """Defaults, then pruning, as the apiserver decodes a custom resource."""
         validation = self._validation()
         assert rt.crd is not None
@@ -920,9 +1083,12 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         obj = pruned if pruned is not None else obj
         dropped = [f for f in _dropped_fields(before, obj) if not f.startswith("metadata.")]
         if dropped and params.get("fieldValidation") == "Strict":
-            raise errors.bad_request("strict decoding error: " +
-                                     ", ".join(f'unknown field "{field}"' for field in dropped))
-        warnings = [] if params.get("fieldValidation") == "Ignore" else [f'unknown field "{f}"' for f in dropped]
+            raise errors.bad_request(
+                "strict decoding error: " + ", ".join(f'unknown field "{field}"' for field in dropped)
+            )
+        warnings = (
+            [] if params.get("fieldValidation") == "Ignore" else [f'unknown field "{f}"' for f in dropped]
+        )
         return obj, warnings
 
     def _validate_cr(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
@@ -931,8 +1097,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         if causes:
             raise errors.invalid(rt.group, rt.kind, obj["metadata"].get("name", ""), list(causes))
 
-    def _admit(self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None,
-               params: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def _admit(
+        self, rt: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, params: dict[str, str]
+    ) -> tuple[dict[str, Any], list[str]]:
         obj, warnings = self._prepare_cr(rt, obj, params)
         self._validate_cr(rt, obj, old)
         return obj, warnings

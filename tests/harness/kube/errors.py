@@ -40,37 +40,54 @@ def qualified(group: str, plural: str) -> str:
 
 
 def not_found(group: str, plural: str, name: str) -> ApiError:
-    return ApiError(404, "NotFound", f'{qualified(group, plural)} "{name}" not found',
-                    {"name": name, "group": group, "kind": plural})
+    return ApiError(
+        404,
+        "NotFound",
+        f'{qualified(group, plural)} "{name}" not found',
+        {"name": name, "group": group, "kind": plural},
+    )
 
 
 def already_exists(group: str, plural: str, name: str) -> ApiError:
-    return ApiError(409, "AlreadyExists", f'{qualified(group, plural)} "{name}" already exists',
-                    {"name": name, "group": group, "kind": plural})
+    return ApiError(
+        409,
+        "AlreadyExists",
+        f'{qualified(group, plural)} "{name}" already exists',
+        {"name": name, "group": group, "kind": plural},
+    )
 
 
 def conflict(group: str, plural: str, name: str) -> ApiError:
     return ApiError(
-        409, "Conflict",
+        409,
+        "Conflict",
         f'Operation cannot be fulfilled on {qualified(group, plural)} "{name}": the object has been '
         "modified; please apply your changes to the latest version and try again",
-        {"name": name, "group": group, "kind": plural})
+        {"name": name, "group": group, "kind": plural},
+    )
 
 
 def invalid(group: str, kind: str, name: str, causes: list[dict[str, str]]) -> ApiError:
     """422 Invalid; `causes` are {reason, field, message} as in `metav1.StatusCause`."""
-    summary = ", ".join(f"{c['field']}: {c['message']}" if c.get("field") else c["message"]
-                        for c in causes)
+    summary = ", ".join(f"{c['field']}: {c['message']}" if c.get("field") else c["message"] for c in causes)
     what = f"{kind}.{group}" if group else kind
     noun = f'{what} "{name}"' if name else what
-    return ApiError(422, "Invalid", f"{noun} is invalid: {summary}",
-                    {"name": name, "group": group, "kind": kind, "causes": causes})
+    return ApiError(
+        422,
+        "Invalid",
+        f"{noun} is invalid: {summary}",
+        {"name": name, "group": group, "kind": kind, "causes": causes},
+    )
 
 
 def patch_rejected(detail: str) -> ApiError:
     """A JSON patch that cannot be applied (failed `test`, missing path): 422 as the apiserver."""
-    return ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {detail}",
-                    {"causes": [{"reason": "FieldValueInvalid", "message": detail, "field": ""}]})
+    return ApiError(
+        422,
+        "Invalid",
+        f"the server rejected our request due to an error in our request: {detail}",
+        {"causes": [{"reason": "FieldValueInvalid", "message": detail, "field": ""}]},
+    )
 
 
 def bad_request(message: str) -> ApiError:
@@ -81,14 +98,19 @@ def forbidden(message: str) -> ApiError:
     return ApiError(403, "Forbidden", message)
 
 
-def method_not_allowed(message: str = "the server does not allow this method on the requested resource") -> ApiError:
+def method_not_allowed(
+    message: str = "the server does not allow this method on the requested resource",
+) -> ApiError:
     return ApiError(405, "MethodNotAllowed", message)
 
 
 def unsupported_media_type(content_type: str) -> ApiError:
-    return ApiError(415, "UnsupportedMediaType",
-                    f'the body of the request was in an unknown format - accepted media types include: '
-                    f'application/json-patch+json, application/merge-patch+json (got "{content_type}")')
+    return ApiError(
+        415,
+        "UnsupportedMediaType",
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f'application/json-patch+json, application/merge-patch+json (got "{content_type}")',
+    )
 
 
 def gone(message: str) -> ApiError:
@@ -96,5 +118,9 @@ def gone(message: str) -> ApiError:
 
 
 def path_not_found(path: str) -> ApiError:
-    return ApiError(404, "NotFound", f"the server could not find the requested resource ({path})",
-                    {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]})
+    return ApiError(
+        404,
+        "NotFound",
+        f"the server could not find the requested resource ({path})",
+        {"causes": [{"reason": "UnexpectedServerResponse", "message": "404 page not found"}]},
+    )

@@ -13,15 +13,25 @@ def rules_for(permissions: Iterable[Permission]) -> list[dict[str, Any]]:
     verbs: dict[tuple[str, str], set[str]] = {}
     for group, resource, verb in permissions:
         verbs.setdefault((group, resource), set()).add(verb)
-    return [{"apiGroups": [group], "resources": [resource], "verbs": sorted(found)}
-            for (group, resource), found in sorted(verbs.items())]
+    return [
+        {"apiGroups": [group], "resources": [resource], "verbs": sorted(found)}
+        for (group, resource), found in sorted(verbs.items())
+    ]
 
 
 def _allows(rule: dict[str, Any], permission: Permission) -> bool:
     group, resource, verb = permission
-    groups, resources, verbs = rule.get("apiGroups") or [], rule.get("resources") or [], rule.get("verbs") or []
-    return ((group in groups or "*" in groups) and (resource in resources or "*" in resources)
-            and (verb in verbs or "*" in verbs) and not rule.get("resourceNames"))
+    groups, resources, verbs = (
+        rule.get("apiGroups") or [],
+        rule.get("resources") or [],
+        rule.get("verbs") or [],
+    )
+    return (
+        (group in groups or "*" in groups)
+        and (resource in resources or "*" in resources)
+        and (verb in verbs or "*" in verbs)
+        and not rule.get("resourceNames")
+    )
 
 
 def missing(permissions: Iterable[Permission], rules: Iterable[dict[str, Any]]) -> set[Permission]:

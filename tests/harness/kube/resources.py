@@ -40,22 +40,45 @@ class ResourceType:
 
 
 def _builtin(group: str, version: str, plural: str, kind: str, namespaced: bool, **kw: Any) -> ResourceType:
-    return ResourceType(group=group, version=version, plural=plural, kind=kind,
-                        singular=kind.lower(), namespaced=namespaced, **kw)
+    return ResourceType(
+        group=group,
+        version=version,
+        plural=plural,
+        kind=kind,
+        singular=kind.lower(),
+        namespaced=namespaced,
+        **kw,
+    )
 
 
 BUILTINS: tuple[ResourceType, ...] = (
-    _builtin("", "v1", "namespaces", "Namespace", False, short_names=("ns",), subresources=frozenset({"status"}),
-             verbs=("create", "delete", "get", "list", "patch", "update", "watch")),
+    _builtin(
+        "",
+        "v1",
+        "namespaces",
+        "Namespace",
+        False,
+        short_names=("ns",),
+        subresources=frozenset({"status"}),
+        verbs=("create", "delete", "get", "list", "patch", "update", "watch"),
+    ),
     _builtin("", "v1", "events", "Event", True, short_names=("ev",)),
     _builtin("", "v1", "configmaps", "ConfigMap", True, short_names=("cm",)),
     _builtin("", "v1", "secrets", "Secret", True),
     _builtin("", "v1", "serviceaccounts", "ServiceAccount", True, short_names=("sa",)),
     _builtin("events.k8s.io", "v1", "events", "Event", True, short_names=("ev",)),
     _builtin("coordination.k8s.io", "v1", "leases", "Lease", True),
-    _builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-             short_names=("crd", "crds"), categories=("api-extensions",), subresources=frozenset({"status"}),
-             has_generation=True),
+    _builtin(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        short_names=("crd", "crds"),
+        categories=("api-extensions",),
+        subresources=frozenset({"status"}),
+        has_generation=True,
+    ),
 )
 
 # kopf's peering resources as kopf documents them (peering.yaml): schemaless, no subresources.
@@ -68,14 +91,22 @@ KOPF_PEERING_CRDS: tuple[dict[str, Any], ...] = tuple(
             "group": "kopf.dev",
             "scope": scope,
             "names": {"plural": plural, "singular": plural[:-1], "kind": kind},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+                    },
+                }
+            ],
         },
     }
-    for plural, kind, scope in (("clusterkopfpeerings", "ClusterKopfPeering", "Cluster"),
-                                ("kopfpeerings", "KopfPeering", "Namespaced"))
+    for plural, kind, scope in (
+        ("clusterkopfpeerings", "ClusterKopfPeering", "Cluster"),
+        ("kopfpeerings", "KopfPeering", "Namespaced"),
+    )
 )
 
 
@@ -88,14 +119,21 @@ def types_from_crd(crd: dict[str, Any]) -> list[ResourceType]:
         if not version.get("served", True):
             continue
         subresources = frozenset((version.get("subresources") or {}).keys())
-        result.append(ResourceType(
-            group=spec["group"], version=version["name"], plural=names["plural"], kind=names["kind"],
-            singular=names.get("singular") or names["kind"].lower(),
-            namespaced=spec.get("scope", "Namespaced") == "Namespaced",
-            short_names=tuple(names.get("shortNames") or ()),
-            categories=tuple(names.get("categories") or ()),
-            subresources=subresources, crd=crd, has_generation=True,
-        ))
+        result.append(
+            ResourceType(
+                group=spec["group"],
+                version=version["name"],
+                plural=names["plural"],
+                kind=names["kind"],
+                singular=names.get("singular") or names["kind"].lower(),
+                namespaced=spec.get("scope", "Namespaced") == "Namespaced",
+                short_names=tuple(names.get("shortNames") or ()),
+                categories=tuple(names.get("categories") or ()),
+                subresources=subresources,
+                crd=crd,
+                has_generation=True,
+            )
+        )
     return result
 
 
@@ -126,8 +164,11 @@ def _group_doc(group: str, versions: list[str]) -> dict[str, Any]:
 
 
 def api_group_list(types: list[ResourceType]) -> dict[str, Any]:
-    return {"kind": "APIGroupList", "apiVersion": "v1",
-            "groups": [_group_doc(g, vs) for g, vs in _group_versions(types).items()]}
+    return {
+        "kind": "APIGroupList",
+        "apiVersion": "v1",
+        "groups": [_group_doc(g, vs) for g, vs in _group_versions(types).items()],
+    }
 
 
 def api_group(types: list[ResourceType], group: str) -> dict[str, Any] | None:
@@ -143,19 +184,37 @@ def api_resource_list(types: list[ResourceType], group: str, version: str) -> di
         return None
     resources: list[dict[str, Any]] = []
     for rt in sorted(matching, key=lambda rt: rt.plural):
-        resources.append({
-            "name": rt.plural, "singularName": rt.singular, "namespaced": rt.namespaced, "kind": rt.kind,
-            "verbs": list(rt.verbs), "shortNames": list(rt.short_names), "categories": list(rt.categories),
-        })
+        resources.append(
+            {
+                "name": rt.plural,
+                "singularName": rt.singular,
+                "namespaced": rt.namespaced,
+                "kind": rt.kind,
+                "verbs": list(rt.verbs),
+                "shortNames": list(rt.short_names),
+                "categories": list(rt.categories),
+            }
+        )
         for sub in sorted(rt.subresources):
-            resources.append({"name": f"{rt.plural}/{sub}", "singularName": "", "namespaced": rt.namespaced,
-                              "kind": rt.kind, "verbs": ["get", "patch", "update"]})
+            resources.append(
+                {
+                    "name": f"{rt.plural}/{sub}",
+                    "singularName": "",
+                    "namespaced": rt.namespaced,
+                    "kind": rt.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
     for entry in resources:  # the apiserver omits empty lists
         for key in ("shortNames", "categories"):
             if key in entry and not entry[key]:
                 del entry[key]
-    return {"kind": "APIResourceList", "apiVersion": "v1",
-            "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+    return {
+        "kind": "APIResourceList",
+        "apiVersion": "v1",
+        "groupVersion": f"{group}/{version}" if group else version,
+        "resources": resources,
+    }
 
 
 def openapi_v3_root(types: list[ResourceType]) -> dict[str, Any]:
@@ -176,17 +235,27 @@ def openapi_v3_group_version(types: list[ResourceType], group: str, version: str
     matching = [rt for rt in types if rt.group == group and rt.version == version]
     if not matching:
         return None
-    params = [{"name": name, "in": "query", "schema": {"type": "string"}}
-              for name in ("dryRun", "fieldManager", "fieldValidation", "force")]
+    params = [
+        {"name": name, "in": "query", "schema": {"type": "string"}}
+        for name in ("dryRun", "fieldManager", "fieldValidation", "force")
+    ]
     paths: dict[str, Any] = {}
     for rt in matching:
         base = f"/apis/{group}/{version}" if group else f"/api/{version}"
         scope = "/namespaces/{namespace}" if rt.namespaced else ""
         gvk = {"group": group, "version": version, "kind": rt.kind}
         paths[f"{base}{scope}/{rt.plural}/{{name}}"] = {
-            "patch": {"operationId": f"patch{rt.kind}", "parameters": params,
-                      "x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
-                      "responses": {"200": {"description": "OK"}}},
+            "patch": {
+                "operationId": f"patch{rt.kind}",
+                "parameters": params,
+                "x-kubernetes-group-version-kind": gvk,
+                "x-kubernetes-action": "patch",
+                "responses": {"200": {"description": "OK"}},
+            },
         }
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.0"}, "paths": paths,
-            "components": {"schemas": {}}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.31.0"},
+        "paths": paths,
+        "components": {"schemas": {}},
+    }

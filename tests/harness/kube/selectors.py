@@ -42,8 +42,11 @@ def label_selector(selector: str | None) -> Predicate:
             negated, key, op, values = match.groups()
             if op:
                 options = {v.strip() for v in values.split(",")}
-                checks.append(lambda labels, k=key, o=options, neg=(op == "notin"):
-                              (k in labels and labels[k] in o) != neg)
+                checks.append(
+                    lambda labels, k=key, o=options, neg=(op == "notin"): (
+                        (k in labels and labels[k] in o) != neg
+                    )
+                )
             else:
                 checks.append(lambda labels, k=key, neg=bool(negated): (k in labels) != neg)
         else:
@@ -83,6 +86,6 @@ def field_selector(selector: str | None, group_resource: tuple[str, str] = ("", 
             raise bad_request(f"invalid field selector: {term.strip()!r}")
         field, op, value = match.groups()
         if field not in supported:
-            raise bad_request(f'field label not supported: {field}')
+            raise bad_request(f"field label not supported: {field}")
         checks.append(lambda obj, f=field, v=value, neg=(op == "!="): (_field_value(obj, f) == v) != neg)
     return lambda obj: all(check(obj) for check in checks)

@@ -18,15 +18,21 @@ from .emulator import KubeApiEmulator
 T = TypeVar("T")
 
 
-def write_kubeconfig(path: str | os.PathLike[str], server_url: str, namespace: str = "default") -> pathlib.Path:
+def write_kubeconfig(
+    path: str | os.PathLike[str], server_url: str, namespace: str = "default"
+) -> pathlib.Path:
     """A kubeconfig with one context pointing at a plain-HTTP server without authentication."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": "emulator", "cluster": {"server": server_url}}],
         "users": [{"name": "emulator", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "emulator",
-                                                      "namespace": namespace}}],
+        "contexts": [
+            {
+                "name": "emulator",
+                "context": {"cluster": "emulator", "user": "emulator", "namespace": namespace},
+            }
+        ],
         "current-context": "emulator",
         "preferences": {},
     }
@@ -43,8 +49,14 @@ class EmulatorServer:
     returns its result; use it for anything that touches the emulator's state.
     """
 
-    def __init__(self, *, host: str = "127.0.0.1", port: int | None = None,
-                 kubeconfig_path: str | os.PathLike[str] | None = None, **emulator_options: Any) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        kubeconfig_path: str | os.PathLike[str] | None = None,
+        **emulator_options: Any,
+    ) -> None:
         self.host = host
         self.port = port
         self.kubeconfig_path = pathlib.Path(kubeconfig_path) if kubeconfig_path else None
@@ -62,7 +74,9 @@ class EmulatorServer:
         self._thread.start()
         self._started.wait(timeout=30)
         if self._failure is not None:
-            raise RuntimeError(f"the Kubernetes API emulator did not start: {self._failure!r}") from self._failure
+            raise RuntimeError(
+                f"the Kubernetes API emulator did not start: {self._failure!r}"
+            ) from self._failure
         if not self._started.is_set():
             raise RuntimeError("the Kubernetes API emulator did not start within 30 seconds")
         if self.kubeconfig_path is not None:

@@ -37,8 +37,7 @@ def jsonpath_first(document: Any, path: str) -> Any:
             elif index is not None and index != "*" and isinstance(value, list) and int(index) < len(value):
                 found.append(value[int(index)])
             elif filter_key is not None and isinstance(value, list):
-                found.extend(item for item in value
-                             if str(_dig(item, filter_key.split("."))) == filter_value)
+                found.extend(item for item in value if str(_dig(item, filter_key.split("."))) == filter_value)
         values = found
     return values[0] if values else None
 
@@ -80,10 +79,19 @@ def human_age(timestamp: str, now: datetime.datetime | None = None) -> str:
     return f"{days // 365}y{days % 365}d" if days < 365 * 8 else f"{days // 365}y"
 
 
-_AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp",
-        "description": "CreationTimestamp is a timestamp representing the server time when this object was created."}
-_NAME = {"name": "Name", "type": "string", "format": "name", "jsonPath": ".metadata.name",
-         "description": "Name must be unique within a namespace."}
+_AGE = {
+    "name": "Age",
+    "type": "date",
+    "jsonPath": ".metadata.creationTimestamp",
+    "description": "CreationTimestamp is a timestamp representing the server time when this object was created.",
+}
+_NAME = {
+    "name": "Name",
+    "type": "string",
+    "format": "name",
+    "jsonPath": ".metadata.name",
+    "description": "Name must be unique within a namespace.",
+}
 
 
 def _event_object(event: dict[str, Any]) -> str:
@@ -129,11 +137,31 @@ def wants_table(accept: str) -> bool:
 
 def table(rt: ResourceType, objects: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
     columns = _columns(rt)
-    definitions = [{"name": c["name"], "type": c["type"], "format": c.get("format", ""),
-                    "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns]
-    rows = [{
-        "cells": [_cell(c, obj) for c in columns],
-        "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]},
-    } for obj in objects]
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": definitions, "rows": rows}
+    definitions = [
+        {
+            "name": c["name"],
+            "type": c["type"],
+            "format": c.get("format", ""),
+            "description": c.get("description", ""),
+            "priority": c.get("priority", 0),
+        }
+        for c in columns
+    ]
+    rows = [
+        {
+            "cells": [_cell(c, obj) for c in columns],
+            "object": {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            },
+        }
+        for obj in objects
+    ]
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }

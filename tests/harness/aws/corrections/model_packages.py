@@ -42,8 +42,13 @@ EXTRA_MEMBERS = (
 
 # UpdateModelPackage members that replace the stored value when passed (botocore input
 # shape of UpdateModelPackage). The others are handled one by one below.
-REPLACED_ON_UPDATE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle",
-                      "ModelPackageRegistrationType")
+REPLACED_ON_UPDATE = (
+    "InferenceSpecification",
+    "SourceUri",
+    "ModelCard",
+    "ModelLifeCycle",
+    "ModelPackageRegistrationType",
+)
 
 # "AdditionalInferenceSpecificationsToAdd ... Total number of additional Inference
 # Specifications can not exceed 15." (botocore UpdateModelPackage documentation)
@@ -123,9 +128,7 @@ def create_model_package_group(self, model_package_group_name, model_package_gro
             raise ValidationError(
                 f"Model Package Group already exists: {_group_arn(self, model_package_group_name)}"
             )
-        return original_create_group(
-            self, model_package_group_name, model_package_group_description, tags
-        )
+        return original_create_group(self, model_package_group_name, model_package_group_description, tags)
 
 
 @backend_method
@@ -167,8 +170,9 @@ def respond_describe_model_package_group(self) -> ActionResult:
 
 
 @backend_method
-def create_model_package(self, *, model_package_name, model_package_group_name, client_token,
-                         extra=None, **members) -> str:
+def create_model_package(
+    self, *, model_package_name, model_package_group_name, client_token, extra=None, **members
+) -> str:
     with _lock:
         if model_package_group_name and members.get("tags") is not None:
             # CreateModelPackage.Tags: "If you supply ModelPackageGroupName, your model
@@ -341,10 +345,17 @@ def _append_additional_specifications(package: ModelPackage, to_add: list[dict])
 
 
 UPDATE_MEMBERS = (
-    "ModelApprovalStatus", "ApprovalDescription", "CustomerMetadataProperties",
-    "CustomerMetadataPropertiesToRemove", "AdditionalInferenceSpecificationsToAdd",
-    "InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle",
-    "ModelPackageRegistrationType", "ClientToken",
+    "ModelApprovalStatus",
+    "ApprovalDescription",
+    "CustomerMetadataProperties",
+    "CustomerMetadataPropertiesToRemove",
+    "AdditionalInferenceSpecificationsToAdd",
+    "InferenceSpecification",
+    "SourceUri",
+    "ModelCard",
+    "ModelLifeCycle",
+    "ModelPackageRegistrationType",
+    "ClientToken",
 )
 
 
@@ -376,4 +387,3 @@ def respond_list_model_packages(self) -> ActionResult:
     )
     summaries = [p.gen_response_object() for p in packages]
     return ActionResult({"ModelPackageSummaryList": summaries, "NextToken": next_token})
-

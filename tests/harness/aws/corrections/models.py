@@ -61,9 +61,17 @@ def respond_create_model(self: SageMakerResponse) -> ActionResult:
 
 
 @backend_method
-def create_model(self: SageMakerModelBackend, model_name, execution_role_arn, primary_container,
-                 vpc_config, containers, tags, enable_network_isolation=False,
-                 inference_execution_config=None) -> Model:
+def create_model(
+    self: SageMakerModelBackend,
+    model_name,
+    execution_role_arn,
+    primary_container,
+    vpc_config,
+    containers,
+    tags,
+    enable_network_isolation=False,
+    inference_execution_config=None,
+) -> Model:
     # CreateModel.ModelName: "The name of the new model." A name that exists is refused
     # with ValidationException 'Cannot create already existing model "<arn>".', the
     # message SDKs match on (moto silently replaced the model).
