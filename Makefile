@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: test install crds argocd demo bench clean
+.PHONY: test lint install crds argocd demo bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-test: $(STAMP)
+# ruff (lint, then the format check) and mypy (strict for the operator package): fast, and
+# they fail the build before the suite runs
+lint: $(STAMP)
+	$(PY) -m ruff check operator tests bench
+	$(PY) -m ruff format --check operator tests bench
+	$(PY) -m mypy
+
+test: lint
 	$(PY) -m pytest -n 2 --dist loadfile -q tests
 
 crds: $(STAMP)

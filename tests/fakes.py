@@ -16,10 +16,18 @@ import datetime
 from collections import Counter
 from typing import Any
 
-from model_registry_operator.errors import ReconcileError, TerminalError
+from botocore.exceptions import ClientError
+
+from model_registry_operator.errors import ReconcileError
 from model_registry_operator.registry.base import OWNER_UID_KEY, tag_changes
+from model_registry_operator.registry.classify import classify_error
 
 ACCOUNT, REGION = "123456789012", "us-east-2"
+
+
+def sagemaker_error(code: str, message: str) -> ReconcileError:
+    """What SageMakerRegistry raises for this SageMaker answer: the same classification."""
+    return classify_error(ClientError({"Error": {"Code": code, "Message": message}}, "SageMaker"))
 
 
 def _now() -> datetime.datetime:
@@ -68,7 +76,7 @@ class FakeRegistry:
         self._call("create_group", request)
         name = request["ModelPackageGroupName"]
         if name in self.groups:
-            raise TerminalError("ValidationException", f"Model Package Group {name} already exists.")
+            raise sagemaker_error("ValidationException", f"Model Package Group {name} already exists.")
         group_arn = arn("model-package-group", name)
         self.groups[name] = {
             "ModelPackageGroupName": name,
@@ -83,7 +91,7 @@ class FakeRegistry:
     def delete_group(self, name: str) -> None:
         self._call("delete_group")
         if self._versions(name):
-            raise TerminalError("ConflictException", f"Model Package Group {name} is not empty.")
+            raise sagemaker_error("ConflictException", f"Model Package Group {name} is not empty.")
         self.groups.pop(name, None)
 
     # packages
@@ -118,7 +126,7 @@ class FakeRegistry:
         group = request.get("ModelPackageGroupName")
         if group:
             if group not in self.groups:
-                raise TerminalError("ValidationException", f"Model Package Group {group} does not exist.")
+                raise sagemaker_error("ValidationException", f"Model Package Group {group} does not exist.")
             # versions count up and are never reused, also after a delete (as in SageMaker)
             version = self.last_version[group] = self.last_version.get(group, 0) + 1
             package_arn = arn("model-package", f"{group}/{version}")
@@ -152,7 +160,7 @@ class FakeRegistry:
         self._call("update_package", request)
         package = self.packages.get(request["ModelPackageArn"])
         if package is None:
-            raise TerminalError("ValidationException", "Model package does not exist.")
+            raise sagemaker_error("ValidationException", "Model package does not exist.")
         for key, value in request.items():
             if key == "CustomerMetadataProperties":
                 package.setdefault(key, {}).update(value)
@@ -180,7 +188,7 @@ class FakeRegistry:
         self._call("create_model", request)
         name = request["ModelName"]
         if name in self.models:
-            raise TerminalError("ValidationException", f"Cannot create already existing model {name}.")
+            raise sagemaker_error("ValidationException", f"Cannot create already existing model {name}.")
         model_arn = arn("model", name)
         self.models[name] = {**copy.deepcopy(request), "ModelArn": model_arn, "CreationTime": _now()}
         self.tags[model_arn] = {t["Key"]: t["Value"] for t in request.get("Tags") or []}

@@ -7,13 +7,21 @@ import importlib.metadata
 import os
 import sys
 from collections.abc import Mapping
+from typing import get_args
 
 from .metrics import DEFAULT_ADDRESS, parse_address
-from .settings import Settings
+from .settings import DeletionPolicy, Settings
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class CommandParser(argparse.ArgumentParser):
+    """The top-level parser; `commands` holds each command's own parser, which reports
+    that command's errors with its usage."""
+
+    commands: dict[str, argparse.ArgumentParser]
+
+
+def build_parser() -> CommandParser:
+    parser = CommandParser(
         prog="model-registry-operator",
         description="Reconcile ModelPackageGroup, ModelPackage and Model resources into the SageMaker Model Registry.",
     )
@@ -42,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resync-seconds", help="period of the drift resync (default 300) [MRO_RESYNC_SECONDS]")
     run.add_argument(
         "--deletion-policy",
-        choices=["Delete", "Retain"],
+        choices=get_args(DeletionPolicy),
         help="default deletionPolicy for resources that set none (default Delete) [MRO_DELETION_POLICY]",
     )
     run.add_argument(
@@ -64,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
-    parser.commands = {"run": run}  # type: ignore[attr-defined]
+    parser.commands = {"run": run}
     return parser
 
 

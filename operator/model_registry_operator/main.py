@@ -18,7 +18,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError
 
-from . import FINALIZER, GROUP, VERSION
+from . import FINALIZER, GROUP, VERSION, timing
+from .controllers.context import Context, CopyArtifacts
+from .controllers.wiring import ComeBackLater, Runtime
 from .errors import ReconcileError
 from .metrics import OperatorMetrics, serve
 from .settings import Settings
@@ -49,12 +51,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class WaitingIsNotAnError(logging.Filter):
-    """kopf logs every kopf.TemporaryError at ERROR; here that is how a handler says "look
-    again in N seconds" (waiting for a group, an approval, SageMaker's InProgress), so it
-    is logged at INFO. The condition message says the same on the object."""
+    """kopf logs every kopf.TemporaryError at ERROR, from inside its `except` block; here the
+    handlers raise one (wiring.ComeBackLater) to say "look again in N seconds" (waiting for a
+    group, an approval, SageMaker's InProgress, a retry the status explains), so a record
+    logged while that exception is being handled is INFO. Told by the exception's type,
+    never by the wording of kopf's message. The condition message says the same on the object."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno == logging.ERROR and "failed temporarily" in str(record.msg):
+        if record.levelno == logging.ERROR and isinstance(sys.exc_info()[1], ComeBackLater):
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
 
@@ -86,7 +90,7 @@ def check_kubernetes_credentials() -> str | None:
     try:
         kubernetes.config.load_kube_config()
         return None
-    except Exception as exc:  # the client raises several types for a broken file
+    except Exception as exc:  # noqa: BLE001 - the client raises several types for a broken file
         return f"cannot read Kubernetes credentials (kubeconfig or in-cluster service account): {exc}"
 
 
@@ -111,10 +115,11 @@ def stale_crds_problem() -> str | None:
             if exc.status == 404:
                 return f"the custom resource definition {name} is not installed: kubectl apply -f crds/"
             return None
-        except Exception:  # unreachable API server: kopf reports it as it retries
+        except Exception:  # noqa: BLE001 - unreachable API server: kopf reports it as it retries
             return None
         for version in crd.spec.versions or []:
-            properties = version.schema.open_apiv3_schema.properties or {} if version.schema else {}
+            schema = version.schema.open_apiv3_schema if version.schema else None
+            properties = (schema.properties if schema is not None else None) or {}
             status = properties.get("status")
             kopf = (status.properties or {}).get(KOPF_STATUS) if status is not None else None
             if version.name == VERSION and not (kopf and kopf.x_kubernetes_preserve_unknown_fields):
@@ -128,27 +133,29 @@ def stale_crds_problem() -> str | None:
     return None
 
 
-def build_context(settings: Settings, metrics: OperatorMetrics) -> Any:
-    from .controllers.common import Context
+def build_context(settings: Settings, metrics: OperatorMetrics) -> tuple[Context, Runtime, str]:
+    """(what the reconciles need, what the kopf layer keeps, the AWS region)."""
     from .registry import SageMakerRegistry, default_config
 
     registry = SageMakerRegistry(config=default_config(max_pool_connections=HANDLER_THREADS))
     metrics.watch_sagemaker(registry.metrics)
     executor = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="reconcile")
-    return Context.create(
-        registry,
-        settings,
-        copy_artifacts=artifact_copier(settings, registry.region, metrics),
-        executor=executor,
+    ctx = Context.create(
+        registry, settings, copy_artifacts=artifact_copier(settings, registry.region, metrics)
     )
+    return ctx, Runtime(executor=executor), registry.region
 
 
-def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -> Any:
-    """copy_artifacts bound to one S3 client, or None when the library is not installed.
+def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -> CopyArtifacts | None:
+    """copy_artifacts bound to one S3 client and the artifact bucket (never called without one:
+    controllers/modelpackage.py says ArtifactBucketNotConfigured first), or None when the
+    library is not installed.
 
     Each artifact is copied by a call of its own, so that its result is known for the
     metrics: copied (bytes moved, which the library reports as progress), reused (a
     complete copy was already in the bucket: no progress), or failed."""
+    # built without a bucket too: the S3 client's configuration is checked at start
+    bucket = settings.artifact_bucket or ""
     try:
         from .artifacts import copy_artifacts
     except ImportError:
@@ -174,7 +181,7 @@ def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -
             (copied,) = copy_artifacts(
                 [artifact],
                 s3_client=s3,
-                bucket=settings.artifact_bucket,
+                bucket=bucket,
                 key_prefix=key_prefix,
                 settings=settings,
                 progress=report,
@@ -211,12 +218,12 @@ def configure_kopf(kopf_settings: Any) -> None:
     kopf_settings.posting.level = logging.INFO
     kopf_settings.posting.reporting_component = "model-registry-operator"
     # Reconnect watches regularly (a silent connection loss cannot stall the operator for long).
-    kopf_settings.watching.server_timeout = 300
-    kopf_settings.watching.client_timeout = 330
-    kopf_settings.watching.connect_timeout = 10
-    kopf_settings.networking.request_timeout = 60
-    # Retries of unexpected errors: short first, then slower, never a hot loop.
-    kopf_settings.execution.default_backoff = 10
+    kopf_settings.watching.server_timeout = timing.WATCH_SERVER_TIMEOUT
+    kopf_settings.watching.client_timeout = timing.WATCH_CLIENT_TIMEOUT
+    kopf_settings.watching.connect_timeout = timing.WATCH_CONNECT_TIMEOUT
+    kopf_settings.networking.request_timeout = timing.KUBERNETES_REQUEST_TIMEOUT
+    # Retries of unexpected errors: never a hot loop.
+    kopf_settings.execution.default_backoff = timing.KOPF_DEFAULT_BACKOFF
 
 
 def liveness_problem(url: str | None) -> str | None:
@@ -254,7 +261,7 @@ def run_operator(
     # an object not looked at for three resync periods is another (paused) replica's
     metrics = OperatorMetrics(objects_max_age=3 * settings.resync_seconds)
     try:
-        ctx = build_context(settings, metrics)
+        ctx, runtime, region = build_context(settings, metrics)
     except ReconcileError as err:
         print(f"model-registry-operator: {err.message}", file=sys.stderr)
         return 1
@@ -294,13 +301,13 @@ def run_operator(
         # (kubeconfig, in-cluster service account) is the one this operator documents
         return kopf.login_via_client(**kwargs)
 
-    register_all(registry, ctx, metrics)
+    register_all(registry, ctx, metrics, runtime)
     log.info(
         "starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
         list(settings.namespaces) or "all",
         settings.resync_seconds,
         settings.deletion_policy,
-        ctx.registry.region,
+        region,
     )
     log.info(
         "artifact sources: buckets=%s hosts=%s%s",

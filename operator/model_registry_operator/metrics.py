@@ -25,7 +25,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 PREFIX = "model_registry_operator"
 DEFAULT_ADDRESS = "0.0.0.0:9090"
-KINDS = ("ModelPackageGroup", "ModelPackage", "Model")
+
+
+def kind_names() -> tuple[str, ...]:
+    from .api import KINDS  # late: `model-registry-operator --help` does not build the API types
+
+    return tuple(KINDS)
+
+
 CONDITIONS = ("Ready", "Reconciling", "Stalled")
 # ready/reconciling/stalled: the state the reconcile ended in; error: a retryable failure
 # (throttling, SageMaker unavailable, an unexpected exception), retried with backoff;
@@ -56,7 +63,7 @@ def state_of(status: dict[str, Any] | None) -> str | None:
     """The condition that is True in `status` (Ready, Reconciling or Stalled), if any."""
     for c in (status or {}).get("conditions") or []:
         if isinstance(c, dict) and c.get("type") in CONDITIONS and c.get("status") == "True":
-            return c["type"]
+            return str(c["type"])  # one of CONDITIONS
     return None
 
 
@@ -109,7 +116,7 @@ class _ObjectsCollector:
             "in their status, as the operator last wrote it.",
             labels=["kind", "condition"],
         )
-        for kind in sorted(set(KINDS) | {k for k, _ in counts}):
+        for kind in sorted(set(kind_names()) | {k for k, _ in counts}):
             for condition in CONDITIONS:
                 gauge.add_metric([kind, condition], counts.get((kind, condition), 0))
         yield gauge
@@ -179,7 +186,7 @@ class OperatorMetrics:
             "Bytes of archives written to the artifact bucket.",
             registry=registry,
         )
-        for kind in KINDS:  # every series exists from the start, so rate() sees the first increment
+        for kind in kind_names():  # every series exists from the start, so rate() sees the first increment
             self.duration.labels(kind)
             for outcome in OUTCOMES:
                 self.reconciles.labels(kind, outcome)
@@ -236,7 +243,7 @@ def serve(address: tuple[str, int], registry: CollectorRegistry = REGISTRY) -> A
     from prometheus_client import disable_created_metrics, start_http_server
 
     # one `_created` series per counter doubles what is stored for a timestamp nobody queries
-    disable_created_metrics()
+    disable_created_metrics()  # type: ignore[no-untyped-call]  # prometheus_client leaves it unannotated
     host, port = address
     server, _thread = start_http_server(port, addr=host, registry=registry)
     return server

@@ -6,9 +6,12 @@ import ipaddress
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, TypedDict, TypeGuard, Unpack, get_args
 
+# The one definition; api/common.py re-exports it. It lives here, not in the api package,
+# so that reading settings (and `model-registry-operator --help`) does not import pydantic.
 DeletionPolicy = Literal["Delete", "Retain"]
 
 
@@ -19,6 +22,22 @@ def _bool(value: str) -> bool:
     if lowered in ("0", "false", "no", "off", ""):
         return False
     raise ValueError(f"expected true or false, got {value!r}")
+
+
+class SettingsOverrides(TypedDict, total=False):
+    """What the command line may set over the MRO_* variables; None: not given."""
+
+    artifact_bucket: str | None
+    artifact_prefix: str | None
+    resync_seconds: float | str | None  # a flag's text, checked like MRO_RESYNC_SECONDS
+    audit_seconds: float | None
+    deletion_policy: DeletionPolicy | None
+    allow_http: bool | None
+    max_artifact_bytes: int | None
+    source_buckets: tuple[str, ...] | None
+    source_hosts: tuple[str, ...] | None
+    namespaces: tuple[str, ...] | None
+    all_namespaces: bool | None
 
 
 @dataclass(frozen=True)
@@ -38,11 +57,11 @@ class Settings:
     all_namespaces: bool = False
 
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+    def from_env(cls, env: dict[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
         """Read MRO_* variables; a bad value raises ValueError naming the variable."""
         env = dict(os.environ if env is None else env)
-        values: dict = {}
-        parsers = {
+        values: dict[str, Any] = {}  # field name -> value of that field's type
+        parsers: dict[str, tuple[str, Callable[[str], object]]] = {
             "MRO_ARTIFACT_BUCKET": ("artifact_bucket", str),
             "MRO_ARTIFACT_PREFIX": ("artifact_prefix", lambda v: v.strip("/")),
             "MRO_RESYNC_SECONDS": ("resync_seconds", _positive_seconds),
@@ -117,10 +136,14 @@ def _size(value: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+def _is_deletion_policy(value: str) -> TypeGuard[DeletionPolicy]:
+    return value in get_args(DeletionPolicy)
+
+
 def _deletion_policy(value: str) -> DeletionPolicy:
-    if value not in ("Delete", "Retain"):
+    if not _is_deletion_policy(value):
         raise ValueError(f"expected Delete or Retain, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
 
 
 def _entries(value: str) -> list[str]:

@@ -116,9 +116,9 @@ def progress_seen(kube, name: str, ns: str) -> list[int]:
     def check():
         obj = kube.find("mp", name, namespace=ns)
         match = PROGRESS.search(condition(obj, "Reconciling").get("message", ""))
-        if match and condition(obj, "Reconciling").get("status") == "True":
-            if int(match.group(1)) not in seen:
-                seen.append(int(match.group(1)))
+        reconciling = condition(obj, "Reconciling").get("status") == "True"
+        if match and reconciling and int(match.group(1)) not in seen:
+            seen.append(int(match.group(1)))
         return obj if is_ready(obj) else None
 
     wait_until(check, f"mp/{name} to be Ready", interval=0.1)

@@ -499,7 +499,6 @@ def _check_rules(
         field = path
         if validation.get("fieldPath"):
             field = path + validation["fieldPath"] if path else validation["fieldPath"].lstrip(".")
-        field = field
         try:
             passed = bindings.evaluate(expression, transition)
         except (celpy.CELEvalError, TypeError, KeyError) as error:  # apiserver: an Invalid cause

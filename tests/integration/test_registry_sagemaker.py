@@ -267,7 +267,7 @@ def test_creating_an_existing_model_says_so(registry):
     arn = registry.create_model(request)
     with pytest.raises(RetryableError) as info:
         registry.create_model(request)
-    assert info.value.reason == "AlreadyExists"
+    assert info.value.reason == "CreateUnconfirmed"
     assert registry.describe_model("churn")["ModelArn"] == arn
 
 

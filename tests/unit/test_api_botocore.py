@@ -180,7 +180,7 @@ def test_fields_match_botocore(cls: type[ApiModel]) -> None:
         assert found is not None, (
             f"{cls.__name__}.{name}: no member {api_member_name(name)} in {cls.botocore_shapes()}"
         )
-        parent, member = found
+        _, member = found
         schema, defs = _field_schema(cls, name)
         problems += _compare(member, schema, defs, f"{cls.__name__}.{name}")
     assert not problems, "\n".join(problems)

@@ -13,14 +13,16 @@ import lupa.lua51 as lua51
 import pytest
 import yaml
 
+from controller_calls import DictLookup, delete, reconcile
 from fakes import FakeRegistry
 from model_registry_operator import GROUP, VERSION
 from model_registry_operator.api import KINDS
 from model_registry_operator.controllers import model as mdl
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import Context, DictLookup, Meta
+from model_registry_operator.controllers.call import Meta
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
+from model_registry_operator.controllers.context import Context
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.settings import Settings
 
@@ -271,14 +273,14 @@ def of(kind: str, result: Any, generation: int = 1, deleting: bool = False) -> t
 
 
 def group_lookup(ctx) -> DictLookup:
-    group = mpg.reconcile({}, GROUP_META, {}, ctx)
+    group = reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx)
     return DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": group.status}})
 
 
 def ready_package(ctx, spec=PACKAGE_SPEC) -> Any:
     lookup, status = group_lookup(ctx), {}
     for _ in range(5):
-        result = mp.reconcile(spec, PACKAGE_META, status, ctx, lookup)
+        result = reconcile(mp.CONTROLLER, spec, PACKAGE_META, status, ctx, lookup)
         status = result.status
         if result.retry is None:
             return result
@@ -286,11 +288,11 @@ def ready_package(ctx, spec=PACKAGE_SPEC) -> Any:
 
 
 def test_group_from_the_controller(ctx):
-    assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
+    assert of("ModelPackageGroup", reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx)) == (
         "Healthy",
         "Model package group churn exists in SageMaker and matches the spec.",
     )
-    invalid = mpg.reconcile({"modelPackageGroupName": "bad_name!"}, GROUP_META, {}, ctx)
+    invalid = reconcile(mpg.CONTROLLER, {"modelPackageGroupName": "bad_name!"}, GROUP_META, {}, ctx)
     health_, message = of("ModelPackageGroup", invalid)
     assert (
         health_ == "Degraded"
@@ -302,29 +304,29 @@ def test_group_from_the_controller(ctx):
 def test_group_pending_in_sagemaker_is_progressing(ctx):
     ctx.registry.create_group({"ModelPackageGroupName": "churn"})
     ctx.registry.groups["churn"]["ModelPackageGroupStatus"] = "Pending"
-    assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
+    assert of("ModelPackageGroup", reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx)) == (
         "Progressing",
         "Pending: Model package group churn is Pending in SageMaker.",
     )
     ctx.registry.groups["churn"]["ModelPackageGroupStatus"] = "Failed"
-    health_, message = of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx))
+    health_, message = of("ModelPackageGroup", reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx))
     assert health_ == "Degraded" and message.startswith("GroupFailed: ")
 
 
 def test_group_throttled_is_progressing_then_terminal_error_degraded(ctx):
-    ctx.registry.fail_next("describe_group", RetryableError("ThrottlingException", "Rate exceeded.", 15))
-    health_, message = of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx))
-    assert health_ == "Progressing" and message.startswith("ThrottlingException: Rate exceeded. Retrying in")
-    ctx.registry.fail_next("describe_group", TerminalError("AccessDeniedException", "Not allowed."))
-    assert of("ModelPackageGroup", mpg.reconcile({}, GROUP_META, {}, ctx)) == (
+    ctx.registry.fail_next("describe_group", RetryableError("Throttled", "Rate exceeded.", 15))
+    health_, message = of("ModelPackageGroup", reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx))
+    assert health_ == "Progressing" and message.startswith("Throttled: Rate exceeded. Retrying in")
+    ctx.registry.fail_next("describe_group", TerminalError("AccessDenied", "Not allowed."))
+    assert of("ModelPackageGroup", reconcile(mpg.CONTROLLER, {}, GROUP_META, {}, ctx)) == (
         "Degraded",
-        "AccessDeniedException: Not allowed.",
+        "AccessDenied: Not allowed.",
     )
 
 
 def test_group_being_deleted_with_versions_left_is_progressing(ctx):
     ready_package(ctx)
-    waiting = mpg.delete({}, GROUP_META, {}, ctx)
+    waiting = delete(mpg.CONTROLLER, {}, GROUP_META, {}, ctx)
     health_, message = of("ModelPackageGroup", waiting, deleting=True)
     assert health_ == "Progressing" and message.startswith("Being deleted: WaitingForVersions: ")
 
@@ -339,7 +341,7 @@ def test_package_waiting_for_approval_is_healthy_and_its_model_progressing(ctx):
     lookup = DictLookup(
         {("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}}
     )
-    health_, message = of("Model", mdl.reconcile(MODEL_SPEC, MODEL_META, {}, ctx, lookup))
+    health_, message = of("Model", reconcile(mdl.CONTROLLER, MODEL_SPEC, MODEL_META, {}, ctx, lookup))
     assert health_ == "Progressing"
     assert message.startswith("WaitingForApproval: Waiting for ModelPackage churn-v1 to be Approved")
 
@@ -354,7 +356,7 @@ def test_approved_package_and_its_model_are_healthy(ctx):
     lookup = DictLookup(
         {("ModelPackage", "ml", "churn-v1"): {"spec": PACKAGE_SPEC, "status": package.status}}
     )
-    model = mdl.reconcile(MODEL_SPEC, MODEL_META, {}, ctx, lookup)
+    model = reconcile(mdl.CONTROLLER, MODEL_SPEC, MODEL_META, {}, ctx, lookup)
     assert of("Model", model) == (
         "Healthy",
         f"From {version_arn}. Model churn exists in SageMaker and matches the spec.",
@@ -366,25 +368,27 @@ def test_approved_package_and_its_model_are_healthy(ctx):
 def test_model_whose_name_is_taken_is_degraded(ctx):
     ctx.registry.create_model({"ModelName": "churn", "ExecutionRoleArn": "arn:aws:iam::1:role/other"})
     spec = {"primaryContainer": {"image": IMAGE}, "executionRoleArn": MODEL_SPEC["executionRoleArn"]}
-    health_, message = of("Model", mdl.reconcile(spec, MODEL_META, {}, ctx, DictLookup()))
+    health_, message = of("Model", reconcile(mdl.CONTROLLER, spec, MODEL_META, {}, ctx, DictLookup()))
     assert health_ == "Degraded" and message.startswith("AlreadyExists: A SageMaker model named churn")
 
 
 def test_package_progress_and_failures(ctx):
-    missing_group = mp.reconcile(PACKAGE_SPEC, PACKAGE_META, {}, ctx, DictLookup())
+    missing_group = reconcile(mp.CONTROLLER, PACKAGE_SPEC, PACKAGE_META, {}, ctx, DictLookup())
     health_, message = of("ModelPackage", missing_group)
     assert health_ == "Progressing" and message.startswith(
         "WaitingForGroup: ModelPackageGroup churn does not exist"
     )
-    invalid = mp.reconcile({**PACKAGE_SPEC, "modelPackageName": "other"}, PACKAGE_META, {}, ctx, DictLookup())
+    invalid = reconcile(
+        mp.CONTROLLER, {**PACKAGE_SPEC, "modelPackageName": "other"}, PACKAGE_META, {}, ctx, DictLookup()
+    )
     health_, message = of("ModelPackage", invalid)
     assert health_ == "Degraded" and message.startswith("InvalidSpec: ") and "exactly one of" in message
 
     ctx.registry.package_status = "InProgress"
     lookup = group_lookup(ctx)
-    created = mp.reconcile(PACKAGE_SPEC, PACKAGE_META, {}, ctx, lookup)
+    created = reconcile(mp.CONTROLLER, PACKAGE_SPEC, PACKAGE_META, {}, ctx, lookup)
     assert of("ModelPackage", created)[0] == "Progressing"
-    in_progress = mp.reconcile(PACKAGE_SPEC, PACKAGE_META, created.status, ctx, lookup)
+    in_progress = reconcile(mp.CONTROLLER, PACKAGE_SPEC, PACKAGE_META, created.status, ctx, lookup)
     version_arn = in_progress.status["arn"]
     assert of("ModelPackage", in_progress) == (
         "Progressing",
@@ -398,7 +402,7 @@ def test_package_progress_and_failures(ctx):
     }
     ctx.listings.forget("churn")
     health_, message = of(
-        "ModelPackage", mp.reconcile(PACKAGE_SPEC, PACKAGE_META, in_progress.status, ctx, lookup)
+        "ModelPackage", reconcile(mp.CONTROLLER, PACKAGE_SPEC, PACKAGE_META, in_progress.status, ctx, lookup)
     )
     assert health_ == "Degraded" and message.startswith("PackageFailed: ") and "image not found" in message
 

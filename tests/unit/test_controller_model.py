@@ -1,9 +1,11 @@
 import pytest
 
+from controller_calls import DictLookup, delete, reconcile
 from fakes import FakeRegistry
 from model_registry_operator.controllers import model as mdl
-from model_registry_operator.controllers.common import Context, DictLookup, Meta
+from model_registry_operator.controllers.call import Meta
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
+from model_registry_operator.controllers.context import Context
 from model_registry_operator.registry import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
 
@@ -42,16 +44,16 @@ def ctx():
 
 
 def test_waits_for_the_package_then_for_approval(ctx):
-    missing = mdl.reconcile(SPEC, meta(), {}, ctx, DictLookup())
+    missing = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, DictLookup())
     assert state(missing) == ("Reconciling", "WaitingForPackage") and missing.retry
-    pending = mdl.reconcile(SPEC, meta(), {}, ctx, package("PendingManualApproval"))
+    pending = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("PendingManualApproval"))
     assert state(pending) == ("Reconciling", "WaitingForApproval")
     assert "requireApprovedPackage" in pending.status["conditions"][0]["message"]
     assert sum(ctx.registry.calls.values()) == 0
 
 
 def test_created_with_the_package_arn_once_approved(ctx):
-    result = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    result = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     assert state(result) == ("Ready", "Synced")
     assert ctx.registry.models["churn"]["PrimaryContainer"] == {"ModelPackageName": PACKAGE_ARN}
     assert result.status["containers"] == [{"modelPackageName": PACKAGE_ARN}]
@@ -61,18 +63,23 @@ def test_created_with_the_package_arn_once_approved(ctx):
 
 
 def test_unapproved_package_is_fine_when_not_required(ctx):
-    result = mdl.reconcile(
-        {**SPEC, "requireApprovedPackage": False}, meta(), {}, ctx, package("PendingManualApproval")
+    result = reconcile(
+        mdl.CONTROLLER,
+        {**SPEC, "requireApprovedPackage": False},
+        meta(),
+        {},
+        ctx,
+        package("PendingManualApproval"),
     )
     assert state(result) == ("Ready", "Synced")
 
 
 def test_changed_spec_replaces_the_model(ctx):
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
-    same = mdl.reconcile(SPEC, meta(1), first.status, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
+    same = reconcile(mdl.CONTROLLER, SPEC, meta(1), first.status, ctx, package("Approved"))
     assert same.events == [] and ctx.registry.calls["create_model"] == 1
     new_arn = PACKAGE_ARN.replace("/1", "/2")
-    replaced = mdl.reconcile(SPEC, meta(2), first.status, ctx, package("Approved", arn=new_arn))
+    replaced = reconcile(mdl.CONTROLLER, SPEC, meta(2), first.status, ctx, package("Approved", arn=new_arn))
     assert [e.reason for e in replaced.events] == ["Replaced"]
     assert ctx.registry.calls["delete_model"] == 1 and ctx.registry.calls["create_model"] == 2
     assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == new_arn
@@ -82,7 +89,7 @@ def test_changed_spec_replaces_the_model(ctx):
 def test_replaced_once_while_the_handler_waits_with_the_body_it_read(ctx):
     """wiring's in-memory wait calls reconcile again with the metadata it first read and the
     status the previous call returned: the record of the replacement must be in the latter."""
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     body_meta = meta(2, first.annotations)  # as the handler read it, whatever the first reconcile wrote
     describe = ctx.registry.describe_model
     calls = []
@@ -93,64 +100,70 @@ def test_replaced_once_while_the_handler_waits_with_the_body_it_read(ctx):
 
     ctx.registry.describe_model = not_yet_visible_after_create
     new_package = package("Approved", arn=PACKAGE_ARN.replace("/1", "/2"))
-    waiting = mdl.reconcile(SPEC, body_meta, first.status, ctx, new_package)
+    waiting = reconcile(mdl.CONTROLLER, SPEC, body_meta, first.status, ctx, new_package)
     assert state(waiting) == ("Reconciling", "Creating") and waiting.short
-    done = mdl.reconcile(SPEC, body_meta, waiting.status, ctx, new_package)
+    done = reconcile(mdl.CONTROLLER, SPEC, body_meta, waiting.status, ctx, new_package)
     assert state(done) == ("Ready", "Synced") and done.events == []
     assert (ctx.registry.calls["delete_model"], ctx.registry.calls["create_model"]) == (1, 2)
     assert waiting.status["arn"] == done.status["arn"]  # known from CreateModel's answer already
 
 
 def test_hash_in_the_old_annotation_is_read_but_not_written(ctx):
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     legacy_status = {k: v for k, v in first.status.items() if k != "specHash"}
     legacy = {mdl.SPEC_HASH_ANNOTATION: first.status["specHash"]}
-    same = mdl.reconcile(SPEC, meta(1, legacy), legacy_status, ctx, package("Approved"))
+    same = reconcile(mdl.CONTROLLER, SPEC, meta(1, legacy), legacy_status, ctx, package("Approved"))
     assert same.events == [] and ctx.registry.calls["delete_model"] == 0
     assert same.status["specHash"] == first.status["specHash"] and same.annotations == {}
-    changed = mdl.reconcile(
-        SPEC, meta(2, legacy), legacy_status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
+    changed = reconcile(
+        mdl.CONTROLLER, SPEC, meta(2, legacy), legacy_status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
     )
     assert [e.reason for e in changed.events] == ["Replaced"]
     # once in status, the status wins over the annotation left on the object
-    again = mdl.reconcile(
-        SPEC, meta(2, legacy), changed.status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
+    again = reconcile(
+        mdl.CONTROLLER, SPEC, meta(2, legacy), changed.status, ctx, package("Approved", arn=PACKAGE_ARN + "0")
     )
     assert again.events == [] and ctx.registry.calls["delete_model"] == 1
 
 
 def test_a_renamed_model_replaces_the_old_one_instead_of_leaking_it(ctx):
     # admission refuses the change (CEL); an object renamed anyway (an older CRD) must not leak
-    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
-    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, {**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    renamed = reconcile(
+        mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved")
+    )
     assert sorted(ctx.registry.models) == ["b"]
     assert [e.reason for e in renamed.events] == ["Replaced"]
     assert "from a to b" in renamed.events[0].message
     assert state(renamed) == ("Ready", "Synced") and renamed.status["arn"].endswith(":model/b")
-    mdl.delete({**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
+    delete(mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
     assert ctx.registry.models == {}
 
 
 def test_a_rename_keeps_the_old_model_with_retain(ctx):
     spec = {**SPEC, "deletionPolicy": "Retain"}
-    first = mdl.reconcile({**spec, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
-    renamed = mdl.reconcile({**spec, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, {**spec, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    renamed = reconcile(
+        mdl.CONTROLLER, {**spec, "modelName": "b"}, meta(2), first.status, ctx, package("Approved")
+    )
     assert sorted(ctx.registry.models) == ["a", "b"] and "kept model a" in renamed.events[0].message
 
 
 def test_delete_before_the_rename_was_reconciled_deletes_the_model_it_made(ctx):
-    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, {**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
     ctx.registry.create_model({"ModelName": "b", "PrimaryContainer": {"Image": "x"}})  # someone else's
-    mdl.delete({**SPEC, "modelName": "b"}, meta(2), first.status, ctx)
+    delete(mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), first.status, ctx)
     assert sorted(ctx.registry.models) == ["b"]
 
 
 def test_a_rename_onto_someone_elses_model_keeps_the_old_one(ctx):
-    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, {**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
     ctx.registry.create_model({"ModelName": "b", "PrimaryContainer": {"Image": "x"}})  # someone else's
-    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    renamed = reconcile(
+        mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved")
+    )
     assert state(renamed) == ("Stalled", "AlreadyExists") and sorted(ctx.registry.models) == ["a", "b"]
-    mdl.delete({**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
+    delete(mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), renamed.status, ctx)
     assert sorted(ctx.registry.models) == ["b"]  # the object's own model went, the other one stays
 
 
@@ -159,7 +172,7 @@ STRANGER = {"ModelName": "churn", "ExecutionRoleArn": ROLE, "PrimaryContainer": 
 
 def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
     ctx.registry.create_model(STRANGER)
-    result = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    result = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     assert state(result) == ("Stalled", "AlreadyExists")
     message = result.status["conditions"][0]["message"]
     assert (
@@ -169,9 +182,9 @@ def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
     assert [(e.type, e.reason) for e in result.events] == [("Warning", "AlreadyExists")]
     assert "arn" not in result.status and "specHash" not in result.status
     assert ctx.registry.calls["delete_model"] == ctx.registry.calls["create_model"] - 1 == 0
-    again = mdl.reconcile(SPEC, meta(), result.status, ctx, package("Approved"))
+    again = reconcile(mdl.CONTROLLER, SPEC, meta(), result.status, ctx, package("Approved"))
     assert state(again) == ("Stalled", "AlreadyExists") and again.events == []
-    mdl.delete(SPEC, meta(), again.status, ctx)
+    delete(mdl.CONTROLLER, SPEC, meta(), again.status, ctx)
     assert ctx.registry.models["churn"]["PrimaryContainer"] == STRANGER["PrimaryContainer"]
 
 
@@ -187,51 +200,51 @@ def test_a_model_as_the_spec_asks_is_adopted(ctx, package_name):
         }
     )
     spec = {**SPEC, "primaryContainer": {"modelPackageName": package_name}}
-    result = mdl.reconcile(spec, meta(), {}, ctx, DictLookup())
+    result = reconcile(mdl.CONTROLLER, spec, meta(), {}, ctx, DictLookup())
     assert state(result) == ("Ready", "Synced") and [e.reason for e in result.events] == ["Adopted"]
     assert result.status["specHash"] and result.status["arn"].endswith(":model/churn")
     assert ctx.registry.calls["create_model"] == 1
-    mdl.delete(spec, meta(), result.status, ctx)
+    delete(mdl.CONTROLLER, spec, meta(), result.status, ctx)
     assert ctx.registry.models == {}
 
 
 def test_a_model_created_but_not_yet_described_is_still_deleted(ctx):
     ctx.registry.describe_model = lambda name: None
-    waiting = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    waiting = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     assert state(waiting) == ("Reconciling", "Creating")
-    mdl.delete(SPEC, meta(), waiting.status, ctx)
+    delete(mdl.CONTROLLER, SPEC, meta(), waiting.status, ctx)
     assert ctx.registry.models == {}
 
 
 def test_tag_changes_do_not_replace(ctx):
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     tagged = {**SPEC, "tags": [{"key": "team", "value": "risk"}]}
-    result = mdl.reconcile(tagged, meta(2), first.status, ctx, package("Approved"))
+    result = reconcile(mdl.CONTROLLER, tagged, meta(2), first.status, ctx, package("Approved"))
     assert ctx.registry.calls["create_model"] == 1
     assert ctx.registry.tags[first.status["arn"]] == {"team": "risk", OWNER_UID_KEY: "uid-m"}
     assert [e.reason for e in result.events] == ["Updated"]
 
 
 def test_delete_and_retain(ctx):
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
-    kept = mdl.delete({**SPEC, "deletionPolicy": "Retain"}, meta(1), first.status, ctx)
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
+    kept = delete(mdl.CONTROLLER, {**SPEC, "deletionPolicy": "Retain"}, meta(1), first.status, ctx)
     assert "churn" in ctx.registry.models and [e.reason for e in kept.events] == ["Retained"]
-    done = mdl.delete(SPEC, meta(1), first.status, ctx)
+    done = delete(mdl.CONTROLLER, SPEC, meta(1), first.status, ctx)
     assert "churn" not in ctx.registry.models and [e.reason for e in done.events] == ["Deleted"]
 
 
 def test_a_model_made_under_a_retain_default_is_retained_after_the_default_changes(ctx):
     ctx.settings = Settings(deletion_policy="Retain")
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     assert state(first) == ("Ready", "Synced") and first.status["deletionPolicy"] == "Retain"
     ctx.settings = Settings(deletion_policy="Delete")
-    kept = mdl.delete(SPEC, meta(1), first.status, ctx)
+    kept = delete(mdl.CONTROLLER, SPEC, meta(1), first.status, ctx)
     assert "churn" in ctx.registry.models and [e.reason for e in kept.events] == ["Retained"]
 
 
 def test_never_created_model_is_not_deleted(ctx):
     ctx.registry.create_model({"ModelName": "churn", "PrimaryContainer": {"Image": "x"}})  # someone else's
-    mdl.delete(SPEC, meta(), {}, ctx)
+    delete(mdl.CONTROLLER, SPEC, meta(), {}, ctx)
     assert "churn" in ctx.registry.models
 
 
@@ -243,9 +256,10 @@ def other_meta(generation=1):
 
 
 def test_a_model_another_object_made_is_stalled_even_when_it_matches(ctx):
-    first = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     arn = first.status["arn"]
-    theirs = mdl.reconcile(
+    theirs = reconcile(
+        mdl.CONTROLLER,
         {**SPEC, "tags": [{"key": "team", "value": "b"}]},
         other_meta(),
         {},
@@ -259,25 +273,27 @@ def test_a_model_another_object_made_is_stalled_even_when_it_matches(ctx):
     assert "arn" not in theirs.status and "specHash" not in theirs.status
     assert ctx.registry.tags[arn] == {OWNER_UID_KEY: "uid-m"}  # its tags untouched
 
-    left = mdl.delete(SPEC, other_meta(), theirs.status, ctx)
+    left = delete(mdl.CONTROLLER, SPEC, other_meta(), theirs.status, ctx)
     assert "churn" in ctx.registry.models and ctx.registry.calls["delete_model"] == 0
     assert [(e.type, e.reason) for e in left.events] == [("Warning", "NotOwned")]
     assert "another Kubernetes object (UID uid-m)" in left.events[0].message
-    mdl.delete(SPEC, meta(), first.status, ctx)
+    delete(mdl.CONTROLLER, SPEC, meta(), first.status, ctx)
     assert ctx.registry.models == {}
 
 
 def test_a_model_it_made_before_its_status_was_written_is_replaced_and_deleted_as_its_own(ctx):
-    mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))  # then a crash: no status written
+    reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))  # then a crash: no status written
     new_package = package("Approved", arn=PACKAGE_ARN.replace("/1", "/2"))
-    edited = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)
+    edited = reconcile(mdl.CONTROLLER, SPEC, meta(2), {}, ctx, new_package)
     assert state(edited) == ("Ready", "Synced") and [e.reason for e in edited.events] == ["Replaced"]
     assert ctx.registry.models["churn"]["PrimaryContainer"]["ModelPackageName"] == PACKAGE_ARN.replace(
         "/1", "/2"
     )
-    same = mdl.reconcile(SPEC, meta(2), {}, ctx, new_package)  # crashed again: the model is as the spec asks
+    same = reconcile(
+        mdl.CONTROLLER, SPEC, meta(2), {}, ctx, new_package
+    )  # crashed again: the model is as the spec asks
     assert state(same) == ("Ready", "Synced") and same.events == []
-    done = mdl.delete(SPEC, meta(2), {}, ctx)
+    done = delete(mdl.CONTROLLER, SPEC, meta(2), {}, ctx)
     assert ctx.registry.models == {} and [e.reason for e in done.events] == ["Deleted"]
 
 
@@ -289,20 +305,20 @@ def test_an_untagged_model_as_the_spec_asks_is_claimed_then_refused_to_others(ct
             "PrimaryContainer": {"ModelPackageName": PACKAGE_ARN},
         }
     )
-    adopted = mdl.reconcile(SPEC, meta(), {}, ctx, package("Approved"))
+    adopted = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
     assert [e.reason for e in adopted.events] == ["Adopted"] and f"{OWNER_UID_KEY}=uid-m" in adopted.events[
         0
     ].message
     assert ctx.registry.tags[adopted.status["arn"]] == {OWNER_UID_KEY: "uid-m"}
-    theirs = mdl.reconcile(SPEC, other_meta(), {}, ctx, package("Approved", namespace="team-b"))
+    theirs = reconcile(mdl.CONTROLLER, SPEC, other_meta(), {}, ctx, package("Approved", namespace="team-b"))
     assert state(theirs) == ("Stalled", "AlreadyExists")
 
 
 def test_the_owner_tag_of_a_model_made_before_owner_tags_is_added_quietly(ctx):
     tagged = {**SPEC, "tags": [{"key": "team", "value": "a"}]}
-    first = mdl.reconcile(tagged, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, tagged, meta(), {}, ctx, package("Approved"))
     ctx.registry.tags[first.status["arn"]] = {"team": "a"}  # as an older operator version made it
-    again = mdl.reconcile(tagged, meta(), first.status, ctx, package("Approved"))
+    again = reconcile(mdl.CONTROLLER, tagged, meta(), first.status, ctx, package("Approved"))
     assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {
         "team": "a",
         OWNER_UID_KEY: "uid-m",
@@ -310,9 +326,11 @@ def test_the_owner_tag_of_a_model_made_before_owner_tags_is_added_quietly(ctx):
 
 
 def test_a_rename_never_deletes_the_old_name_once_another_object_owns_it(ctx):
-    first = mdl.reconcile({**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
+    first = reconcile(mdl.CONTROLLER, {**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
     ctx.registry.tags[first.status["arn"]] = {OWNER_UID_KEY: "uid-other"}
-    renamed = mdl.reconcile({**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved"))
+    renamed = reconcile(
+        mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved")
+    )
     assert sorted(ctx.registry.models) == ["a", "b"] and "kept model a" in renamed.events[0].message
     assert [e.reason for e in renamed.events] == ["Replaced", "NotOwned"]
     assert "UID uid-other" in renamed.events[1].message

@@ -4,20 +4,18 @@ import itertools
 
 import pytest
 
+from controller_calls import DictLookup, delete, reconcile
 from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackage as mp
 from model_registry_operator.controllers import modelpackagegroup as mpg
-from model_registry_operator.controllers.common import (
-    RETRY_JITTER,
-    Context,
-    DictLookup,
-    GroupListings,
-    Meta,
-    audit_due,
-)
+from model_registry_operator.controllers.call import Meta
+from model_registry_operator.controllers.context import Context
+from model_registry_operator.controllers.listings import GroupListings
+from model_registry_operator.controllers.wiring import Runtime
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
+from model_registry_operator.timing import RETRY_JITTER, SOURCE_STALL_AFTER, audit_due
 
 IMAGE = "123456789012.dkr.ecr.us-east-2.amazonaws.com/sklearn:1.2"
 SPEC = {
@@ -42,7 +40,7 @@ def ctx():
 
 @pytest.fixture
 def lookup(ctx):
-    group = mpg.reconcile({}, Meta("churn", "ml", "uid-g", 1), {}, ctx)
+    group = reconcile(mpg.CONTROLLER, {}, Meta("churn", "ml", "uid-g", 1), {}, ctx)
     return DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": group.status}})
 
 
@@ -65,7 +63,7 @@ def converge(ctx, lookup, raw, status=None, generation=1, uid="uid-p1", limit=5)
     results = []
     status = status or {}
     for _ in range(limit):
-        result = mp.reconcile(raw, meta(generation, uid), status, ctx, lookup)
+        result = reconcile(mp.CONTROLLER, raw, meta(generation, uid), status, ctx, lookup)
         results.append(result)
         status = result.status
         if result.retry is None:
@@ -74,11 +72,11 @@ def converge(ctx, lookup, raw, status=None, generation=1, uid="uid-p1", limit=5)
 
 
 def test_waits_for_the_referenced_group(ctx):
-    absent = mp.reconcile(spec(), meta(), {}, ctx, DictLookup())
+    absent = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, DictLookup())
     assert state(absent) == ("Reconciling", "WaitingForGroup") and absent.retry
     assert "churn does not exist" in absent.status["conditions"][0]["message"]
     not_ready = DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": {}}})
-    waiting = mp.reconcile(spec(), meta(), {}, ctx, not_ready)
+    waiting = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, not_ready)
     assert state(waiting) == ("Reconciling", "WaitingForGroup")
     assert sum(ctx.registry.calls.values()) == 0
 
@@ -104,7 +102,7 @@ def test_creates_a_version_with_owner_marker_and_token(ctx, lookup):
 
 
 def test_crash_after_create_finds_the_version_instead_of_creating_another(ctx, lookup):
-    mp.reconcile(spec(), meta(), {}, ctx, lookup)  # created, but the status write was "lost"
+    reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)  # created, but the status write was "lost"
     results = converge(ctx, lookup, spec(), status={})
     assert state(results[-1]) == ("Ready", "Synced")
     assert len(ctx.registry.packages) == 1 and ctx.registry.calls["create_package"] == 1
@@ -112,8 +110,8 @@ def test_crash_after_create_finds_the_version_instead_of_creating_another(ctx, l
 
 def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
     ctx.registry.package_status = "InProgress"
-    first = mp.reconcile(spec(), meta(), {}, ctx, lookup)
-    second = mp.reconcile(spec(), meta(), first.status, ctx, lookup)
+    first = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)
+    second = reconcile(mp.CONTROLLER, spec(), meta(), first.status, ctx, lookup)
     assert state(second) == ("Reconciling", "InProgress") and second.retry
     package = next(iter(ctx.registry.packages.values()))
     package["ModelPackageStatus"] = "Failed"
@@ -121,7 +119,7 @@ def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
         "ValidationStatuses": [{"Name": "v", "Status": "Failed", "FailureReason": "image not found"}]
     }
     ctx.listings.forget("churn")
-    failed = mp.reconcile(spec(), meta(), second.status, ctx, lookup)
+    failed = reconcile(mp.CONTROLLER, spec(), meta(), second.status, ctx, lookup)
     assert state(failed) == ("Stalled", "PackageFailed")
     assert "image not found" in failed.status["conditions"][0]["message"]
     assert failed.retry is None and [e.type for e in failed.events] == ["Warning"]
@@ -129,7 +127,8 @@ def test_waits_through_in_progress_and_reports_failed(ctx, lookup):
 
 def test_approval_is_enforced_and_changes_are_events(ctx, lookup):
     created = converge(ctx, lookup, spec(modelApprovalStatus="PendingManualApproval"))[-1]
-    approved = mp.reconcile(
+    approved = reconcile(
+        mp.CONTROLLER,
         spec(modelApprovalStatus="Approved", approvalDescription="ok by QA"),
         meta(2),
         created.status,
@@ -141,7 +140,9 @@ def test_approval_is_enforced_and_changes_are_events(ctx, lookup):
     assert approved.status["modelApprovalStatus"] == "Approved"
     assert approved.status["approvalDescription"] == "ok by QA"
     assert "ApprovalChanged" in reasons(approved) and state(approved) == ("Ready", "Synced")
-    rejected = mp.reconcile(spec(modelApprovalStatus="Rejected"), meta(3), approved.status, ctx, lookup)
+    rejected = reconcile(
+        mp.CONTROLLER, spec(modelApprovalStatus="Rejected"), meta(3), approved.status, ctx, lookup
+    )
     assert package_of(ctx)["ModelApprovalStatus"] == "Rejected"
     assert rejected.status["modelApprovalStatus"] == "Rejected"
 
@@ -154,7 +155,7 @@ def test_omitted_approval_is_only_observed(ctx, lookup):
     created = converge(ctx, lookup, spec())[-1]
     package_of(ctx)["ModelApprovalStatus"] = "Approved"  # approved in Studio
     updates = ctx.registry.calls["update_package"]
-    observed = mp.reconcile(spec(), meta(), created.status, ctx, lookup)
+    observed = reconcile(mp.CONTROLLER, spec(), meta(), created.status, ctx, lookup)
     assert observed.status["modelApprovalStatus"] == "Approved"
     assert ctx.registry.calls["update_package"] == updates
     assert reasons(observed) == ["ApprovalChanged"]
@@ -165,8 +166,8 @@ def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
     package_of(ctx)["ModelApprovalStatus"] = "Rejected"
     ctx.listings.forget("churn")
     describes = ctx.registry.calls["describe_package"]
-    resynced = mp.reconcile(
-        spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True
+    resynced = reconcile(
+        mp.CONTROLLER, spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True
     )
     assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
     assert reasons(resynced) == ["DriftCorrected"]
@@ -195,7 +196,9 @@ def test_a_version_deleted_in_sagemaker_is_registered_again(ctx, lookup):
 def test_a_re_registration_whose_status_write_was_lost_is_found_by_owner(ctx, lookup):
     ready = converge(passing_time(ctx), lookup, spec())[-1]
     ctx.registry.delete_package(ready.status["arn"])
-    mp.reconcile(spec(), meta(), ready.status, ctx, lookup)  # registered again; then the status write is lost
+    reconcile(
+        mp.CONTROLLER, spec(), meta(), ready.status, ctx, lookup
+    )  # registered again; then the status write is lost
     ctx.registry.tokens.clear()  # and the ClientToken's idempotency window has passed
     again = converge(ctx, lookup, spec(), status=ready.status)
     assert len(ctx.registry.packages) == 1  # not a third version
@@ -208,9 +211,11 @@ def test_a_group_being_deleted_keeps_its_versions_ready_and_refuses_new_ones(ctx
     (group,) = lookup.objects.values()
     waiting_group = {"spec": {}, "status": {**group["status"], "conditions": []}, "deleting": True}
     deleting = DictLookup({("ModelPackageGroup", "ml", "churn"): waiting_group})
-    registered = mp.reconcile(spec(), meta(), ready.status, ctx, deleting)  # the group waits for its versions
+    registered = reconcile(
+        mp.CONTROLLER, spec(), meta(), ready.status, ctx, deleting
+    )  # the group waits for its versions
     assert state(registered) == ("Ready", "Synced")
-    new = mp.reconcile(spec(), meta(uid="uid-p2"), {}, ctx, deleting)
+    new = reconcile(mp.CONTROLLER, spec(), meta(uid="uid-p2"), {}, ctx, deleting)
     assert state(new) == ("Reconciling", "WaitingForGroup")
     assert (
         "churn is being deleted" in new.status["conditions"][0]["message"] and len(ctx.registry.packages) == 1
@@ -222,34 +227,47 @@ def test_a_version_made_under_a_retain_default_is_retained_after_the_default_cha
     ready = converge(passing_time(ctx), lookup, spec())[-1]
     assert ready.status["deletionPolicy"] == "Retain"
     ctx.settings = Settings(deletion_policy="Delete")
-    done = mp.delete(spec(), meta(), ready.status, ctx, lookup)
+    done = delete(mp.CONTROLLER, spec(), meta(), ready.status, ctx, lookup)
     assert reasons(done) == ["Retained"] and len(ctx.registry.packages) == 1
 
 
 def test_deleting_finds_a_re_registration_whose_status_write_was_lost(ctx, lookup):
     ready = converge(passing_time(ctx), lookup, spec())[-1]
     ctx.registry.delete_package(ready.status["arn"])
-    mp.reconcile(spec(), meta(), ready.status, ctx, lookup)  # registered again; then the status write is lost
+    reconcile(
+        mp.CONTROLLER, spec(), meta(), ready.status, ctx, lookup
+    )  # registered again; then the status write is lost
     assert len(ctx.registry.packages) == 1
-    done = mp.delete(spec(), meta(), ready.status, ctx, lookup)  # status still names the first version
+    done = delete(
+        mp.CONTROLLER, spec(), meta(), ready.status, ctx, lookup
+    )  # status still names the first version
     assert done.retry is None and ctx.registry.packages == {}
     assert reasons(done) == ["Deleted"]
 
 
+def resync_as_kopf_does(ctx, runtime, lookup, status):
+    """A resync through the kopf layer's audit bookkeeping (wiring.Runtime)."""
+    audit = runtime.audit_turn("uid-p1", ctx.settings)
+    result = reconcile(mp.CONTROLLER, spec(), meta(), status, ctx, lookup, resync=True, audit=audit)
+    runtime.resynced_with("uid-p1", result)
+    return result
+
+
 def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup):
+    runtime = Runtime()
     ctx.settings = Settings(resync_seconds=300, audit_seconds=86400)
     created = converge(passing_time(ctx), lookup, spec())[-1]
     package_of(ctx)["CustomerMetadataProperties"]["stage"] = "prod"  # changed in Studio
     package_of(ctx)["CustomerMetadataProperties"]["extra"] = "x"
     turn = next(t for t in range(0, 86400, 300) if audit_due("uid-p1", float(t), float(t - 300), 86400))
 
-    ctx.wall_clock = lambda: float(turn - 300)  # an ordinary resync: the listing only
+    runtime.wall_clock = lambda: float(turn - 300)  # an ordinary resync: the listing only
     describes = ctx.registry.calls["describe_package"]
-    ordinary = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+    ordinary = resync_as_kopf_does(ctx, runtime, lookup, created.status)
     assert ctx.registry.calls["describe_package"] == describes and reasons(ordinary) == []
 
-    ctx.wall_clock = lambda: float(turn)  # this package's turn: described, drift put back
-    audited = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+    runtime.wall_clock = lambda: float(turn)  # this package's turn: described, drift put back
+    audited = resync_as_kopf_does(ctx, runtime, lookup, created.status)
     assert ctx.registry.calls["describe_package"] == describes + 1
     assert package_of(ctx)["CustomerMetadataProperties"] == {
         "team": "risk",
@@ -260,14 +278,15 @@ def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup
 
 
 def test_an_audit_survives_a_late_timer_and_a_failure(ctx, lookup):
+    runtime = Runtime()
     ctx.settings = Settings(resync_seconds=300, audit_seconds=86400)
     created = converge(passing_time(ctx), lookup, spec())[-1]
     turn = next(t for t in range(86400) if audit_due("uid-p1", float(t), t - 1.0, 86400))
 
     def resync_at(t):
-        ctx.wall_clock = lambda: float(t)
+        runtime.wall_clock = lambda: float(t)
         before = ctx.registry.calls["describe_package"]
-        result = mp.reconcile(spec(), meta(), created.status, ctx, lookup, resync=True)
+        result = resync_as_kopf_does(ctx, runtime, lookup, created.status)
         return ctx.registry.calls["describe_package"] - before, result
 
     assert resync_at(turn - 100)[0] == 0
@@ -302,15 +321,22 @@ def test_resync_of_many_packages_lists_each_group_once(ctx, lookup):
     before = sum(ctx.registry.calls.values())
     ctx.listings.forget("churn")
     for index in range(30):
-        result = mp.reconcile(spec(), meta(uid=f"uid-{index}"), statuses[index], ctx, lookup, resync=True)
+        result = reconcile(
+            mp.CONTROLLER, spec(), meta(uid=f"uid-{index}"), statuses[index], ctx, lookup, resync=True
+        )
         assert state(result) == ("Ready", "Synced")
     assert sum(ctx.registry.calls.values()) - before == 1
 
 
 def test_metadata_keys_removed_from_spec_are_removed(ctx, lookup):
     created = converge(ctx, lookup, spec())[-1]
-    updated = mp.reconcile(
-        spec(customerMetadataProperties={"team": "fraud"}), meta(2), created.status, ctx, lookup
+    updated = reconcile(
+        mp.CONTROLLER,
+        spec(customerMetadataProperties={"team": "fraud"}),
+        meta(2),
+        created.status,
+        ctx,
+        lookup,
     )
     assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "fraud", OWNER_UID_KEY: "uid-p1"}
     update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
@@ -321,33 +347,37 @@ def test_metadata_keys_removed_from_spec_are_removed(ctx, lookup):
 def test_additional_inference_specifications_are_appended(ctx, lookup):
     created = converge(ctx, lookup, spec())[-1]
     extra = [{"name": "gpu", "containers": [{"image": IMAGE}]}]
-    mp.reconcile(spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup)
+    reconcile(
+        mp.CONTROLLER, spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup
+    )
     update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
     assert [s["Name"] for s in update["AdditionalInferenceSpecificationsToAdd"]] == ["gpu"]
-    mp.reconcile(spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup)
+    reconcile(
+        mp.CONTROLLER, spec(additionalInferenceSpecifications=extra), meta(2), created.status, ctx, lookup
+    )
     assert len(package_of(ctx)["AdditionalInferenceSpecifications"]) == 1
 
 
 def test_invalid_spec_makes_no_call(ctx, lookup):
     calls = sum(ctx.registry.calls.values())
-    result = mp.reconcile(spec(modelPackageName="other"), meta(), {}, ctx, lookup)
+    result = reconcile(mp.CONTROLLER, spec(modelPackageName="other"), meta(), {}, ctx, lookup)
     assert state(result) == ("Stalled", "InvalidSpec")
     assert "exactly one of" in result.status["conditions"][0]["message"]
     assert sum(ctx.registry.calls.values()) == calls
 
 
 def test_terminal_error_is_stalled_with_the_api_message(ctx, lookup):
-    ctx.registry.fail_next("create_package", TerminalError("ValidationException", "Image is not in ECR."))
-    result = mp.reconcile(spec(), meta(), {}, ctx, lookup)
-    assert state(result) == ("Stalled", "ValidationException") and result.retry is None
+    ctx.registry.fail_next("create_package", TerminalError("ValidationError", "Image is not in ECR."))
+    result = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)
+    assert state(result) == ("Stalled", "ValidationError") and result.retry is None
     assert result.status["conditions"][0]["message"] == "Image is not in ECR."
 
 
 def test_retryable_error_retries_without_duplicates(ctx, lookup):
-    ctx.registry.fail_next("create_package", RetryableError("InternalFailure", "Service unavailable."))
-    failed = mp.reconcile(spec(), meta(), {}, ctx, lookup)
+    ctx.registry.fail_next("create_package", RetryableError("SageMakerUnavailable", "Service unavailable."))
+    failed = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)
     # the error's class floor (10 s for SageMaker being unavailable), plus at most 20% jitter
-    assert state(failed) == ("Reconciling", "InternalFailure") and 10 <= failed.retry <= 12
+    assert state(failed) == ("Reconciling", "SageMakerUnavailable") and 10 <= failed.retry <= 12
     final = converge(ctx, lookup, spec(), status=failed.status)[-1]
     assert state(final) == ("Ready", "Synced") and len(ctx.registry.packages) == 1
 
@@ -371,7 +401,9 @@ class GroupsAsked(FakeRegistry):
 def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
     shared = "arn:aws:sagemaker:us-east-2:210987654321:model-package-group/churn"
     ctx = Context.create(GroupsAsked(), Settings())
-    mpg.reconcile({}, Meta("churn", "ml", "uid-g", 1), {}, ctx)  # a group of the same name in our own account
+    reconcile(
+        mpg.CONTROLLER, {}, Meta("churn", "ml", "uid-g", 1), {}, ctx
+    )  # a group of the same name in our own account
     ctx.registry.groups[shared] = {"ModelPackageGroupArn": shared, "ModelPackageGroupStatus": "Completed"}
     raw = spec(modelPackageGroupRef=None, modelPackageGroupName=shared)
     final = converge(ctx, DictLookup(), raw)[-1]
@@ -384,7 +416,7 @@ def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
     assert not ctx.registry.list_packages("churn")  # nothing went to our own group of that name
 
     ctx.registry.groups_asked.clear()  # a crash lost the status: delete still finds the version there
-    done = mp.delete(raw, meta(), {}, ctx, DictLookup())
+    done = delete(mp.CONTROLLER, raw, meta(), {}, ctx, DictLookup())
     assert reasons(done) == ["Deleted"] and ctx.registry.groups_asked == [("find_package_by_owner", shared)]
 
 
@@ -397,11 +429,13 @@ def test_unversioned_package(ctx):
 
 
 def test_delete_honours_policy_and_finds_unrecorded_versions(ctx, lookup):
-    mp.reconcile(spec(), meta(), {}, ctx, lookup)  # created; status never written
-    done = mp.delete(spec(), meta(), {}, ctx, lookup)
+    reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)  # created; status never written
+    done = delete(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)
     assert done.retry is None and not ctx.registry.packages and reasons(done) == ["Deleted"]
     created = converge(ctx, lookup, spec(deletionPolicy="Retain"), uid="uid-2")[-1]
-    kept = mp.delete(spec(deletionPolicy="Retain"), meta(uid="uid-2"), created.status, ctx, lookup)
+    kept = delete(
+        mp.CONTROLLER, spec(deletionPolicy="Retain"), meta(uid="uid-2"), created.status, ctx, lookup
+    )
     assert kept.retry is None and len(ctx.registry.packages) == 1 and reasons(kept) == ["Retained"]
 
 
@@ -448,7 +482,7 @@ def copier(ctx):
 
 def test_copy_progress_is_reported_as_reconciling_messages(ctx, lookup, copier):
     reported = []
-    result = mp.reconcile(with_artifact(), meta(), {}, ctx, lookup, progress=reported.append)
+    result = reconcile(mp.CONTROLLER, with_artifact(), meta(), {}, ctx, lookup, progress=reported.append)
     assert [(o.state, o.reason) for o in reported] == [("Reconciling", "CopyingArtifacts")] * 2
     assert [o.message for o in reported] == [
         "Copying artifact model: 512 MiB of 2.0 GiB (25%).",
@@ -461,7 +495,7 @@ def test_copy_progress_is_reported_as_reconciling_messages(ctx, lookup, copier):
 
 def test_a_wrong_artifact_says_how_to_correct_it_and_registers_nothing(ctx, lookup, copier):
     copier.failing = TerminalError("ChecksumMismatch", "artifact model, file model.joblib: sha256 mismatch")
-    result = mp.reconcile(with_artifact(), meta(), {}, ctx, lookup)
+    result = reconcile(mp.CONTROLLER, with_artifact(), meta(), {}, ctx, lookup)
     assert state(result) == ("Stalled", "ChecksumMismatch") and ctx.registry.packages == {}
     message = next(c["message"] for c in result.status["conditions"] if c["type"] == "Stalled")
     assert message.startswith("artifact model, file model.joblib: sha256 mismatch. Nothing was registered")
@@ -469,22 +503,24 @@ def test_a_wrong_artifact_says_how_to_correct_it_and_registers_nothing(ctx, look
 
 
 def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(ctx, lookup, copier):
+    runtime = Runtime()
     copier.failing = RetryableError(
         "SourceUnreachable",
         "artifact model, file model.joblib: cannot reach "
         "https://m.test/model.joblib: NewConnectionError (after 3 attempts)",
     )
     status, results = {}, []
-    for _ in range(mp.SOURCE_STALL_AFTER + 2):  # as the kopf layer runs it: again after each retry delay
-        result = mp.reconcile(with_artifact(), meta(), status, ctx, lookup, attempt=ctx.attempt(meta()))
-        ctx.record(meta(), result.failed)
+    for _ in range(SOURCE_STALL_AFTER + 2):  # as the kopf layer runs it: again after each retry delay
+        attempt = runtime.attempt(meta())
+        result = reconcile(mp.CONTROLLER, with_artifact(), meta(), status, ctx, lookup, attempt=attempt)
+        runtime.record(meta(), result.failed)
         results.append(result)
         status = result.status
     states = [state(r) for r in results]
-    assert states[: mp.SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (
-        mp.SOURCE_STALL_AFTER - 1
+    assert states[: SOURCE_STALL_AFTER - 1] == [("Reconciling", "SourceUnreachable")] * (
+        SOURCE_STALL_AFTER - 1
     )
-    assert states[mp.SOURCE_STALL_AFTER - 1 :] == [("Stalled", "SourceUnreachable")] * 3
+    assert states[SOURCE_STALL_AFTER - 1 :] == [("Stalled", "SourceUnreachable")] * 3
     # Stalled is still retried: never sooner than the error's 10 s, then ever more slowly (backoff 16 s)
     floors = [10, 10, 10, 10, 16]
     assert all(floor <= r.retry <= floor * (1 + RETRY_JITTER) for floor, r in zip(floors, results))
@@ -498,15 +534,16 @@ def test_an_unreachable_source_stalls_after_a_few_failures_and_still_converges(c
     assert state(final) == ("Ready", "Synced") and len(ctx.registry.packages) == 1
 
 
-def test_failures_are_counted_per_generation(ctx):
-    ctx.record(meta(1), failed=True)
-    ctx.record(meta(1), failed=True)
-    assert ctx.attempt(meta(1)) == 2
-    assert ctx.attempt(meta(2)) == 0  # a new spec starts again, without the old backoff
-    ctx.record(meta(2), failed=True)
-    assert ctx.attempt(meta(2)) == 1
-    ctx.record(meta(2), failed=False)
-    assert ctx.attempt(meta(2)) == 0
+def test_failures_are_counted_per_generation():
+    runtime = Runtime()
+    runtime.record(meta(1), failed=True)
+    runtime.record(meta(1), failed=True)
+    assert runtime.attempt(meta(1)) == 2
+    assert runtime.attempt(meta(2)) == 0  # a new spec starts again, without the old backoff
+    runtime.record(meta(2), failed=True)
+    assert runtime.attempt(meta(2)) == 1
+    runtime.record(meta(2), failed=False)
+    assert runtime.attempt(meta(2)) == 0
 
 
 @pytest.mark.parametrize("status_lost", [False, True])

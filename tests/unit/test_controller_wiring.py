@@ -3,8 +3,9 @@ import pytest
 
 from fakes import FakeRegistry
 from model_registry_operator import FINALIZER
-from model_registry_operator.controllers.common import Context, Result
+from model_registry_operator.controllers.call import Result
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
+from model_registry_operator.controllers.context import Context
 from model_registry_operator.controllers.wiring import (
     IndexLookup,
     StatusProgress,
@@ -167,17 +168,21 @@ def test_the_final_patch_is_computed_against_what_progress_wrote():
 
 
 def test_an_unexpected_exception_becomes_a_reconciling_condition_not_a_traceback(caplog):
-    from model_registry_operator.controllers.common import Meta
-    from model_registry_operator.controllers.wiring import call_reconcile
+    import dataclasses
 
-    def broken(raw_spec, meta, status, ctx, **args):
+    from controller_calls import reconcile
+    from model_registry_operator.controllers import modelpackagegroup
+    from model_registry_operator.controllers.call import Meta
+
+    def broken(call, spec, ctx):
         raise AttributeError(
             "'NoneType' object has no attribute 'containers' at https://x.test/?X-Amz-Signature=s"
         )
 
+    kind = dataclasses.replace(modelpackagegroup.CONTROLLER, reconcile_steps=broken)
     status = {"arn": "arn:aws:sagemaker:us-east-2:1:model-package/g/1", "observedGeneration": 1}
-    result = call_reconcile(
-        broken, {}, Meta("p", "ml", "u", 2), status, Context.create(FakeRegistry(), Settings()), attempt=2
+    result = reconcile(
+        kind, {}, Meta("p", "ml", "u", 2), status, Context.create(FakeRegistry(), Settings()), attempt=2
     )
     active = {c["type"]: c for c in result.status["conditions"] if c["status"] == "True"}
     assert set(active) == {"Reconciling"} and active["Reconciling"]["reason"] == "InternalError"

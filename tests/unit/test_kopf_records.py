@@ -14,7 +14,7 @@ from harness import crd_validation
 from model_registry_operator.api import KINDS
 from model_registry_operator.api.common import KOPF_STATUS
 from model_registry_operator.api.crdgen import crd
-from model_registry_operator.controllers.common import Result
+from model_registry_operator.controllers.call import Result
 from model_registry_operator.controllers.wiring import apply_result
 from model_registry_operator.main import configure_kopf
 

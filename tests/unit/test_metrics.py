@@ -15,9 +15,9 @@ from fakes import FakeRegistry
 from model_registry_operator import main as operator_main
 from model_registry_operator.cli import main as cli_main
 from model_registry_operator.cli import metrics_address
-from model_registry_operator.controllers.common import Context
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
-from model_registry_operator.controllers.wiring import register_all
+from model_registry_operator.controllers.context import Context
+from model_registry_operator.controllers.wiring import Runtime, register_all
 from model_registry_operator.errors import RetryableError, TerminalError
 from model_registry_operator.metrics import ObjectConditions, OperatorMetrics, parse_address, serve
 from model_registry_operator.settings import Settings
@@ -148,9 +148,9 @@ class Operator:
 
     def __init__(self, metrics, registry=None, plural="modelpackagegroups"):
         self.registry = registry or FakeRegistry()
-        self.ctx = Context.create(self.registry, Settings(), status_writer=lambda *_: None)
+        self.ctx = Context.create(self.registry, Settings())
         reg = kopf.OperatorRegistry()
-        register_all(reg, self.ctx, metrics)
+        register_all(reg, self.ctx, metrics, Runtime(status_writer=lambda *_: None))
         self.handlers = {
             h.id: h.fn
             for handlers in (reg._changing, reg._watching)

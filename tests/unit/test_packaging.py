@@ -2,6 +2,7 @@
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -46,7 +47,7 @@ def peering_documents(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
-def kopf_peering_resource(crd: dict) -> "kopf.Resource":
+def kopf_peering_resource(crd: dict) -> Any:
     import kopf
 
     spec = crd["spec"]

@@ -137,7 +137,7 @@ def test_validation_about_a_missing_object_is_reported_as_not_found():
 )
 def test_already_exists_is_retryable_so_the_next_reconcile_looks_again(message):
     error = classify_error(client_error("ValidationException", message))
-    assert isinstance(error, RetryableError) and error.reason == "AlreadyExists"
+    assert isinstance(error, RetryableError) and error.reason == "CreateUnconfirmed"
     assert message in error.message
 
 

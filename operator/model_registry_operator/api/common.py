@@ -21,9 +21,20 @@ from datetime import datetime
 from functools import cache, lru_cache
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    StringConstraints,
+    ValidationError,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from .. import OWNER_UID_KEY
+from ..settings import DeletionPolicy
 from .cel import rule, validations
 
 # Marks a field that exists only in the Kubernetes resource and never reaches SageMaker.
@@ -87,7 +98,9 @@ class SchemaPattern:
 
     pattern: str
 
-    def __get_pydantic_json_schema__(self, core_schema: Any, handler: Any) -> dict[str, Any]:
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         schema = handler(core_schema)
         schema["pattern"] = self.pattern
         return schema
@@ -114,7 +127,9 @@ class ApiModel(BaseModel):
         return isinstance(extra, dict) and bool(extra.get(KUBERNETES_ONLY))
 
     @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
         # Fields without a description of their own get the API reference's first sentence,
         # so `kubectl explain` tells what SageMaker does with them.
         schema = handler.resolve_ref_schema(handler(core_schema))
@@ -131,10 +146,13 @@ _SENTENCE_END = re.compile(r"(?<=[a-z0-9)][.])\s")
 
 @lru_cache(maxsize=1)
 def sagemaker_model() -> Any:
-    """botocore's SageMaker service model: the reference for every constraint here."""
-    import botocore.session
+    """botocore's SageMaker service model: the reference for every constraint here. Read with
+    botocore's loader alone: a session would read the AWS configuration (a missing
+    AWS_PROFILE would fail the import of the API types, before the operator can say so)."""
+    from botocore.loaders import create_loader
+    from botocore.model import ServiceModel
 
-    return botocore.session.get_session().get_service_model("sagemaker")
+    return ServiceModel(create_loader().load_service_model("sagemaker", "service-2"), "sagemaker")
 
 
 @cache
@@ -192,8 +210,6 @@ ContentType = Annotated[str, api_string(0, 256, r".*")]
 String = Annotated[str, StringConstraints(max_length=UNBOUNDED_STRING_MAX)]
 CompressionType = Literal["None", "Gzip"]
 ModelApprovalStatus = Literal["Approved", "Rejected", "PendingManualApproval"]
-
-DeletionPolicy = Literal["Delete", "Retain"]
 
 
 def botocore_enum(shape_name: str) -> Any:

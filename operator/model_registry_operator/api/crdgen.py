@@ -143,7 +143,7 @@ def structural(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 
 def _annotations(schema: dict[str, Any]) -> dict[str, Any]:
     """What a field adds to its type: description, default, rules, list markers."""
-    extra = {
+    extra: dict[str, Any] = {
         key: schema[key]
         for key in ("description", "default", "x-kubernetes-list-type", "x-kubernetes-list-map-keys")
         if key in schema and schema[key] is not None

@@ -42,13 +42,16 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
 
 import botocore.exceptions
 
-from ..errors import TerminalError
+from ..errors import RetryableError, TerminalError
+from ..timing import SOURCE_ATTEMPTS, SOURCE_RETRY_BACKOFF
 from .pack import TAR_END, GzipWriter, tar_header, tar_padding
+from .sizes import GiB, MiB, size_text
 from .sources import (
     HttpFetcher,
     Policy,
@@ -64,6 +67,7 @@ from .sources import (
 )
 from .upload import (
     MultipartUpload,
+    Record,
     abort_stale_uploads,
     copy_error,
     copy_object,
@@ -74,15 +78,47 @@ from .upload import (
     write_record,
 )
 
-__all__ = ["HttpFetcher", "Tuning", "copy_artifacts", "redact"]
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+    from ..settings import Settings
+
+__all__ = ["Artifact", "ArtifactFile", "HttpFetcher", "Tuning", "copy_artifacts", "redact"]
 
 log = logging.getLogger(__name__)
 
-MiB, GiB = 1024**2, 1024**3
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
 ARCHIVE_NAME = "model.tar.gz"
 RECORD_FORMAT = 1
 
 ProgressCallback = Callable[[str, int, "int | None"], None]
+
+
+class ArtifactFile(Protocol):
+    """A file of an artifact, as the ModelPackage spec holds it (api.modelpackage.ArtifactFile);
+    `sha256`, the declared checksum, may be absent. Each value is checked again here."""
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def source(self) -> str: ...
+
+
+class Artifact(Protocol):
+    """An artifact of the ModelPackage spec (api.modelpackage.Artifact)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def files(self) -> Sequence[ArtifactFile]: ...
+
+
+# (path, source URL, declared sha256): what an archive is made of
+_Entry = tuple[str, str, "str | None"]
 
 
 @dataclass(frozen=True)
@@ -93,8 +129,8 @@ class Tuning:
     copy_object_max: int = 5 * GiB  # S3's CopyObject limit; larger objects use UploadPartCopy
     copy_part_size: int = 512 * MiB
     progress_interval: float = 2.0  # seconds between progress callbacks
-    attempts: int = 3  # per source request, for network errors and 5xx
-    backoff: float = 0.5
+    attempts: int = SOURCE_ATTEMPTS  # per source request, for network errors and 5xx
+    backoff: float = SOURCE_RETRY_BACKOFF
 
 
 _shared_http: HttpFetcher | None = None
@@ -110,17 +146,17 @@ def shared_http() -> HttpFetcher:
 
 
 def copy_artifacts(
-    artifacts,
+    artifacts: Sequence[Artifact],
     *,
-    s3_client,
+    s3_client: S3Client,
     bucket: str,
     key_prefix: str,
-    settings,
+    settings: Settings,
     progress: ProgressCallback | None = None,
     http: HttpFetcher | None = None,
     tuning: Tuning | None = None,
     clock: Callable[[], float] = time.monotonic,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Copy every artifact; returns `[{name, uri, sha256, size}]` in the same order.
 
     Raises TerminalError (ChecksumMismatch, ForbiddenSource, SourceNotFound, SourceForbidden,
@@ -150,13 +186,21 @@ class _File:
     where: str  # "artifact model, file model.joblib" for messages
     source: Source
     stat: Stat
+    size: int  # stat.size, known once planned
 
 
 class _Progress:
     """Calls back at most once per interval, so a caller writing it into an object's status
     does not flood the API server."""
 
-    def __init__(self, callback: ProgressCallback | None, name: str, total: int, interval: float, clock):
+    def __init__(
+        self,
+        callback: ProgressCallback | None,
+        name: str,
+        total: int,
+        interval: float,
+        clock: Callable[[], float],
+    ):
         self.callback, self.name, self.total, self.interval, self.clock = (
             callback,
             name,
@@ -186,21 +230,22 @@ class _Progress:
 
 @dataclass
 class _Copier:
-    s3: object
+    s3: S3Client
     bucket: str
     key_prefix: str
-    settings: object
+    settings: Settings
     http: HttpFetcher
     tuning: Tuning
     policy: Policy
     progress: ProgressCallback | None
     clock: Callable[[], float]
 
-    def copy(self, artifact) -> dict:
+    def copy(self, artifact: Artifact) -> dict[str, Any]:
+        """The artifact's entry of status.artifacts: name, uri, sha256, size."""
         name = _check_name(artifact.name)
         key = f"{self.key_prefix}/{name}/{ARCHIVE_NAME}" if self.key_prefix else f"{name}/{ARCHIVE_NAME}"
         status = {"name": name, "uri": f"s3://{self.bucket}/{key}"}
-        entries = [
+        entries: list[_Entry] = [
             (_check_path(f.path, name), f.source, _check_sha256(getattr(f, "sha256", None), name, f.path))
             for f in artifact.files
         ]
@@ -221,42 +266,43 @@ class _Copier:
             for where in [f"artifact {name}, file {path}"]
         ]
 
-        record = self._destination(f"artifact {name}", read_record, self.s3, self.bucket, key, fingerprint)
-        if record:
+        done = self._destination(f"artifact {name}", read_record, self.s3, self.bucket, key, fingerprint)
+        if done:
             log.info("artifact %s: %s is already complete, not copied again", name, status["uri"])
-            return {**status, "sha256": record["sha256"], "size": record["size"]}
+            return {**status, "sha256": done["sha256"], "size": done["size"]}
         aborted = self._destination(f"artifact {name}", abort_stale_uploads, self.s3, self.bucket, key)
         if aborted:
             log.info("artifact %s: aborted %d multipart upload(s) left by an interrupted copy", name, aborted)
 
         with contextlib.ExitStack() as cleanup:
             files = self._plan(sources, cleanup)
-            total = sum(f.stat.size for f in files)
+            total = sum(f.size for f in files)
             if total > self.settings.max_artifact_bytes:
                 raise TerminalError(
                     "ArtifactTooLarge",
-                    f"artifact {name}: {_human(total)} is over the operator's limit of "
-                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)",
+                    f"artifact {name}: {size_text(total)} ({total:,} bytes) is over the operator's "
+                    f"limit of {limit_text(self.settings.max_artifact_bytes)}",
                 )
             meter = _Progress(self.progress, name, total, self.tuning.progress_interval, self.clock)
             metadata = {"mro-fingerprint": fingerprint, "mro-artifact": name}
-            passthrough = len(files) == 1 and files[0].path.lower().endswith((".tar.gz", ".tgz"))
-            if passthrough and isinstance(files[0].source, S3Source):
-                etag, sha256, size = self._server_side_copy(files[0], key, metadata, meter)
+            first = files[0]
+            passthrough = len(files) == 1 and first.path.lower().endswith((".tar.gz", ".tgz"))
+            if passthrough and isinstance(first.source, S3Source):
+                etag, sha256, size = self._server_side_copy(first, first.source, key, metadata, meter)
                 file_digests = [sha256]
             else:
                 etag, sha256, size, file_digests = self._stream(
                     files, key, metadata, meter, pack=not passthrough
                 )
 
-        record = {
+        record: Record = {
             "format": RECORD_FORMAT,
             "fingerprint": fingerprint,
             "etag": etag,
             "sha256": sha256,
             "size": size,
             "files": [
-                {"path": f.path, "source": f.source.display, "size": f.stat.size, "sha256": digest}
+                {"path": f.path, "source": f.source.display, "size": f.size, "sha256": digest}
                 for f, digest in zip(files, file_digests)
             ],
         }
@@ -266,22 +312,30 @@ class _Copier:
 
     # --- planning ---------------------------------------------------------------------
 
-    def _plan(self, sources, cleanup: contextlib.ExitStack) -> list[_File]:
+    def _plan(
+        self, sources: list[tuple[str, str | None, str, Source]], cleanup: contextlib.ExitStack
+    ) -> list[_File]:
         """Check and size every source: a 403/404 or an oversized artifact fails before a
         byte is written."""
-        files, known = [], 0
-        for path, declared, where, source in sources:
-            stat = with_retries(source.stat, self.policy, where)
+        files: list[_File] = []
+        known = 0
+        for path, declared, where, found in sources:
+            source: Source = found
+            stat = with_retries(found.stat, self.policy, where)
             if stat.size is None:
-                source, stat = self._spool(
-                    source, stat, where, self.settings.max_artifact_bytes - known, cleanup
-                )
-            known += stat.size
-            files.append(_File(path, declared, where, source, stat))
+                spooled = self._spool(found, stat, where, self.settings.max_artifact_bytes - known, cleanup)
+                source, stat, size = spooled, spooled.stat(), spooled.size
+            else:
+                size = stat.size
+            known += size
+            files.append(_File(path, declared, where, source, stat, size))
         return files
 
-    def _spool(self, source: Source, stat: Stat, where: str, budget: int, cleanup) -> tuple[Source, Stat]:
-        spool = cleanup.enter_context(tempfile.TemporaryFile(prefix="mro-spool-"))
+    def _spool(
+        self, source: Source, stat: Stat, where: str, budget: int, cleanup: contextlib.ExitStack
+    ) -> _SpooledSource:
+        # closed by `cleanup`, once the copy is over
+        spool = cleanup.enter_context(tempfile.TemporaryFile(prefix="mro-spool-"))  # noqa: SIM115
         size = 0
         for chunk in read_stream(source, stat, self.policy, where):
             size += len(chunk)
@@ -289,15 +343,18 @@ class _Copier:
                 raise TerminalError(
                     "ArtifactTooLarge",
                     f"{where}: source {source.display} is over the operator's limit of "
-                    f"{_human(self.settings.max_artifact_bytes)} (MRO_MAX_ARTIFACT_BYTES)",
+                    f"{limit_text(self.settings.max_artifact_bytes)}",
                 )
             spool.write(chunk)
-        return _SpooledSource(source.display, spool, size), Stat(size=size)
+        return _SpooledSource(source.display, spool, size)
 
     # --- copying ----------------------------------------------------------------------
 
-    def _stream(self, files: list[_File], key: str, metadata, meter: _Progress, *, pack: bool):
-        total = sum(f.stat.size for f in files)
+    def _stream(
+        self, files: list[_File], key: str, metadata: dict[str, str], meter: _Progress, *, pack: bool
+    ) -> tuple[str, str, int, list[str]]:
+        """(ETag, sha256, size) of the archive, and the sha256 of each file."""
+        total = sum(f.size for f in files)
         part_size = part_size_for(total, self.tuning.part_size)
         upload = self._destination(
             f"artifact {meter.name}",
@@ -310,25 +367,27 @@ class _Copier:
             metadata=metadata,
         )
         try:
-            digests = []
+            digests: list[str] = []
             if pack:
                 gzip = GzipWriter(upload.write)
                 for f in files:
-                    gzip.write(tar_header(f.path, f.stat.size))
+                    gzip.write(tar_header(f.path, f.size))
                     digests.append(self._pump(f, gzip.write, meter))
-                    gzip.write(tar_padding(f.stat.size))
+                    gzip.write(tar_padding(f.size))
                 gzip.write(TAR_END)
                 gzip.close()
             else:
                 digests.append(self._pump(files[0], upload.write, meter))
             etag = upload.complete()
+            sha256 = upload.sha256
+            assert sha256 is not None  # complete() sets it
         except BaseException as exc:
             with contextlib.suppress(Exception):
                 upload.abort()
             if isinstance(exc, (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)):
                 raise destination_error(exc, f"artifact {meter.name}", self.bucket) from None
             raise
-        return etag, upload.sha256, upload.size, digests
+        return etag, sha256, upload.size, digests
 
     def _pump(self, f: _File, write: Callable[[bytes], None], meter: _Progress) -> str:
         digest = hashlib.sha256()
@@ -340,31 +399,38 @@ class _Copier:
         _verify(f, digest.hexdigest())
         return digest.hexdigest()
 
-    def _server_side_copy(self, f: _File, key: str, metadata, meter: _Progress):
-        source: S3Source = f.source  # type: ignore[assignment]
+    def _server_side_copy(
+        self, f: _File, source: S3Source, key: str, metadata: dict[str, str], meter: _Progress
+    ) -> tuple[str, str, int]:
+        """(ETag, sha256, size) of the copy of `f`, whose source is `source`."""
         if f.declared and f.stat.sha256:
             _verify(f, f.stat.sha256)  # S3 already knows the whole object's sha256: check before copying
+        validator = f.stat.validator
+        if validator is None:  # HeadObject always answers an ETag; the copy is made IfMatch it
+            raise RetryableError(
+                "ArtifactUploadFailed", f"artifact {meter.name}: S3 sent no ETag for {source.display}"
+            )
         copy_source = source.location
-        size = f.stat.size
+        size = f.size
         what = f"artifact {meter.name}"
         if size <= self.tuning.copy_object_max:
             with self._copying(what, source, key):
-                etag, sha256 = copy_object(self.s3, self.bucket, key, copy_source, f.stat.validator, metadata)
+                etag, sha256 = copy_object(self.s3, self.bucket, key, copy_source, validator, metadata)
             # S3-compatible stores that do not compute the checksum on copy: hash by reading.
-            sha256 = sha256 or self._hash_by_reading(f)
+            checked = sha256 or self._hash_by_reading(f)
             meter.set(size)
-            if f.declared and sha256 != f.declared:
+            if f.declared and checked != f.declared:
                 self._destination(what, self.s3.delete_object, Bucket=self.bucket, Key=key)
-                _verify(f, sha256)
-            return etag, sha256, size
+                _verify(f, checked)
+            return etag, checked, size
         # Beyond 5 GiB the copy is multipart, and S3's checksum of a multipart object is a
         # checksum of part checksums, not the file's sha256: unless the source carries a
         # full-object SHA-256, the operator reads the source once (download only, in
         # parallel with the copy) to hash it.
-        found = {"sha256": f.stat.sha256}
+        found: dict[str, str] = {}  # "sha256", set by verify, which copy_parts always calls
 
-        def verify():
-            found["sha256"] = found["sha256"] or self._hash_by_reading(f)
+        def verify() -> None:
+            found["sha256"] = f.stat.sha256 or self._hash_by_reading(f)
             if f.declared:
                 _verify(f, found["sha256"])
 
@@ -374,7 +440,7 @@ class _Copier:
                 self.bucket,
                 key,
                 copy_source,
-                f.stat.validator,
+                validator,
                 size,
                 part_size=max(self.tuning.copy_part_size, part_size_for(size, 0)),
                 concurrency=self.tuning.upload_concurrency,
@@ -390,12 +456,12 @@ class _Copier:
             digest.update(chunk)
         return digest.hexdigest()
 
-    def _destination(self, what: str, call, *args, **kwargs):
+    def _destination(self, what: str, call: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         """Run a call on the artifact bucket, classifying S3 errors."""
         with _s3_errors(lambda exc: destination_error(exc, what, self.bucket)):
             return call(*args, **kwargs)
 
-    def _copying(self, what: str, source: S3Source, key: str):
+    def _copying(self, what: str, source: S3Source, key: str) -> contextlib.AbstractContextManager[None]:
         """Classify the S3 errors of a server-side copy from `source` to `key`."""
         return _s3_errors(
             lambda exc: copy_error(
@@ -405,7 +471,7 @@ class _Copier:
 
 
 @contextlib.contextmanager
-def _s3_errors(classify: Callable[[Exception], Exception]):
+def _s3_errors(classify: Callable[[Exception], Exception]) -> Iterator[None]:
     try:
         yield
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
@@ -415,7 +481,7 @@ def _s3_errors(classify: Callable[[Exception], Exception]):
 class _SpooledSource:
     """A source already read to a temporary file (see _Copier._spool)."""
 
-    def __init__(self, display: str, spool, size: int):
+    def __init__(self, display: str, spool: IO[bytes], size: int):
         self.display, self.spool, self.size = display, spool, size
 
     def stat(self) -> Stat:
@@ -435,15 +501,16 @@ def _verify(f: _File, actual: str) -> None:
         )
 
 
-def _check_name(name) -> str:
+def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name or "/" in name or name in (".", ".."):
         raise TerminalError("InvalidSpec", f"artifact name {name!r} must be a non-empty name without '/'")
     return name
 
 
-def _check_path(path, artifact: str) -> str:
-    segments = path.split("/") if isinstance(path, str) else [""]
-    if any(segment in ("", ".", "..") or "\\" in segment or "\0" in segment for segment in segments):
+def _check_path(path: object, artifact: str) -> str:
+    if not isinstance(path, str) or any(
+        segment in ("", ".", "..") or "\\" in segment or "\0" in segment for segment in path.split("/")
+    ):
         raise TerminalError(
             "InvalidSpec",
             f"artifact {artifact}, file {path!r}: path must be relative, without empty, '.' or '..' segments",
@@ -451,7 +518,7 @@ def _check_path(path, artifact: str) -> str:
     return path
 
 
-def _check_sha256(value, artifact: str, path: str) -> str | None:
+def _check_sha256(value: object, artifact: str, path: str) -> str | None:
     if value is None or value == "":
         return None
     lowered = str(value).lower()
@@ -460,15 +527,13 @@ def _check_sha256(value, artifact: str, path: str) -> str | None:
     return lowered
 
 
-def _fingerprint(name: str, entries) -> str:
+def _fingerprint(name: str, entries: list[_Entry]) -> str:
     """Identity of what the archive is made of. Source URLs are hashed, never stored: a
     presigned URL's query is a credential."""
     canonical = json.dumps({"format": RECORD_FORMAT, "name": name, "files": entries}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _human(size: int) -> str:
-    for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} bytes"
+def limit_text(limit: int) -> str:
+    """The limit exactly: size_text floors, and "1 MiB is over the limit of 1 MiB" helps nobody."""
+    return f"{size_text(limit)} ({limit:,} bytes, MRO_MAX_ARTIFACT_BYTES)"

@@ -40,16 +40,27 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from queue import Full, Queue
-from typing import Protocol
-from urllib.parse import unquote, urljoin, urlsplit
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypedDict, TypeVar, Unpack
+from urllib.parse import SplitResult, unquote, urljoin, urlsplit
 
 import botocore.exceptions
 import urllib3
 
 from ..errors import RetryableError, TerminalError
+from ..registry.classify import error_code, error_message, http_status
+from ..timing import SOURCE_ATTEMPTS, SOURCE_CONNECT_TIMEOUT, SOURCE_READ_TIMEOUT, SOURCE_RETRY_BACKOFF
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CopySourceTypeDef
+
+    from ..settings import Settings
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 CHUNK = 1024 * 1024
 
@@ -88,22 +99,34 @@ class Source(Protocol):
     def open(self, offset: int, stat: Stat) -> Iterator[bytes]: ...
 
 
+class Digest(Protocol):
+    """What `hashed` feeds: a hashlib object."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
 class SourceInterrupted(Exception):
     """A transient failure while reading; the stream may resume where it stopped."""
+
+
+class PolicyOverrides(TypedDict, total=False):
+    attempts: int
+    backoff: float
+    max_redirects: int
 
 
 @dataclass(frozen=True)
 class Policy:
     allow_http: bool
     allow_loopback: bool
-    attempts: int = 3  # per request, for network errors and 5xx
-    backoff: float = 0.5  # seconds, doubled per attempt
+    attempts: int = SOURCE_ATTEMPTS  # per request, for network errors and 5xx
+    backoff: float = SOURCE_RETRY_BACKOFF  # seconds, doubled per attempt
     max_redirects: int = 5
     source_buckets: tuple[str, ...] = ()  # empty: any bucket (settings.py validates the entries)
     source_hosts: tuple[str, ...] = ()  # empty: any host
 
     @classmethod
-    def from_settings(cls, settings, **overrides) -> Policy:
+    def from_settings(cls, settings: Settings, **overrides: Unpack[PolicyOverrides]) -> Policy:
         return cls(
             allow_http=settings.allow_http,
             allow_loopback=settings.allow_http,
@@ -204,7 +227,7 @@ def refused_address_reason(ip: ipaddress.IPv4Address | ipaddress.IPv6Address, po
     return None
 
 
-def parse_source(url: str, policy: Policy, *, s3_client, http: HttpFetcher, where: str) -> Source:
+def parse_source(url: str, policy: Policy, *, s3_client: S3Client, http: HttpFetcher, where: str) -> Source:
     """`where` names the artifact and file for messages ("artifact model, file a.bin")."""
     try:
         parts = urlsplit(url)
@@ -258,9 +281,9 @@ def _version_id(query: str) -> str | None:
     return unquote(value)
 
 
-def _valid_port(parts) -> bool:
+def _valid_port(parts: SplitResult) -> bool:
     try:
-        parts.port  # raises ValueError for a port that is not a number from 0 to 65535
+        _ = parts.port  # raises ValueError for a port that is not a number from 0 to 65535
     except ValueError:
         return False
     return True
@@ -279,13 +302,26 @@ def _check_literal_address(host: str, policy: Policy, where: str, url: str) -> N
 # --- S3 ------------------------------------------------------------------------------------
 
 
+class _ReadConditions(TypedDict, total=False):
+    """GetObject's arguments beside the object's location."""
+
+    IfMatch: str
+    Range: str
+
+
 class S3Source:
     """An S3 object. One client serves every region: botocore's S3 region redirector retries
     a request against the bucket's own region and caches it, and server-side copies name
     the source in a header, so S3 itself reaches across regions."""
 
     def __init__(
-        self, s3_client, bucket: str, key: str, policy: Policy, where: str, version_id: str | None = None
+        self,
+        s3_client: S3Client,
+        bucket: str,
+        key: str,
+        policy: Policy,
+        where: str,
+        version_id: str | None = None,
     ):
         self.s3, self.bucket, self.key, self.policy, self.where = s3_client, bucket, key, policy, where
         self.version_id = version_id  # pins the content, like a sha256
@@ -297,9 +333,9 @@ class S3Source:
         return "s3:GetObjectVersion" if self.version_id else "s3:GetObject"
 
     @property
-    def location(self) -> dict[str, str]:
+    def location(self) -> CopySourceTypeDef:
         """Bucket, Key and VersionId, as HeadObject, GetObject and a CopySource name an object."""
-        location = {"Bucket": self.bucket, "Key": self.key}
+        location: CopySourceTypeDef = {"Bucket": self.bucket, "Key": self.key}
         if self.version_id:
             location["VersionId"] = self.version_id
         return location
@@ -309,12 +345,12 @@ class S3Source:
         return Stat(size=head["ContentLength"], validator=head.get("ETag"), sha256=full_object_sha256(head))
 
     def open(self, offset: int, stat: Stat) -> Iterator[bytes]:
-        kwargs = dict(self.location)
+        read: _ReadConditions = {}
         if stat.validator:
-            kwargs["IfMatch"] = stat.validator
+            read["IfMatch"] = stat.validator
         if offset:
-            kwargs["Range"] = f"bytes={offset}-"
-        body = self._call(self.s3.get_object, **kwargs)["Body"]
+            read["Range"] = f"bytes={offset}-"
+        body = self._call(self.s3.get_object, **self.location, **read)["Body"]
         try:
             while chunk := body.read(CHUNK):
                 yield chunk
@@ -323,9 +359,9 @@ class S3Source:
         finally:
             body.close()
 
-    def _call(self, method, **kwargs):
+    def _call(self, method: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         try:
-            return method(**kwargs)
+            return method(*args, **kwargs)
         except botocore.exceptions.ClientError as exc:
             raise s3_source_error(exc, self.display, self.where, self.read_permission) from None
         except botocore.exceptions.BotoCoreError as exc:
@@ -335,9 +371,8 @@ class S3Source:
 def s3_source_error(
     exc: botocore.exceptions.ClientError, display: str, where: str, permission: str = "s3:GetObject"
 ) -> Exception:
-    error = exc.response.get("Error", {})
-    code = str(error.get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+    code = error_code(exc)
+    status = http_status(exc)
     if code in ("404", "NoSuchKey", "NoSuchBucket", "NoSuchVersion", "NotFound") or status == 404:
         return TerminalError("SourceNotFound", f"{where}: source {display} does not exist ({code})")
     if code in ("403", "AccessDenied", "Forbidden") or status == 403:
@@ -349,20 +384,30 @@ def s3_source_error(
         return SourceInterrupted(f"source {display} changed during the copy")
     if status >= 500 or code in ("SlowDown", "Throttling", "RequestTimeout"):
         return SourceInterrupted(f"S3 answered {code} for {display}")
-    message = error.get("Message", "")
-    return TerminalError("InvalidSource", f"{where}: S3 refused to read source {display}: {code}: {message}")
+    return TerminalError(
+        "InvalidSource", f"{where}: S3 refused to read source {display}: {code}: {error_message(exc)}"
+    )
 
 
-def full_object_sha256(response: dict) -> str | None:
+def full_object_sha256(response: Mapping[str, object]) -> str | None:
     """S3's ChecksumSHA256 (base64) as hex, only when it covers the whole object: a
-    multipart upload's is a checksum of the parts' checksums, suffixed "-<parts>"."""
+    multipart upload's is a checksum of the parts' checksums, suffixed "-<parts>".
+    `response`: a HeadObject answer or a CopyObjectResult."""
     value = response.get("ChecksumSHA256")
-    if not value or "-" in value or response.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT":
+    if (
+        not isinstance(value, str)
+        or not value
+        or "-" in value
+        or response.get("ChecksumType", "FULL_OBJECT") != "FULL_OBJECT"
+    ):
         return None
     return base64.b64decode(value).hex()
 
 
 # --- HTTP(S) -------------------------------------------------------------------------------
+
+
+DEFAULT_TIMEOUT = urllib3.Timeout(connect=SOURCE_CONNECT_TIMEOUT, read=SOURCE_READ_TIMEOUT)
 
 
 class HttpFetcher:
@@ -372,7 +417,7 @@ class HttpFetcher:
         self,
         *,
         ca_certs: str | None = None,
-        timeout: urllib3.Timeout = urllib3.Timeout(connect=10.0, read=60.0),
+        timeout: urllib3.Timeout = DEFAULT_TIMEOUT,
         resolve: Callable[[str, int], list[str]] | None = None,
     ):
         self.pool = urllib3.PoolManager(
@@ -393,16 +438,17 @@ class HttpFetcher:
                     "ForbiddenSource", f"{where}: redirect to {redact(url)} is not allowed (scheme {scheme})"
                 )
             _check_host(url, policy, where, original=source if url != source else None)
+            hostname = parts.hostname or ""  # never empty: _check_host refuses that
             port = parts.port or (443 if scheme == "https" else 80)
-            address = self._checked_address(parts.hostname or "", port, policy, where, url)
+            address = self._checked_address(hostname, port, policy, where, url)
             # connect to the checked address; TLS still verifies the certificate for the name
-            pool_kwargs = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname}
+            pool_kwargs = {"server_hostname": hostname, "assert_hostname": hostname}
             if scheme == "http":
                 pool_kwargs = {}
             pool = self.pool.connection_from_host(address, port, scheme, pool_kwargs=pool_kwargs)
-            host_header = parts.hostname if parts.port is None else f"{parts.hostname}:{parts.port}"
-            if ":" in (parts.hostname or ""):  # IPv6 literal
-                host_header = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+            host_header = hostname if parts.port is None else f"{hostname}:{parts.port}"
+            if ":" in hostname:  # IPv6 literal
+                host_header = f"[{hostname}]" + (f":{parts.port}" if parts.port else "")
             target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
             response = pool.urlopen(
                 "GET",
@@ -440,7 +486,7 @@ class HttpFetcher:
 
 def _resolve(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return list(dict.fromkeys(info[4][0] for info in infos))
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))  # the address, a str for IP families
 
 
 class HttpSource:
@@ -523,7 +569,9 @@ class HttpSource:
 # --- reading with retries ---------------------------------------------------------------------
 
 
-def with_retries(call: Callable[[], object], policy: Policy, where: str, sleep=time.sleep):
+def with_retries(
+    call: Callable[[], _T], policy: Policy, where: str, sleep: Callable[[float], object] = time.sleep
+) -> _T:
     """Run `call`, retrying transient failures a bounded number of times."""
     for attempt in range(policy.attempts):
         try:
@@ -532,9 +580,16 @@ def with_retries(call: Callable[[], object], policy: Policy, where: str, sleep=t
             if attempt + 1 == policy.attempts:
                 raise _unreachable(exc, policy, where) from None
             sleep(policy.backoff * 2**attempt)
+    raise ValueError(f"{where}: no attempt allowed (attempts={policy.attempts})")
 
 
-def read_stream(source: Source, stat: Stat, policy: Policy, where: str, sleep=time.sleep) -> Iterator[bytes]:
+def read_stream(
+    source: Source,
+    stat: Stat,
+    policy: Policy,
+    where: str,
+    sleep: Callable[[float], object] = time.sleep,
+) -> Iterator[bytes]:
     """The source's bytes; after an interruption, the read resumes at the offset reached
     (Range request) instead of starting the whole artifact again."""
     offset, failures = 0, 0
@@ -562,11 +617,10 @@ def prefetched(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
     read overlaps the hashing, packing and uploading of the chunks before it. When the
     consumer stops early the reader stops after its current chunk, without being waited
     for (it may be in a read that takes up to the socket timeout)."""
-    queue: Queue = Queue(maxsize=depth)
+    queue: Queue[bytes | BaseException | None] = Queue(maxsize=depth)  # None: the end
     stop = threading.Event()
-    done = object()
 
-    def offer(item) -> bool:
+    def offer(item: bytes | BaseException | None) -> bool:
         while not stop.is_set():
             try:
                 queue.put(item, timeout=0.1)
@@ -580,8 +634,8 @@ def prefetched(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
             for chunk in chunks:
                 if not offer(chunk):
                     return
-            offer(done)
-        except BaseException as exc:  # handed to the consumer, raised in its thread
+            offer(None)
+        except BaseException as exc:  # noqa: BLE001  # handed to the consumer, raised in its thread
             offer(exc)
         finally:
             close = getattr(chunks, "close", None)
@@ -590,7 +644,7 @@ def prefetched(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
 
     threading.Thread(target=read, name="mro-prefetch", daemon=True).start()
     try:
-        while (item := queue.get()) is not done:
+        while (item := queue.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
             yield item
@@ -598,7 +652,7 @@ def prefetched(chunks: Iterator[bytes], depth: int) -> Iterator[bytes]:
         stop.set()
 
 
-def hashed(chunks: Iterator[bytes], digest) -> Iterator[bytes]:
+def hashed(chunks: Iterator[bytes], digest: Digest) -> Iterator[bytes]:
     """`chunks`, fed to `digest` as they pass (in whichever thread iterates them)."""
     for chunk in chunks:
         digest.update(chunk)

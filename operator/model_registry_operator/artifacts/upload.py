@@ -7,13 +7,19 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Final, TypedDict, TypeGuard
 
 import botocore.exceptions
 
 from ..errors import RetryableError, TerminalError
+from ..registry.classify import error_code, http_status
+from .sizes import MiB
 from .sources import full_object_sha256
 
-MiB = 1024 * 1024
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef, CopySourceTypeDef
+
 MIN_PART = 5 * MiB  # S3's minimum for every part but the last
 MAX_PARTS = 10_000
 # Each part carries a CRC32 that S3 checks on arrival, the algorithm botocore computes for
@@ -21,13 +27,31 @@ MAX_PARTS = 10_000
 # CreateMultipartUpload, S3 checks the parts' CRC32s again at completion and builds the
 # object's checksum from them (COMPOSITE); undeclared, S3 computes a full-object CRC64NVME
 # of its own, which moto does by copying the whole object once more (half the throughput).
-PART_CHECKSUM = "CRC32"
+PART_CHECKSUM: Final = "CRC32"
+
+
+class RecordFile(TypedDict):
+    path: str
+    source: str  # redacted
+    size: int
+    sha256: str
+
+
+class Record(TypedDict):
+    """A completion record, as written (see write_record)."""
+
+    format: int
+    fingerprint: str
+    etag: str
+    sha256: str
+    size: int
+    files: list[RecordFile]
 
 
 def destination_error(exc: Exception, what: str, bucket: str) -> Exception:
     """Classify a failure writing to the artifact bucket."""
     if isinstance(exc, botocore.exceptions.ClientError):
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = error_code(exc)
         if _forbidden(exc):
             return TerminalError(
                 "ArtifactBucketForbidden",
@@ -54,7 +78,7 @@ def copy_error(
     neither) or writing the destination (s3:PutObject). The answer does not say which."""
     operation = getattr(exc, "operation_name", "")
     if operation in ("CopyObject", "UploadPartCopy") and _forbidden(exc):
-        code = exc.response.get("Error", {}).get("Code", "403")
+        code = error_code(exc) or "403"
         return TerminalError(
             "CopyForbidden",
             f"{what}: access denied copying from {source} to {destination} ({operation}: {code}); the operator's "
@@ -64,12 +88,11 @@ def copy_error(
     return destination_error(exc, what, destination.removeprefix("s3://").partition("/")[0])
 
 
-def _forbidden(exc: Exception) -> bool:
+def _forbidden(exc: Exception) -> TypeGuard[botocore.exceptions.ClientError]:
+    """A ClientError that says access is denied."""
     if not isinstance(exc, botocore.exceptions.ClientError):
         return False
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-    return code in ("AccessDenied", "403") or status == 403
+    return error_code(exc) in ("AccessDenied", "403") or http_status(exc) == 403
 
 
 def part_size_for(total: int, minimum: int) -> int:
@@ -88,7 +111,14 @@ class MultipartUpload:
     set when the upload completes."""
 
     def __init__(
-        self, s3, bucket: str, key: str, *, part_size: int, concurrency: int, metadata: dict[str, str]
+        self,
+        s3: S3Client,
+        bucket: str,
+        key: str,
+        *,
+        part_size: int,
+        concurrency: int,
+        metadata: dict[str, str],
     ):
         self.s3, self.bucket, self.key, self.part_size = s3, bucket, key, part_size
         self.sha256: str | None = None
@@ -96,7 +126,7 @@ class MultipartUpload:
         self._digest = hashlib.sha256()
         self._pending: list[bytes | memoryview] = []  # joined once per part: one copy of each byte
         self._pending_size = 0
-        self._parts: list[tuple[int, Future]] = []
+        self._parts: list[Future[CompletedPartTypeDef]] = []
         self._slots = threading.BoundedSemaphore(concurrency)
         self._pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mro-upload")
         self._hasher = ThreadPoolExecutor(
@@ -122,7 +152,7 @@ class MultipartUpload:
         """Upload the rest and complete; returns the object's ETag."""
         if self._pending or not self._parts:
             self._flush()
-        parts = [{"PartNumber": number, **future.result()} for number, future in self._parts]
+        parts = [future.result() for future in self._parts]
         self._pool.shutdown()
         self._hasher.shutdown()
         self.sha256 = self._digest.hexdigest()
@@ -132,7 +162,7 @@ class MultipartUpload:
         return done["ETag"]
 
     def abort(self) -> None:
-        for _, future in self._parts:
+        for future in self._parts:
             future.cancel()
         self._pool.shutdown(wait=True)
         self._hasher.shutdown(wait=True)
@@ -150,16 +180,16 @@ class MultipartUpload:
         number = len(self._parts) + 1
         if number > MAX_PARTS:
             raise TerminalError("ArtifactTooLarge", f"{self.key}: more than {MAX_PARTS} parts")
-        for _, future in self._parts:  # fail early: a failed part fails the whole upload
-            if future.done() and future.exception():
-                raise future.exception()
+        for future in self._parts:  # fail early: a failed part fails the whole upload
+            if future.done() and (error := future.exception()):
+                raise error
         self._slots.acquire()
         hashed = self._hasher.submit(self._digest.update, body)
         future = self._pool.submit(self._upload_part, number, body, hashed)
         future.add_done_callback(lambda _: self._slots.release())
-        self._parts.append((number, future))
+        self._parts.append(future)
 
-    def _upload_part(self, number: int, body: bytes, hashed: Future) -> dict[str, str]:
+    def _upload_part(self, number: int, body: bytes, hashed: Future[None]) -> CompletedPartTypeDef:
         response = self.s3.upload_part(
             Bucket=self.bucket,
             Key=self.key,
@@ -170,10 +200,15 @@ class MultipartUpload:
         )
         hashed.result()  # the slot, and with it the body, is freed once the body is hashed too
         # completion lists each part's checksum; an S3-compatible store may not return one
-        return {name: response[name] for name in ("ETag", "ChecksumCRC32") if name in response}
+        part: CompletedPartTypeDef = {"PartNumber": number}
+        if "ETag" in response:
+            part["ETag"] = response["ETag"]
+        if "ChecksumCRC32" in response:
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        return part
 
 
-def abort_stale_uploads(s3, bucket: str, key: str) -> int:
+def abort_stale_uploads(s3: S3Client, bucket: str, key: str) -> int:
     """Abort multipart uploads left for `key` by an interrupted run (operator restart)."""
     aborted = 0
     for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Prefix=key):
@@ -185,7 +220,7 @@ def abort_stale_uploads(s3, bucket: str, key: str) -> int:
 
 
 def copy_object(
-    s3, bucket: str, key: str, source: dict, etag: str, metadata: dict[str, str]
+    s3: S3Client, bucket: str, key: str, source: CopySourceTypeDef, etag: str, metadata: dict[str, str]
 ) -> tuple[str, str | None]:
     """Server-side copy in one request (objects up to 5 GiB). S3 computes a SHA-256 of the
     new object as it copies (ChecksumAlgorithm), so the archive's sha256 is known without
@@ -204,11 +239,15 @@ def copy_object(
     return result["ETag"], full_object_sha256(result)
 
 
+class _CopyRange(TypedDict, total=False):
+    CopySourceRange: str
+
+
 def copy_parts(
-    s3,
+    s3: S3Client,
     bucket: str,
     key: str,
-    source: dict,
+    source: CopySourceTypeDef,
     etag: str,
     size: int,
     *,
@@ -229,8 +268,8 @@ def copy_parts(
     copied = [0]
     lock = threading.Lock()
 
-    def copy_part(number: int, first: int, last: int) -> dict:
-        kwargs = {"CopySourceRange": f"bytes={first}-{last}"} if size else {}
+    def copy_part(number: int, first: int, last: int) -> CompletedPartTypeDef:
+        kwargs: _CopyRange = {"CopySourceRange": f"bytes={first}-{last}"} if size else {}
         response = s3.upload_part_copy(
             Bucket=bucket,
             Key=key,
@@ -245,7 +284,7 @@ def copy_parts(
         return {"PartNumber": number, "ETag": response["CopyPartResult"]["ETag"]}
 
     pool = ThreadPoolExecutor(concurrency, thread_name_prefix="mro-copy")
-    futures: list[Future] = []
+    futures: list[Future[CompletedPartTypeDef]] = []
     try:
         futures = [pool.submit(copy_part, n, first, last) for n, (first, last) in enumerate(ranges, 1)]
         verify()
@@ -278,12 +317,14 @@ def record_key(key: str) -> str:
     return key + ".mro.json"
 
 
-def read_record(s3, bucket: str, key: str, fingerprint: str) -> dict | None:
+def read_record(s3: S3Client, bucket: str, key: str, fingerprint: str) -> dict[str, Any] | None:
+    """The record of a complete copy of this fingerprint at `key`, as JSON read back (a
+    Record unless someone else wrote it), or None."""
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
-        record = json.loads(s3.get_object(Bucket=bucket, Key=record_key(key))["Body"].read())
+        record: dict[str, Any] = json.loads(s3.get_object(Bucket=bucket, Key=record_key(key))["Body"].read())
     except botocore.exceptions.ClientError as exc:
-        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 404:
+        if http_status(exc) == 404:
             return None
         raise
     except ValueError:
@@ -292,7 +333,7 @@ def read_record(s3, bucket: str, key: str, fingerprint: str) -> dict | None:
     return record if all(record.get(name) == value for name, value in expected.items()) else None
 
 
-def write_record(s3, bucket: str, key: str, record: dict) -> None:
+def write_record(s3: S3Client, bucket: str, key: str, record: Record) -> None:
     s3.put_object(
         Bucket=bucket,
         Key=record_key(key),

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-READY, RECONCILING, STALLED = "Ready", "Reconciling", "Stalled"
-CONDITION_TYPES = (READY, RECONCILING, STALLED)
+from ..reasons import Reason
 
 State = Literal["Ready", "Reconciling", "Stalled"]
+READY: Final = "Ready"
+RECONCILING: Final = "Reconciling"
+STALLED: Final = "Stalled"
+CONDITION_TYPES: tuple[State, ...] = (READY, RECONCILING, STALLED)
 
 
 @dataclass(frozen=True)
@@ -29,19 +32,19 @@ class Outcome:
     """Where one reconcile ended: the state, a CamelCase reason and an actionable sentence."""
 
     state: State
-    reason: str
+    reason: Reason
     message: str
 
     @classmethod
-    def ready(cls, reason: str, message: str) -> Outcome:
+    def ready(cls, reason: Reason, message: str) -> Outcome:
         return cls(READY, reason, message)
 
     @classmethod
-    def reconciling(cls, reason: str, message: str) -> Outcome:
+    def reconciling(cls, reason: Reason, message: str) -> Outcome:
         return cls(RECONCILING, reason, message)
 
     @classmethod
-    def stalled(cls, reason: str, message: str) -> Outcome:
+    def stalled(cls, reason: Reason, message: str) -> Outcome:
         return cls(STALLED, reason, message)
 
 
@@ -62,15 +65,15 @@ def build_conditions(
     for ctype in CONDITION_TYPES:
         is_true = ctype == outcome.state
         status = "True" if is_true else "False"
-        old = before.get(ctype)
-        transitioned = old is None or old.get("status") != status
+        old = before.get(ctype) or {}
+        transitioned = not old or old.get("status") != status
         conditions.append(
             {
                 "type": ctype,
                 "status": status,
                 # The non-matching conditions carry the same reason and message: "why am I
                 # not Ready?" is answered on the Ready condition itself, as kstatus suggests.
-                "reason": outcome.reason,
+                "reason": str(outcome.reason),  # the word, not the enum member
                 "message": outcome.message,
                 "lastTransitionTime": now if transitioned else old.get("lastTransitionTime", now),
                 "observedGeneration": generation,

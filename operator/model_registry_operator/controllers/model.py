@@ -22,39 +22,23 @@ import copy
 from typing import Any
 
 from .. import GROUP
-from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, with_owner_tag
-from .common import (
-    NORMAL,
-    WARNING,
-    Context,
-    Event,
-    Lookup,
-    Meta,
-    Result,
-    Stop,
-    Waiting,
-    carried,
-    deletion_policy,
-    error_result,
-    finish,
-    is_subset,
-    request_for,
-    rfc3339,
-    stable_hash,
-    sync_owned_tags,
-    to_api,
-    typed_spec,
-)
+from ..api import ModelSpec
+from ..api.model import ContainerDefinition
+from ..reasons import EventReason, Reason
+from ..registry.base import OWNER_UID_KEY, Shape, not_deletable, other_owner, with_owner_tag
+from ..registry.requests import is_subset, request_for, stable_hash, tag_map, to_api
+from ..timing import WAIT_FOR_MODEL_TO_APPEAR_DELAY, WAIT_FOR_PACKAGE_DELAY
+from .call import Call, Event, Lookup, Meta, Result, Stop, Waiting, rfc3339
 from .conditions import Outcome, is_ready
+from .context import Context
+from .kind import Kind
+from .tags import sync_owned_tags
 
-KIND = "Model"
 FIELDS = ("arn", "creationTime", "containers", "specHash")
 # Where operator versions before status.specHash kept the hash: read for the objects they
 # created, never written (the inline waits reuse the object's metadata as first read, so
 # a hash written there is seen stale until the next event).
 SPEC_HASH_ANNOTATION = f"{GROUP}/model-spec-hash"
-WAIT_FOR_PACKAGE_DELAY = 3.0
 
 
 def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, lookup: Lookup) -> str:
@@ -62,7 +46,7 @@ def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, loo
     if package is None:
         raise Waiting(
             Outcome.reconciling(
-                "WaitingForPackage",
+                Reason.WAITING_FOR_PACKAGE,
                 f"ModelPackage {ref} ({path}.modelPackageRef) does not "
                 f"exist in namespace {meta.namespace}; create it or correct the reference.",
             ),
@@ -71,28 +55,31 @@ def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, loo
     status = package.get("status") or {}
     if not status.get("arn") or not is_ready(status):
         raise Waiting(
-            Outcome.reconciling("WaitingForPackage", f"Waiting for ModelPackage {ref} to become Ready."),
+            Outcome.reconciling(
+                Reason.WAITING_FOR_PACKAGE, f"Waiting for ModelPackage {ref} to become Ready."
+            ),
             WAIT_FOR_PACKAGE_DELAY,
             short=True,
         )
     if require_approved and status.get("modelApprovalStatus") != "Approved":
         raise Waiting(
             Outcome.reconciling(
-                "WaitingForApproval",
+                Reason.WAITING_FOR_APPROVAL,
                 f"Waiting for ModelPackage {ref} to be Approved (it is "
                 f"{status.get('modelApprovalStatus') or 'not approved'}); approve it or set spec.requireApprovedPackage "
                 "to false.",
             ),
             WAIT_FOR_PACKAGE_DELAY,
         )
-    return status["arn"]
+    return str(status["arn"])
 
 
-def resolved_request(spec: Any, meta: Meta, lookup: Lookup) -> tuple[dict[str, Any], dict[str, Any]]:
+def resolved_request(spec: ModelSpec, meta: Meta, lookup: Lookup) -> tuple[Shape, dict[str, Any]]:
     """(the CreateModel request with references resolved, the status fields naming them)."""
     request = to_api(spec)
     request["ModelName"] = spec.modelName or meta.name
     require_approved = spec.requireApprovedPackage is not False
+    containers: list[tuple[str, ContainerDefinition, Shape]]
     if spec.primaryContainer is not None:
         containers = [("spec.primaryContainer", spec.primaryContainer, request["PrimaryContainer"])]
     else:
@@ -123,7 +110,7 @@ def recorded_hash(status: dict[str, Any], meta: Meta) -> str | None:
     return status.get("specHash") or meta.annotations.get(SPEC_HASH_ANNOTATION)
 
 
-def matches(request: dict[str, Any], observed: dict[str, Any]) -> bool:
+def matches(request: Shape, observed: Shape) -> bool:
     """The described model is what `request` (tags aside) would create: every member sent
     is present and equal; members SageMaker adds (defaults, ARNs) do not count."""
     desired = {k: v for k, v in request.items() if k not in ("ModelName", "Tags")}
@@ -138,155 +125,143 @@ def matches(request: dict[str, Any], observed: dict[str, Any]) -> bool:
     return is_subset(desired, observed)
 
 
-def reconcile(
-    raw_spec: dict[str, Any],
-    meta: Meta,
-    status: dict[str, Any] | None,
-    ctx: Context,
-    lookup: Lookup,
-    *,
-    resync: bool = False,
-    attempt: int = 0,
-) -> Result:
-    # `resync` changes nothing here: DescribeModel is already the cheapest observation.
-    status = dict(status or {})
-    fields = carried(status, *FIELDS)
-    fields["deletionPolicy"] = deletion_policy(raw_spec, status, ctx.settings)
-    try:
-        spec = typed_spec(KIND, raw_spec)
-        request, resolved = resolved_request(spec, meta, lookup)
-    except Stop as stop:
-        return stop.result(meta, status, fields)
-    name = request["ModelName"]
-    tags = {tag["Key"]: tag["Value"] for tag in request.get("Tags") or []}
-    spec_hash = stable_hash({k: v for k, v in request.items() if k != "Tags"})
-    spec_changed = status.get("observedGeneration") != meta.generation
-    # spec.modelName is immutable at admission; an object whose name changed anyway (a CRD
-    # without the rule) owns the old model, which goes once the new one can be made.
-    old_name = model_name_of(fields.get("arn"))
-    renamed = old_name is not None and old_name != name
-    recorded = None if renamed else recorded_hash(status, meta)
-    owned = recorded is not None or old_name == name
-    events: list[Event] = []
-    try:
-        observed = ctx.registry.describe_model(name)
-        current_tags: dict[str, str] = {}
-        if observed is not None:
-            # one ListTags tells the owner and the tags to sync
-            current_tags = ctx.registry.list_tags(observed["ModelArn"])
-            other = other_owner(current_tags, meta.uid)
-            if other:
-                return refused(
-                    f"SageMaker model {name} is managed by another Kubernetes object (UID {other}); model "
-                    "names are account-wide, so this object leaves it alone. Create this Model again with "
-                    "another spec.modelName, or delete the other object and its model.",
-                    renamed,
-                    meta,
-                    status,
-                    fields,
-                )
-            owned = owned or OWNER_UID_KEY in current_tags
-        if observed is not None and recorded != spec_hash:
-            if not (recorded is None and matches(request, observed)):
-                if not owned:
-                    return refused(
-                        f"A SageMaker model named {name} already exists and was not created by this "
-                        "object; delete it in SageMaker, or create this Model again with another "
-                        "spec.modelName.",
-                        renamed,
-                        meta,
-                        status,
-                        fields,
-                    )
-                ctx.registry.delete_model(name)
-                observed = None
-                events.append(
-                    Event(
-                        NORMAL,
-                        "Replaced",
-                        f"The spec of model {name} changed and SageMaker cannot "
-                        "update a model: deleted it and created it again.",
-                    )
-                )
-            elif not owned:
-                events.append(
-                    Event(
-                        NORMAL,
-                        "Adopted",
-                        f"Model {name} already existed in SageMaker as the spec asks; "
-                        f"this object manages it from now on and tagged it {OWNER_UID_KEY}={meta.uid}.",
-                    )
-                )
-        if renamed:
-            retained = fields["deletionPolicy"] == "Retain"
-            outcome = None if retained else delete_if_owned(old_name, True, meta, ctx)
-            deleted = outcome is not None and outcome.reason == "Deleted"
-            events.append(
-                Event(
-                    NORMAL,
-                    "Replaced",
-                    f"spec.modelName changed from {old_name} to {name}: "
-                    f"{'deleted' if deleted else 'kept'} model {old_name} in SageMaker and made {name}.",
-                )
-            )
-            if outcome is not None and not deleted:
-                events.append(outcome)
-        created_arn = None
-        if observed is None:
-            created_arn = ctx.registry.create_model(with_owner_tag(request, meta.uid))
-            if not events:
-                if owned:
-                    events.append(
-                        Event(
-                            NORMAL,
-                            "DriftCorrected",
-                            f"Model {name} was missing in SageMaker; created it again.",
-                        )
-                    )
-                else:
-                    events.append(Event(NORMAL, "Created", f"Created model {name} in SageMaker."))
-            observed = ctx.registry.describe_model(name)
-        else:
-            events.extend(
-                sync_owned_tags(
-                    ctx, observed["ModelArn"], current_tags, tags, meta.uid, spec_changed, f"model {name}"
-                )
-            )
-    except ReconcileError as err:
-        return error_result(err, meta, status, fields, attempt)
-    # status.specHash and status.arn are the record that this object made the model
-    fields = dict(resolved, specHash=spec_hash, deletionPolicy=fields["deletionPolicy"])
+class Plan:
+    """What this reconcile knows of the model it wants and the one it may own."""
+
+    def __init__(self, call: Call, request: Shape):
+        self.request = request
+        self.name: str = request["ModelName"]
+        self.spec_hash = stable_hash({k: v for k, v in request.items() if k != "Tags"})
+        # spec.modelName is immutable at admission; an object whose name changed anyway (a
+        # CRD without the rule) owns the old model, which goes once the new one can be made.
+        self.old_name = model_name_of(call.fields.get("arn"))
+        self.renamed = self.old_name is not None and self.old_name != self.name
+        self.recorded = None if self.renamed else recorded_hash(call.previous, call.meta)
+        self.owned = self.recorded is not None or self.old_name == self.name
+
+
+def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
+    """1. resolve the referenced packages (wait for them to be Ready and Approved);
+    2. observe the model of this name and whose it is (another object's: Stalled);
+    3. replace it when the spec changed (SageMaker has no UpdateModel), or adopt a matching one;
+    4. delete the old name's model after a rename;
+    5. create it when absent, else sync its tags."""
+    request, resolved = resolved_request(spec, call.meta, call.lookup)
+    plan = Plan(call, request)
+    observed = ctx.registry.describe_model(plan.name)
+    current_tags: dict[str, str] = {}
+    if observed is not None:
+        # one ListTags tells the owner and the tags to sync
+        current_tags = ctx.registry.list_tags(observed["ModelArn"])
+        check_owner(call, plan, current_tags)
+        observed = replace_or_adopt(call, plan, observed, ctx)
+    if plan.renamed:
+        delete_old_name(call, plan, ctx)
     if observed is None:
-        fields["arn"] = created_arn
-        return finish(
-            Outcome.reconciling("Creating", f"Waiting for model {name} to appear in SageMaker."),
-            meta,
-            status,
-            fields,
-            events,
-            retry=WAIT_FOR_PACKAGE_DELAY,
+        created_arn = create(call, plan, ctx)
+        observed = ctx.registry.describe_model(plan.name)
+    else:
+        sync_tags(call, plan, observed, current_tags, ctx)
+    # status.specHash and status.arn are the record that this object made the model
+    call.fields = dict(resolved, specHash=plan.spec_hash, deletionPolicy=call.fields["deletionPolicy"])
+    if observed is None:
+        call.fields["arn"] = created_arn
+        raise Stop(
+            Outcome.reconciling(Reason.CREATING, f"Waiting for model {plan.name} to appear in SageMaker."),
+            WAIT_FOR_MODEL_TO_APPEAR_DELAY,
             short=True,
         )
-    fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
-    return finish(
-        Outcome.ready("Synced", f"Model {name} exists in SageMaker and matches the spec."),
-        meta,
-        status,
-        fields,
-        events,
+    call.fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
+    return call.finish(
+        Outcome.ready(Reason.SYNCED, f"Model {plan.name} exists in SageMaker and matches the spec.")
     )
 
 
-def refused(
-    message: str, renamed: bool, meta: Meta, status: dict[str, Any], fields: dict[str, Any]
-) -> Result:
+def check_owner(call: Call, plan: Plan, tags: dict[str, str]) -> None:
+    other = other_owner(tags, call.meta.uid)
+    if other:
+        refuse(
+            call,
+            plan,
+            f"SageMaker model {plan.name} is managed by another Kubernetes object (UID {other}); model "
+            "names are account-wide, so this object leaves it alone. Create this Model again with "
+            "another spec.modelName, or delete the other object and its model.",
+        )
+    plan.owned = plan.owned or OWNER_UID_KEY in tags
+
+
+def replace_or_adopt(call: Call, plan: Plan, observed: Shape, ctx: Context) -> Shape | None:
+    """The model described, or None once deleted to be created again."""
+    if plan.recorded == plan.spec_hash:
+        return observed
+    if plan.recorded is None and matches(plan.request, observed):
+        if not plan.owned:
+            call.events.append(
+                Event.normal(
+                    EventReason.ADOPTED,
+                    f"Model {plan.name} already existed in SageMaker as the spec asks; this object "
+                    f"manages it from now on and tagged it {OWNER_UID_KEY}={call.meta.uid}.",
+                )
+            )
+        return observed
+    if not plan.owned:
+        refuse(
+            call,
+            plan,
+            f"A SageMaker model named {plan.name} already exists and was not created by this "
+            "object; delete it in SageMaker, or create this Model again with another spec.modelName.",
+        )
+    ctx.registry.delete_model(plan.name)
+    call.events.append(
+        Event.normal(
+            EventReason.REPLACED,
+            f"The spec of model {plan.name} changed and SageMaker cannot "
+            "update a model: deleted it and created it again.",
+        )
+    )
+    return None
+
+
+def delete_old_name(call: Call, plan: Plan, ctx: Context) -> None:
+    old_name = plan.old_name or ""
+    retained = call.fields["deletionPolicy"] == "Retain"
+    outcome = None if retained else delete_if_owned(old_name, True, call.meta, ctx)
+    deleted = outcome is not None and outcome.reason == EventReason.DELETED
+    call.events.append(
+        Event.normal(
+            EventReason.REPLACED,
+            f"spec.modelName changed from {old_name} to {plan.name}: "
+            f"{'deleted' if deleted else 'kept'} model {old_name} in SageMaker and made {plan.name}.",
+        )
+    )
+    if outcome is not None and not deleted:
+        call.events.append(outcome)
+
+
+def create(call: Call, plan: Plan, ctx: Context) -> str:
+    arn = ctx.registry.create_model(with_owner_tag(plan.request, call.meta.uid))
+    if not call.events:
+        if plan.owned:
+            message = f"Model {plan.name} was missing in SageMaker; created it again."
+            call.events.append(Event.normal(EventReason.DRIFT_CORRECTED, message))
+        else:
+            call.events.append(Event.normal(EventReason.CREATED, f"Created model {plan.name} in SageMaker."))
+    return arn
+
+
+def sync_tags(call: Call, plan: Plan, observed: Shape, current: dict[str, str], ctx: Context) -> None:
+    desired = tag_map(plan.request.get("Tags"))
+    sync_owned_tags(ctx, call, observed["ModelArn"], current, desired, f"model {plan.name}")
+
+
+def refuse(call: Call, plan: Plan, message: str) -> None:
     """Stalled/AlreadyExists: the model of this name is not this object's. The status keeps
     no record of it (an old name's model, still this object's, stays recorded)."""
-    fields.pop("specHash", None)
-    if not renamed:
-        fields.pop("arn", None)
-        fields.pop("creationTime", None)
-    return finish(Outcome.stalled("AlreadyExists", message), meta, status, fields)
+    call.fields.pop("specHash", None)
+    if not plan.renamed:
+        call.fields.pop("arn", None)
+        call.fields.pop("creationTime", None)
+    raise Stop(Outcome.stalled(Reason.ALREADY_EXISTS, message))
 
 
 def delete_if_owned(name: str, recorded: bool, meta: Meta, ctx: Context) -> Event | None:
@@ -297,30 +272,29 @@ def delete_if_owned(name: str, recorded: bool, meta: Meta, ctx: Context) -> Even
     if observed is not None:
         why = not_deletable(ctx.registry.list_tags(observed["ModelArn"]), meta.uid, recorded)
         if why:
-            return Event(WARNING, "NotOwned", f"Model {name} in SageMaker {why}: left it untouched.")
+            return Event.warning(
+                EventReason.NOT_OWNED, f"Model {name} in SageMaker {why}: left it untouched."
+            )
     elif not recorded:
         return None  # never created (it waited for approval all its life)
     # recorded but not described: created, not yet visible; absent is not an error
     ctx.registry.delete_model(name)
-    return Event(NORMAL, "Deleted", f"Deleted model {name} in SageMaker.")
+    return Event.normal(EventReason.DELETED, f"Deleted model {name} in SageMaker.")
 
 
-def delete(
-    raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, *, attempt: int = 0
-) -> Result:
-    status = dict(status or {})
-    name = model_name_of(status.get("arn"))
+def delete(call: Call, ctx: Context) -> Result:
+    name = model_name_of(call.previous.get("arn"))
     # status.arn, or a spec hash (created, not yet seen by a describe): this object made it;
     # without either, only the owner tag can say so (a crash before the status was written)
-    recorded = name is not None or recorded_hash(status, meta) is not None
-    name = name or (raw_spec or {}).get("modelName") or meta.name
-    if deletion_policy(raw_spec, status, ctx.settings) == "Retain":
-        kept = [Event(NORMAL, "Retained", f"deletionPolicy is Retain: model {name} is kept in SageMaker.")]
-        return Result(status, kept if recorded else [])
-    try:
-        outcome = delete_if_owned(name, recorded, meta, ctx)
-    except ReconcileError as err:
-        result = error_result(err, meta, status, carried(status, *FIELDS), attempt)
-        result.retry = result.retry or 30.0
-        return result
-    return Result(status, [outcome] if outcome else [])
+    recorded = name is not None or recorded_hash(call.previous, call.meta) is not None
+    name = name or call.raw_spec.get("modelName") or call.meta.name
+    if call.fields["deletionPolicy"] == "Retain":
+        kept = Event.normal(
+            EventReason.RETAINED, f"deletionPolicy is Retain: model {name} is kept in SageMaker."
+        )
+        return call.unchanged(kept) if recorded else call.unchanged()
+    outcome = delete_if_owned(name, recorded, call.meta, ctx)
+    return call.unchanged(outcome) if outcome else call.unchanged()
+
+
+CONTROLLER = Kind("Model", ModelSpec, FIELDS, reconcile, delete)

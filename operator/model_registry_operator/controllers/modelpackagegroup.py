@@ -15,210 +15,168 @@ records it. The tags listed for tag sync are the ones the owner is read from: no
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
+from ..api import ModelPackageGroupSpec
 from ..errors import ReconcileError
-from ..registry.base import OWNER_UID_KEY, not_deletable, other_owner, with_owner_tag
-from .common import (
-    NORMAL,
-    WARNING,
-    Context,
-    Event,
-    Meta,
-    Result,
-    Stop,
-    carried,
-    deletion_policy,
-    error_result,
-    finish,
+from ..reasons import EventReason, Reason
+from ..registry.base import OWNER_UID_KEY, Shape, not_deletable, other_owner, with_owner_tag
+from ..registry.requests import request_for, tag_map, to_api
+from ..timing import (
+    WAIT_FOR_GROUP_TO_APPEAR_DELAY,
+    WAIT_FOR_VERSIONS_DELAY,
     patience_after,
-    request_for,
-    rfc3339,
-    sync_owned_tags,
-    to_api,
     true_for,
-    typed_spec,
+    versions_patience,
 )
+from .call import Call, Event, Result, Stop, rfc3339
 from .conditions import RECONCILING, STALLED, Outcome, condition
+from .context import Context
+from .kind import Kind
+from .tags import sync_owned_tags
 
-KIND = "ModelPackageGroup"
 FIELDS = ("arn", "modelPackageGroupStatus", "creationTime")
-PENDING_DELAY = 2.0
-VERSIONS_DELAY = 5.0
-# A deleted group whose versions are still there after this long (two resync periods, at
-# most five minutes) is Stalled: the versions its ModelPackage objects delete go within
-# seconds, so what remains was retained or made outside the cluster and may never go.
-VERSIONS_PATIENCE_CAP = 300.0
 VERSIONS_NAMED = 3  # remaining versions named in the Stalled message
 
 
-def group_name(raw_spec: dict[str, Any], meta: Meta) -> str:
-    return (raw_spec or {}).get("modelPackageGroupName") or meta.name
+def group_name(call: Call) -> str:
+    return call.raw_spec.get("modelPackageGroupName") or call.meta.name
 
 
-def reconcile(
-    raw_spec: dict[str, Any],
-    meta: Meta,
-    status: dict[str, Any] | None,
-    ctx: Context,
-    *,
-    resync: bool = False,
-    attempt: int = 0,
-) -> Result:
-    fields = carried(status, *FIELDS)
-    fields["deletionPolicy"] = deletion_policy(raw_spec, status, ctx.settings)
-    try:
-        spec = typed_spec(KIND, raw_spec)
-    except Stop as stop:
-        return stop.result(meta, status, fields)
-    name = spec.modelPackageGroupName or meta.name
-    desired_tags = {tag.key: tag.value for tag in spec.tags or []}
-    spec_changed = (status or {}).get("observedGeneration") != meta.generation
-    events: list[Event] = []
-    try:
-        observed = None
-        if resync and fields.get("modelPackageGroupStatus") == "Completed" and fields.get("arn"):
-            # The packages' shared listing proves the group still exists at no extra cost;
-            # only an empty (or failing) listing needs a describe.
-            try:
-                listed = ctx.listings.get(name)
-            except ReconcileError:  # e.g. the group is gone: describe says what happened
-                listed = None
-            if listed:
-                observed = {
-                    "ModelPackageGroupArn": fields["arn"],
-                    "ModelPackageGroupStatus": "Completed",
-                    "CreationTime": fields.get("creationTime"),
-                }
-        if observed is None:
-            observed = ctx.registry.describe_group(name)
-        if observed is None:
-            request = request_for("CreateModelPackageGroup", {**to_api(spec), "ModelPackageGroupName": name})
-            ctx.registry.create_group(with_owner_tag(request, meta.uid))
-            if fields.get("arn"):
-                events.append(
-                    Event(
-                        NORMAL,
-                        "DriftCorrected",
-                        f"Model package group {name} was missing in SageMaker; created it again.",
-                    )
-                )
-            else:
-                events.append(Event(NORMAL, "Created", f"Created model package group {name} in SageMaker."))
-            observed = ctx.registry.describe_group(name)
-        else:
-            # one ListTags per group and check tells the owner and the tags to sync;
-            # AddTags/DeleteTags only when they differ
-            current = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
-            other = other_owner(current, meta.uid)
-            if other:
-                return finish(
-                    Outcome.stalled("AlreadyExists", managed_elsewhere(name, other)), meta, status, {}
-                )
-            if OWNER_UID_KEY not in current and not fields.get("arn"):
-                events.append(
-                    Event(
-                        NORMAL,
-                        "Adopted",
-                        f"Model package group {name} already existed in SageMaker "
-                        f"without an owner tag; this object manages it from now on and tagged it "
-                        f"{OWNER_UID_KEY}={meta.uid}.",
-                    )
-                )
-            events.extend(
-                sync_owned_tags(
-                    ctx,
-                    observed["ModelPackageGroupArn"],
-                    current,
-                    desired_tags,
-                    meta.uid,
-                    spec_changed,
-                    f"model package group {name}",
-                )
-            )
-    except ReconcileError as err:
-        return error_result(err, meta, status, fields, attempt)
+def reconcile(call: Call, spec: ModelPackageGroupSpec, ctx: Context) -> Result:
+    """Observe the group, create it when absent, claim it and sync its tags, report its status."""
+    name = spec.modelPackageGroupName or call.meta.name
+    observed = observe(call, name, ctx)
+    if observed is None:
+        observed = create(call, spec, name, ctx)
+    else:
+        claim_and_sync_tags(call, spec, name, observed, ctx)
     if observed is None:  # created, but not visible yet
-        return finish(
+        raise Stop(
             Outcome.reconciling(
-                "Creating", f"Waiting for model package group {name} to appear in SageMaker."
+                Reason.CREATING, f"Waiting for model package group {name} to appear in SageMaker."
             ),
-            meta,
-            status,
-            fields,
-            events,
-            retry=PENDING_DELAY,
+            WAIT_FOR_GROUP_TO_APPEAR_DELAY,
             short=True,
         )
-    fields.update(
+    return report(call, name, observed)
+
+
+def observe(call: Call, name: str, ctx: Context) -> Shape | None:
+    """On a resync of a completed group, the packages' shared listing proves the group still
+    exists at no extra cost; only an empty (or failing) listing needs a describe."""
+    fields = call.fields
+    if call.resync and fields.get("modelPackageGroupStatus") == "Completed" and fields.get("arn"):
+        try:
+            listed = ctx.listings.get(name)
+        except ReconcileError:  # e.g. the group is gone: describe says what happened
+            listed = None
+        if listed:
+            return {
+                "ModelPackageGroupArn": fields["arn"],
+                "ModelPackageGroupStatus": "Completed",
+                "CreationTime": fields.get("creationTime"),
+            }
+    return ctx.registry.describe_group(name)
+
+
+def create(call: Call, spec: ModelPackageGroupSpec, name: str, ctx: Context) -> Shape | None:
+    request = request_for("CreateModelPackageGroup", {**to_api(spec), "ModelPackageGroupName": name})
+    ctx.registry.create_group(with_owner_tag(request, call.meta.uid))
+    if call.fields.get("arn"):
+        call.events.append(
+            Event.normal(
+                EventReason.DRIFT_CORRECTED,
+                f"Model package group {name} was missing in SageMaker; created it again.",
+            )
+        )
+    else:
+        call.events.append(
+            Event.normal(EventReason.CREATED, f"Created model package group {name} in SageMaker.")
+        )
+    return ctx.registry.describe_group(name)
+
+
+def claim_and_sync_tags(
+    call: Call, spec: ModelPackageGroupSpec, name: str, observed: Shape, ctx: Context
+) -> None:
+    """One ListTags per group and check tells the owner and the tags to sync; AddTags or
+    DeleteTags only when they differ. Another object's group is Stalled/AlreadyExists."""
+    arn = observed["ModelPackageGroupArn"]
+    current = ctx.registry.list_tags(arn)
+    other = other_owner(current, call.meta.uid)
+    if other:
+        call.fields = {}
+        raise Stop(Outcome.stalled(Reason.ALREADY_EXISTS, managed_elsewhere(name, other)))
+    if OWNER_UID_KEY not in current and not call.fields.get("arn"):
+        call.events.append(
+            Event.normal(
+                EventReason.ADOPTED,
+                f"Model package group {name} already existed in SageMaker "
+                f"without an owner tag; this object manages it from now on and tagged it "
+                f"{OWNER_UID_KEY}={call.meta.uid}.",
+            )
+        )
+    desired = tag_map(to_api(spec).get("Tags"))
+    sync_owned_tags(ctx, call, arn, current, desired, f"model package group {name}")
+
+
+def report(call: Call, name: str, observed: Shape) -> Result:
+    call.fields.update(
         arn=observed.get("ModelPackageGroupArn"),
         modelPackageGroupStatus=observed.get("ModelPackageGroupStatus"),
         creationTime=rfc3339(observed.get("CreationTime")),
     )
     group_status = observed.get("ModelPackageGroupStatus") or "Completed"
     if group_status == "Completed":
-        outcome = Outcome.ready(
-            "Synced", f"Model package group {name} exists in SageMaker and matches the spec."
-        )
-        return finish(outcome, meta, status, fields, events)
-    if group_status in ("Failed", "DeleteFailed"):
-        outcome = Outcome.stalled(
-            "GroupFailed",
-            f"SageMaker reports model package group {name} as {group_status}; "
-            "check it in SageMaker, then delete and re-create this object.",
-        )
-        return finish(outcome, meta, status, fields, events)
-    outcome = Outcome.reconciling(group_status, f"Model package group {name} is {group_status} in SageMaker.")
-    return finish(outcome, meta, status, fields, events, retry=PENDING_DELAY, short=True)
-
-
-def delete(
-    raw_spec: dict[str, Any], meta: Meta, status: dict[str, Any] | None, ctx: Context, *, attempt: int = 0
-) -> Result:
-    """retry None: done, the finalizer may go. Otherwise a status to show while waiting."""
-    name = group_name(raw_spec, meta)
-    fields = carried(status, *FIELDS)
-    fields["deletionPolicy"] = policy = deletion_policy(raw_spec, status, ctx.settings)
-    if policy == "Retain":
-        return Result(
-            status or {},
-            [
-                Event(
-                    NORMAL,
-                    "Retained",
-                    f"deletionPolicy is Retain: model package group {name} is kept in SageMaker.",
-                )
-            ],
-        )
-    try:
-        observed = ctx.registry.describe_group(name)
-        if observed is None:
-            ctx.listings.forget(name)
-            return Result(status or {}, [])
-        tags = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
-        why = not_deletable(tags, meta.uid, recorded=bool(fields.get("arn")))
-        if why:
-            return Result(
-                status or {},
-                [
-                    Event(
-                        WARNING,
-                        "NotOwned",
-                        f"Model package group {name} in SageMaker {why}: left it untouched.",
-                    )
-                ],
+        return call.finish(
+            Outcome.ready(
+                Reason.SYNCED, f"Model package group {name} exists in SageMaker and matches the spec."
             )
-        versions = ctx.registry.list_packages(name)
-        if versions:
-            return wait_for_versions(name, versions, meta, status, fields, versions_patience(ctx.settings))
-        ctx.registry.delete_group(name)
-    except ReconcileError as err:
-        result = error_result(err, meta, status, fields, attempt)
-        result.retry = result.retry or VERSIONS_DELAY * 6  # a terminal error is still retried, slowly
-        return result
+        )
+    if group_status in ("Failed", "DeleteFailed"):
+        return call.finish(
+            Outcome.stalled(
+                Reason.GROUP_FAILED,
+                f"SageMaker reports model package group {name} as {group_status}; "
+                "check it in SageMaker, then delete and re-create this object.",
+            )
+        )
+    outcome = Outcome.reconciling(
+        Reason(group_status), f"Model package group {name} is {group_status} in SageMaker."
+    )
+    return call.finish(outcome, retry=WAIT_FOR_GROUP_TO_APPEAR_DELAY, short=True)
+
+
+def delete(call: Call, ctx: Context) -> Result:
+    """Delete the group once it has no versions left (SageMaker refuses to delete a non-empty
+    group), unless deletionPolicy is Retain or the group is not this object's."""
+    name = group_name(call)
+    if call.fields["deletionPolicy"] == "Retain":
+        return call.unchanged(
+            Event.normal(
+                EventReason.RETAINED,
+                f"deletionPolicy is Retain: model package group {name} is kept in SageMaker.",
+            )
+        )
+    observed = ctx.registry.describe_group(name)
+    if observed is None:
+        ctx.listings.forget(name)
+        return call.unchanged()
+    tags = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
+    why = not_deletable(tags, call.meta.uid, recorded=bool(call.fields.get("arn")))
+    if why:
+        return call.unchanged(
+            Event.warning(
+                EventReason.NOT_OWNED, f"Model package group {name} in SageMaker {why}: left it untouched."
+            )
+        )
+    versions = ctx.registry.list_packages(name)
+    if versions:
+        return wait_for_versions(call, name, versions, versions_patience(ctx.settings.resync_seconds))
+    ctx.registry.delete_group(name)
     ctx.listings.forget(name)
-    return Result(
-        status or {}, [Event(NORMAL, "Deleted", f"Deleted model package group {name} in SageMaker.")]
+    return call.unchanged(
+        Event.normal(EventReason.DELETED, f"Deleted model package group {name} in SageMaker.")
     )
 
 
@@ -230,41 +188,31 @@ def managed_elsewhere(name: str, other: str) -> str:
     )
 
 
-def versions_patience(settings: Any) -> float:
-    return min(VERSIONS_PATIENCE_CAP, 2 * settings.resync_seconds)
-
-
-def wait_for_versions(
-    name: str,
-    versions: list[dict[str, Any]],
-    meta: Meta,
-    status: dict[str, Any] | None,
-    fields: dict[str, Any],
-    bound: float,
-) -> Result:
+def wait_for_versions(call: Call, name: str, versions: list[Shape], bound: float) -> Result:
     """Reconciling/WaitingForVersions, then, once that has lasted `bound` seconds,
     Stalled/VersionsRemain naming them; retried ever more slowly either way, so the group
     goes as soon as they do."""
-    conditions = (status or {}).get("conditions") or []
+    status = call.previous
+    conditions = status.get("conditions") or []
     stalled, reconciling = condition(status, STALLED) or {}, condition(status, RECONCILING) or {}
-    already_stalled = stalled.get("status") == "True" and stalled.get("reason") == "VersionsRemain"
-    if meta.deleted is not None:
+    already_stalled = stalled.get("status") == "True" and stalled.get("reason") == Reason.VERSIONS_REMAIN
+    if call.meta.deleted is not None:
         # since the deletion was asked for: a retryable error in between (throttling) does
         # not start the wait again, and the Stalled condition is not posted twice
-        waited = max(0.0, (datetime.datetime.now(datetime.UTC) - meta.deleted).total_seconds())
+        waited = max(0.0, (datetime.datetime.now(datetime.UTC) - call.meta.deleted).total_seconds())
     elif already_stalled:
         waited = bound + (true_for(conditions, STALLED) or 0.0)
-    elif reconciling.get("reason") == "WaitingForVersions":
+    elif reconciling.get("reason") == Reason.WAITING_FOR_VERSIONS:
         waited = true_for(conditions, RECONCILING) or 0.0
     else:
         waited = 0.0
     if waited <= bound and not already_stalled:
         outcome = Outcome.reconciling(
-            "WaitingForVersions",
+            Reason.WAITING_FOR_VERSIONS,
             f"Waiting for the {len(versions)} model package version(s) in group {name} to be deleted "
             "before deleting the group; delete their ModelPackage objects (or the versions in SageMaker).",
         )
-        return finish(outcome, meta, status, fields, retry=VERSIONS_DELAY)
+        return call.finish(outcome, retry=WAIT_FOR_VERSIONS_DELAY)
     ordered = sorted(
         versions, key=lambda v: (v.get("ModelPackageVersion") or 0, v.get("ModelPackageArn") or "")
     )
@@ -273,10 +221,13 @@ def wait_for_versions(
         named += f" and {len(ordered) - VERSIONS_NAMED} more"
     # no waiting time in the message: it stays the same on every retry (one Event, no rewrite)
     outcome = Outcome.stalled(
-        "VersionsRemain",
+        Reason.VERSIONS_REMAIN,
         f"Model package group {name} cannot be deleted: {len(ordered)} model package version(s) remain in it "
         f"({named}) after {bound:.0f}s; versions whose ModelPackage had deletionPolicy Retain, or made outside "
         "this cluster, are never deleted by the operator. Delete them in SageMaker, or set this group's "
         "spec.deletionPolicy to Retain to keep the group; the operator keeps checking.",
     )
-    return finish(outcome, meta, status, fields, retry=max(VERSIONS_DELAY, patience_after(waited)))
+    return call.finish(outcome, retry=max(WAIT_FOR_VERSIONS_DELAY, patience_after(waited)))
+
+
+CONTROLLER = Kind("ModelPackageGroup", ModelPackageGroupSpec, FIELDS, reconcile, delete)

@@ -20,28 +20,35 @@ kopf to come back (kopf.TemporaryError) when the result says when.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
 
 from .. import GROUP, VERSION
 from ..api.common import KOPF_STATUS
-from ..errors import RetryableError
 from ..metrics import OperatorMetrics
-from .common import Context, Meta, Result, error_result
-from .conditions import Outcome, build_conditions
+from ..settings import Settings
+from ..timing import INLINE_WAIT_SECONDS, STATUS_WRITE_TIMEOUT, audit_due
+from .call import Call, Event, Meta, Result
+from .conditions import READY, Outcome, build_conditions, condition
+from .context import Context
+from .kind import Kind
 
 log = logging.getLogger(__name__)
+# the kinds others reference, indexed in memory by (namespace, name)
 INDEXES = {"ModelPackageGroup": "modelpackagegroup_index", "ModelPackage": "modelpackage_index"}
-# Longest in-memory wait per handler call before the status says Reconciling and kopf
-# calls again; longer waits (an approval, a backoff) always go through kopf.
-INLINE_WAIT_SECONDS = 10.0
 CHANGE_HANDLERS = ("reconcile-create", "reconcile-update", "reconcile-resume")
-PLURALS = {"ModelPackageGroup": "modelpackagegroups", "ModelPackage": "modelpackages", "Model": "models"}
+
+
+class ComeBackLater(kopf.TemporaryError):
+    """How a handler asks kopf to call again in `delay` seconds: an expected wait or a
+    retry the object's status already explains. main.py logs it below ERROR by this type."""
 
 
 class IndexLookup:
@@ -55,7 +62,8 @@ class IndexLookup:
         if index is None:
             return None
         for value in index.get((namespace, name), []):
-            return value
+            entry: dict[str, Any] = value
+            return entry
         return None
 
 
@@ -95,7 +103,7 @@ class KubernetesStatusWriter:
             name,
             {"status": status},
             _content_type="application/merge-patch+json",
-            _request_timeout=10,
+            _request_timeout=STATUS_WRITE_TIMEOUT,
         )
 
 
@@ -126,7 +134,7 @@ class StatusProgress:
             }
             try:
                 self._write(self._plural, self._namespace, self._name, change)
-            except Exception as exc:  # progress is informative: never fail the reconcile for it
+            except Exception as exc:  # noqa: BLE001 - progress is informative: never fail the reconcile for it
                 log.warning("cannot write progress of %s/%s: %s", self._namespace, self._name, exc)
                 return
             self.written.update(change)
@@ -149,7 +157,7 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
         if (body.get("metadata", {}).get("annotations") or {}).get(key) != value:
             patch.metadata.setdefault("annotations", {})[key] = value
     for event in result.events:
-        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+        kopf.event(body, type=event.type, reason=str(event.reason), message=event.message)
     if result.retry is not None:
         message = (
             next(
@@ -162,7 +170,7 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
             )
             or "Not done yet."
         )
-        raise kopf.TemporaryError(message, delay=result.retry)
+        raise ComeBackLater(message, delay=result.retry)
 
 
 def settled(body: Any) -> bool:
@@ -173,30 +181,6 @@ def settled(body: Any) -> bool:
     return not any(
         c.get("type") == "Reconciling" and c.get("status") == "True" for c in status.get("conditions") or []
     )
-
-
-def call_reconcile(
-    fn: Callable[..., Result],
-    raw_spec: dict[str, Any],
-    meta: Meta,
-    status: dict[str, Any],
-    ctx: Context,
-    **args: Any,
-) -> Result:
-    """`fn(...)`, with an unexpected exception (a bug, a full disk) turned into Reconciling/
-    InternalError with backoff and the traceback in the log: the object's status says what
-    happened instead of kopf retrying silently. The message names only the exception type,
-    since its text may carry URLs or other details meant for the log."""
-    try:
-        return fn(raw_spec, meta, status, ctx, **args)
-    except Exception as exc:
-        log.exception("reconcile of %s %s/%s failed unexpectedly", fn.__module__, meta.namespace, meta.name)
-        fields = {k: v for k, v in (status or {}).items() if k not in ("conditions", "observedGeneration")}
-        error = RetryableError(
-            "InternalError",
-            f"The operator failed unexpectedly ({type(exc).__name__}); its log has the details.",
-        )
-        return error_result(error, meta, status, fields, args.get("attempt", 0))
 
 
 def change_pending(body: Any) -> bool:
@@ -213,57 +197,134 @@ def change_pending(body: Any) -> bool:
     return any(key.split("/")[0] in CHANGE_HANDLERS for key in progress)
 
 
-def register_kind(
-    reg: kopf.OperatorRegistry,
-    ctx: Context,
-    kind: str,
-    reconcile: Callable[..., Result],
-    delete: Callable[..., Result],
-    metrics: OperatorMetrics,
-) -> None:
-    plural = PLURALS[kind]
-    resource = (GROUP, VERSION, plural)
-    handling: set[str] = set()  # UIDs a change or delete handler is working on right now
-    log = logging.getLogger(f"model_registry_operator.{kind}")
-    write_status = ctx.status_writer or KubernetesStatusWriter()  # register_all shares one
+class ObjectLocks:
+    """One lock per object UID: a change handler and a resync timer never reconcile the
+    same object at once (they run in different executor threads)."""
 
-    def reconcile_once(
-        fn: Callable[..., Result],
-        body: Any,
-        status: dict[str, Any],
-        kwargs: dict[str, Any],
-        resync: bool,
-        blocking: bool,
-        progress: StatusProgress | None,
-    ) -> Result | None:
-        meta = Meta.from_body(body)
-        lock = ctx.locks.get(meta.uid)
-        if not lock.acquire(blocking=blocking):
-            return None  # a resync while a change is being handled: that handler covers it
-        try:
-            args: dict[str, Any] = {"attempt": ctx.attempt(meta)}
-            if resync:
-                args["resync"] = True
-            if "lookup" in fn.__code__.co_varnames:
-                args["lookup"] = IndexLookup(kwargs)
-            if progress is not None and "progress" in fn.__code__.co_varnames:
-                args["progress"] = progress
-            started = time.monotonic()
-            result = call_reconcile(fn, dict(body.get("spec") or {}), meta, status, ctx, **args)
-            metrics.reconciled(
-                kind,
-                result.status,
-                time.monotonic() - started,
-                failed=result.failed,
-                deleted=fn is delete and result.retry is None and not result.failed,
-            )
-            ctx.record(meta, result.failed)
-            return result
-        finally:
-            lock.release()
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+
+    def get(self, uid: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(uid, threading.Lock())
+
+    def forget(self, uid: str) -> None:
+        with self._guard:
+            self._locks.pop(uid, None)
+
+
+@dataclass
+class Runtime:
+    """What only the kopf layer keeps between calls, shared by the three kinds."""
+
+    executor: concurrent.futures.Executor | None = None  # None: the event loop's default
+    # writes a status merge patch from a reconcile thread (progress of a long copy);
+    # None: the kubernetes client's
+    status_writer: StatusWriter | None = None
+    locks: ObjectLocks = field(default_factory=ObjectLocks)
+    # consecutive retryable failures per object UID, as (generation, count): the backoff
+    # exponent (kopf's own retry count also counts ordinary waits, which must not slow the
+    # next error's retry); a new generation starts again from zero
+    failures: dict[str, tuple[int | None, int]] = field(default_factory=dict)
+    wall_clock: Callable[[], float] = time.time  # when audits are due
+    # per object UID, the wall-clock time of its last resync that got through (Ready): the
+    # next one audits if its turn came in between, however late or early kopf's timer fired
+    resynced: dict[str, float] = field(default_factory=dict)
+
+    def attempt(self, meta: Meta) -> int:
+        """How many reconciles of this object's current generation failed in a row."""
+        generation, count = self.failures.get(meta.uid, (meta.generation, 0))
+        return count if generation == meta.generation else 0
+
+    def record(self, meta: Meta, failed: bool) -> None:
+        if failed:
+            self.failures[meta.uid] = (meta.generation, self.attempt(meta) + 1)
+        else:
+            self.failures.pop(meta.uid, None)
+
+    def audit_turn(self, uid: str, settings: Settings) -> bool:
+        """Whether this resync of the object is its audit (see timing.audit_due)."""
+        now = self.wall_clock()
+        since = self.resynced.get(uid, now - settings.resync_seconds)
+        return audit_due(uid, now, since, settings.audit_seconds)
+
+    def resynced_with(self, uid: str, result: Result) -> None:
+        """A resync that got through (Ready) ends the object's audit turn; a failed audit is
+        tried again by the next resync."""
+        if (condition(result.status, READY) or {}).get("status") == "True":
+            self.resynced[uid] = self.wall_clock()
+
+    def forget(self, uid: str) -> None:
+        self.locks.forget(uid)
+        self.failures.pop(uid, None)
+        self.resynced.pop(uid, None)
+
+
+@dataclass(frozen=True)
+class Handled:
+    """One handler call of kopf's, as its reconciles see it."""
+
+    fn: Callable[[Call, Context], Result]  # the kind's reconcile or delete
+    body: Any
+    lookup: IndexLookup
+    resync: bool  # observe the cheap way (a resync, or a resume of an object already in sync)
+    blocking: bool  # wait for the object's lock (a resync does not: a change handler covers it)
+    progress: StatusProgress
+
+
+class KindHandlers:
+    """kopf's handlers for one kind: create, update and resume run the kind's reconcile; a
+    timer re-runs it every resync period unless a change handler still owns the object;
+    delete runs the kind's delete until it is done."""
+
+    def __init__(
+        self, kind: Kind[Any], ctx: Context, runtime: Runtime, metrics: OperatorMetrics, write: StatusWriter
+    ):
+        self.kind, self.ctx, self.runtime, self.metrics, self.write = kind, ctx, runtime, metrics, write
+        self.handling: set[str] = set()  # UIDs a change or delete handler is working on right now
+        self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
+
+    def register(self, reg: kopf.OperatorRegistry) -> None:
+        resource = (GROUP, VERSION, self.kind.plural)
+        create_id, update_id, resume_id = CHANGE_HANDLERS
+        on_change = kopf.on.resume(*resource, id=resume_id, registry=reg)(self.on_change)
+        on_change = kopf.on.create(*resource, id=create_id, registry=reg)(on_change)
+        kopf.on.update(*resource, id=update_id, field="spec", registry=reg)(on_change)
+        interval = self.ctx.settings.resync_seconds
+        kopf.timer(*resource, id="resync", interval=interval, initial_delay=interval, registry=reg)(
+            self.on_resync
+        )
+        kopf.on.delete(*resource, id="delete", registry=reg)(self.on_delete)
+        kopf.on.event(*resource, id="metrics", registry=reg)(self.on_event)
+        if self.kind.name in INDEXES:
+            kopf.index(*resource, id=INDEXES[self.kind.name], registry=reg)(index_entry)
+
+    async def on_change(self, body: Any, patch: Any, reason: Any = None, **kwargs: Any) -> None:
+        # At operator start, an object already in sync for its generation is checked the
+        # cheap way a resync does (shared listings), not with one describe per object.
+        cheap = str(reason) == "resume" and settled(body)
+        await self.run(self.kind.reconcile, body, patch, kwargs, cheap=cheap)
+
+    async def on_resync(self, body: Any, patch: Any, **kwargs: Any) -> None:
+        if body.get("metadata", {}).get("deletionTimestamp"):
+            return
+        await self.run(self.kind.reconcile, body, patch, kwargs, resync=True, blocking=False)
+
+    async def on_delete(self, body: Any, patch: Any, **kwargs: Any) -> None:
+        await self.run(self.kind.delete, body, patch, kwargs)  # raises while SageMaker is not done
+        uid = body["metadata"]["uid"]
+        self.runtime.forget(uid)
+        self.metrics.gone(uid)
+
+    def on_event(self, type: str | None, body: Any, **_: Any) -> None:
+        # also gone without the delete handler (a finalizer removed by hand)
+        if type == "DELETED":
+            self.metrics.gone(body["metadata"]["uid"])
 
     async def run(
-        fn: Callable[..., Result],
+        self,
+        fn: Callable[[Call, Context], Result],
         body: Any,
         patch: Any,
         kwargs: dict[str, Any],
@@ -275,44 +336,35 @@ def register_kind(
         status write, no kopf retry round trip), then write the outcome once."""
         previous = dict(body.get("status") or {})
         uid = body["metadata"]["uid"]
-        if resync and (uid in handling or change_pending(body)):
-            metrics.looked_at(uid)  # still this replica's, its condition stands
+        if resync and (uid in self.handling or change_pending(body)):
+            self.metrics.looked_at(uid)  # still this replica's, its condition stands
             return  # the change handler (and its retries) own the object until it is done
         if not resync:
-            handling.add(uid)
-        progress = StatusProgress(write_status, plural, body, previous)
+            self.handling.add(uid)
+        progress = StatusProgress(self.write, self.kind.plural, body, previous)
+        handled = Handled(fn, body, IndexLookup(kwargs), resync or cheap, blocking, progress)
         try:
-            result = await reconcile_until_done(
-                fn, body, previous, kwargs, resync or cheap, blocking, progress
-            )
+            result = await self.reconcile_until_done(handled, previous)
         finally:
-            handling.discard(uid)
+            self.handling.discard(uid)
             # the reconcile thread is done: no progress write can race kopf's patch below
             written = progress.close()
         if result is None:
             return
         meta = body["metadata"]
         for event in result.events:
-            log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message)
-        metrics.written(kind, uid, result.status)
+            self.log.info(
+                "%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message
+            )
+        self.metrics.written(self.kind.name, uid, result.status)
         apply_result(result, body, patch, written)
 
-    async def reconcile_until_done(
-        fn: Callable[..., Result],
-        body: Any,
-        status: dict[str, Any],
-        kwargs: dict[str, Any],
-        resync: bool,
-        blocking: bool,
-        progress: StatusProgress | None = None,
-    ) -> Result | None:
+    async def reconcile_until_done(self, handled: Handled, status: dict[str, Any]) -> Result | None:
         loop = asyncio.get_running_loop()
-        events: list = []
+        events: list[Event] = []
         waited = 0.0
         while True:
-            result = await loop.run_in_executor(
-                ctx.executor, reconcile_once, fn, body, status, kwargs, resync, blocking, progress
-            )
+            result = await loop.run_in_executor(self.runtime.executor, self.reconcile_once, handled, status)
             if result is None:
                 return None
             events.extend(result.events)
@@ -323,64 +375,66 @@ def register_kind(
             waited += result.retry
             status = result.status
 
-    create_id, update_id, resume_id = CHANGE_HANDLERS
-
-    @kopf.on.resume(*resource, id=resume_id, registry=reg)
-    @kopf.on.create(*resource, id=create_id, registry=reg)
-    @kopf.on.update(*resource, id=update_id, field="spec", registry=reg)
-    async def on_change(body: Any, patch: Any, reason: Any = None, **kwargs: Any) -> None:
-        # At operator start, an object already in sync for its generation is checked the
-        # cheap way a resync does (shared listings), not with one describe per object.
-        cheap = str(reason) == "resume" and settled(body)
-        await run(reconcile, body, patch, kwargs, cheap=cheap)
-
-    @kopf.timer(
-        *resource,
-        id="resync",
-        interval=ctx.settings.resync_seconds,
-        initial_delay=ctx.settings.resync_seconds,
-        registry=reg,
-    )
-    async def on_resync(body: Any, patch: Any, **kwargs: Any) -> None:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return
-        await run(reconcile, body, patch, kwargs, resync=True, blocking=False)
-
-    @kopf.on.delete(*resource, id="delete", registry=reg)
-    async def on_delete(body: Any, patch: Any, **kwargs: Any) -> None:
-        await run(delete, body, patch, kwargs)  # raises while SageMaker is not done
-        ctx.locks.forget(body["metadata"]["uid"])
-        ctx.failures.pop(body["metadata"]["uid"], None)
-        ctx.resynced.pop(body["metadata"]["uid"], None)
-        metrics.gone(body["metadata"]["uid"])
-
-    @kopf.on.event(*resource, id="metrics", registry=reg)
-    def on_event(type: str | None, body: Any, **_: Any) -> None:
-        # also gone without the delete handler (a finalizer removed by hand)
-        if type == "DELETED":
-            metrics.gone(body["metadata"]["uid"])
-
-    if kind in INDEXES:
-
-        def index(namespace: str, name: str, spec: Any, status: Any, meta: Any, **_: Any) -> dict[Any, Any]:
-            deleting = bool(meta.get("deletionTimestamp"))
-            return {(namespace, name): {"spec": dict(spec), "status": dict(status), "deleting": deleting}}
-
-        index.__name__ = INDEXES[kind]
-        kopf.index(*resource, id=INDEXES[kind], registry=reg)(index)
+    def reconcile_once(self, handled: Handled, status: dict[str, Any]) -> Result | None:
+        """One reconcile or delete, from `status` (the one read, or the last inline wait's)."""
+        meta = Meta.from_body(handled.body)
+        runtime, resync = self.runtime, handled.resync
+        lock = runtime.locks.get(meta.uid)
+        if not lock.acquire(blocking=handled.blocking):
+            return None  # a resync while a change is being handled: that handler covers it
+        try:
+            call = Call(
+                meta,
+                dict(handled.body.get("spec") or {}),
+                dict(status or {}),
+                handled.lookup,
+                attempt=runtime.attempt(meta),
+                resync=resync,
+                # a resync's turn to describe in full (customer metadata, ... changed in SageMaker)
+                audit=resync and runtime.audit_turn(meta.uid, self.ctx.settings),
+                progress=handled.progress,
+            )
+            started = time.monotonic()
+            result = handled.fn(call, self.ctx)
+            deleting = handled.fn == self.kind.delete
+            self.metrics.reconciled(
+                self.kind.name,
+                result.status,
+                time.monotonic() - started,
+                failed=result.failed,
+                deleted=deleting and result.retry is None and not result.failed,
+            )
+            runtime.record(meta, result.failed)
+            if resync:
+                runtime.resynced_with(meta.uid, result)
+            return result
+        finally:
+            lock.release()
 
 
-def register_all(reg: kopf.OperatorRegistry, ctx: Context, metrics: OperatorMetrics | None = None) -> None:
+def index_entry(
+    namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
+) -> dict[tuple[str | None, str], dict[str, Any]]:
+    """What a referencing object needs of a group or package: no API call per lookup."""
+    deleting = bool(meta.get("deletionTimestamp"))
+    return {(namespace, name): {"spec": dict(spec), "status": dict(status), "deleting": deleting}}
+
+
+def register_all(
+    reg: kopf.OperatorRegistry,
+    ctx: Context,
+    metrics: OperatorMetrics | None = None,
+    runtime: Runtime | None = None,
+) -> Runtime:
     """`metrics`: where to count; None: a registry of its own that nothing serves."""
     from prometheus_client import CollectorRegistry
 
     from . import model, modelpackage, modelpackagegroup
 
-    if ctx.status_writer is None:
-        ctx.status_writer = KubernetesStatusWriter()
+    runtime = runtime or Runtime()
+    if runtime.status_writer is None:
+        runtime.status_writer = KubernetesStatusWriter()
     metrics = metrics or OperatorMetrics(CollectorRegistry())
-    register_kind(
-        reg, ctx, "ModelPackageGroup", modelpackagegroup.reconcile, modelpackagegroup.delete, metrics
-    )
-    register_kind(reg, ctx, "ModelPackage", modelpackage.reconcile, modelpackage.delete, metrics)
-    register_kind(reg, ctx, "Model", model.reconcile, model.delete, metrics)
+    for kind in (modelpackagegroup.CONTROLLER, modelpackage.CONTROLLER, model.CONTROLLER):
+        KindHandlers(kind, ctx, runtime, metrics, runtime.status_writer).register(reg)
+    return runtime

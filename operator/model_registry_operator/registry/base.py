@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol
 
-from .. import OWNER_UID_KEY
+from .. import OWNER_UID_KEY as OWNER_UID_KEY
 
 Shape = dict[str, Any]
 

@@ -13,7 +13,8 @@ Retryable (the controller reports Reconciling and backs off):
 - "already exists" answers to a create (a ValidationException for groups, packages and
   models): typically our own earlier attempt succeeded but its answer was lost (a read
   timeout retried by botocore, a crash); the next reconcile describes the object and
-  decides. Reason `AlreadyExists`, so a name taken by someone else is reported as such;
+  decides. Reason `CreateUnconfirmed`: a name taken by someone else is found by that next
+  look and reported as `Stalled/AlreadyExists`;
 - expired credentials or request signatures: botocore refreshes credentials (IRSA) and
   corrects clock skew by itself, so the next attempt normally succeeds;
 - credential provider failures (the STS/IMDS call behind IRSA failed).
@@ -58,6 +59,14 @@ from botocore.exceptions import (
 )
 
 from ..errors import ReconcileError, RetryableError, TerminalError
+from ..reasons import Reason
+from ..timing import (
+    CONFLICT_DELAY,
+    CREATE_UNCONFIRMED_DELAY,
+    CREDENTIALS_EXPIRED_DELAY,
+    THROTTLED_DELAY,
+    UNAVAILABLE_DELAY,
+)
 
 # botocore's standard retry mode treats these as throttling (botocore/retries/standard.py);
 # a unit test keeps this set a superset of botocore's list.
@@ -122,19 +131,16 @@ CREDENTIAL_CODES = frozenset(
     }
 )
 NOT_FOUND_CODES = frozenset({"ResourceNotFound", "ResourceNotFoundException", "NotFoundException"})
-RETRYABLE_CODES = {"ConflictException": "Conflict"}
-TERMINAL_CODES = {"ResourceLimitExceeded": "ResourceLimitExceeded", "ResourceInUse": "ResourceInUse"}
+RETRYABLE_CODES = {"ConflictException": Reason.CONFLICT}
+TERMINAL_CODES = {
+    "ResourceLimitExceeded": Reason.RESOURCE_LIMIT_EXCEEDED,
+    "ResourceInUse": Reason.RESOURCE_IN_USE,
+}
 
 # How a ValidationException says "no such object" for groups, packages and models.
 _NOT_FOUND_MESSAGE = re.compile(r"does not exist|could not find|cannot find|not found", re.IGNORECASE)
 # "Model Package Group already exists: <arn>", 'Cannot create already existing model "<arn>".'
 _ALREADY_EXISTS_MESSAGE = re.compile(r"already exist", re.IGNORECASE)
-
-# Seconds to wait before the controller tries again, by reason.
-THROTTLED_DELAY = 15.0
-UNAVAILABLE_DELAY = 10.0
-CONFLICT_DELAY = 5.0
-ALREADY_EXISTS_DELAY = 15.0
 
 
 def error_code(exc: ClientError) -> str:
@@ -181,17 +187,21 @@ def _classify_client_error(exc: ClientError) -> ReconcileError:
     api_message = error_message(exc) or "no message"
     detail = f"{operation} failed with {code or f'HTTP {status}'}: {_sentence(api_message)}"
 
-    def retry(reason: str, why: str, delay: float) -> RetryableError:
+    def retry(reason: Reason, why: str, delay: float) -> RetryableError:
         return RetryableError(reason, f"{why} {detail}", delay)
 
-    def stop(reason: str, why: str = "") -> TerminalError:
+    def stop(reason: Reason, why: str = "") -> TerminalError:
         return TerminalError(reason, f"{why} {detail}".strip())
 
     if code in THROTTLING_CODES or status == 429:
-        return retry("Throttled", "SageMaker is throttling requests; retrying with backoff.", THROTTLED_DELAY)
+        return retry(
+            Reason.THROTTLED, "SageMaker is throttling requests; retrying with backoff.", THROTTLED_DELAY
+        )
     if code in UNAVAILABLE_CODES or status >= 500:
         return retry(
-            "SageMakerUnavailable", "SageMaker is unavailable; retrying with backoff.", UNAVAILABLE_DELAY
+            Reason.SAGEMAKER_UNAVAILABLE,
+            "SageMaker is unavailable; retrying with backoff.",
+            UNAVAILABLE_DELAY,
         )
     if code in RETRYABLE_CODES:
         return retry(
@@ -199,24 +209,24 @@ def _classify_client_error(exc: ClientError) -> ReconcileError:
         )
     if code in EXPIRED_CODES:
         return retry(
-            "CredentialsExpired",
+            Reason.CREDENTIALS_EXPIRED,
             "The AWS credentials or request signature expired; retrying.",
-            CONFLICT_DELAY,
+            CREDENTIALS_EXPIRED_DELAY,
         )
     if code in VALIDATION_CODES and _ALREADY_EXISTS_MESSAGE.search(api_message):
         why = "The object already exists in SageMaker; it is looked at again before anything is created."
-        return retry("AlreadyExists", why, ALREADY_EXISTS_DELAY)
+        return retry(Reason.CREATE_UNCONFIRMED, why, CREATE_UNCONFIRMED_DELAY)
     if is_not_found(exc):
-        return stop("NotFound")
+        return stop(Reason.NOT_FOUND)
     if code in VALIDATION_CODES:
-        return stop("ValidationError", "SageMaker rejected the request.")
+        return stop(Reason.VALIDATION_ERROR, "SageMaker rejected the request.")
     if code in ACCESS_CODES:
-        return stop("AccessDenied", "The operator's AWS identity lacks this permission; grant it.")
+        return stop(Reason.ACCESS_DENIED, "The operator's AWS identity lacks this permission; grant it.")
     if code in CREDENTIAL_CODES:
-        return stop("InvalidCredentials", "SageMaker does not accept the operator's AWS credentials.")
+        return stop(Reason.INVALID_CREDENTIALS, "SageMaker does not accept the operator's AWS credentials.")
     if code in TERMINAL_CODES:
         return stop(TERMINAL_CODES[code])
-    return stop("SageMakerError")
+    return stop(Reason.SAGEMAKER_ERROR)
 
 
 def _classify_botocore_error(exc: BotoCoreError) -> ReconcileError:
@@ -224,19 +234,23 @@ def _classify_botocore_error(exc: BotoCoreError) -> ReconcileError:
     if isinstance(exc, (BotoConnectionError, HTTPClientError)):
         # connection refused/reset, DNS, connect and read timeouts, truncated responses
         return RetryableError(
-            "SageMakerUnreachable", f"Cannot reach SageMaker; retrying. {text}", UNAVAILABLE_DELAY
+            Reason.SAGEMAKER_UNREACHABLE, f"Cannot reach SageMaker; retrying. {text}", UNAVAILABLE_DELAY
         )
     if isinstance(exc, CredentialRetrievalError):
         return RetryableError(
-            "CredentialsUnavailable", f"Fetching AWS credentials failed; retrying. {text}", UNAVAILABLE_DELAY
+            Reason.CREDENTIALS_UNAVAILABLE,
+            f"Fetching AWS credentials failed; retrying. {text}",
+            UNAVAILABLE_DELAY,
         )
     if isinstance(exc, (ParamValidationError, BotoValidationError)):
-        return TerminalError("ValidationError", f"The request is not valid for SageMaker. {text}")
+        return TerminalError(Reason.VALIDATION_ERROR, f"The request is not valid for SageMaker. {text}")
     if isinstance(exc, (NoCredentialsError, PartialCredentialsError)):
-        return TerminalError("MissingCredentials", f"No usable AWS credentials are configured. {text}")
+        return TerminalError(Reason.MISSING_CREDENTIALS, f"No usable AWS credentials are configured. {text}")
     if isinstance(exc, NoRegionError):
-        return TerminalError("MissingRegion", "No AWS region is configured for the operator; set AWS_REGION.")
-    return TerminalError("AWSClientError", text)
+        return TerminalError(
+            Reason.MISSING_REGION, "No AWS region is configured for the operator; set AWS_REGION."
+        )
+    return TerminalError(Reason.AWS_CLIENT_ERROR, text)
 
 
 def _sentence(text: str) -> str:

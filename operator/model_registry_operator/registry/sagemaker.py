@@ -16,21 +16,27 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, TypeVar
 
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from .. import OWNER_UID_KEY
 from ..errors import TerminalError
-from .base import OWNER_UID_KEY, Shape, tag_changes
+from ..timing import SAGEMAKER_CONNECT_TIMEOUT, SAGEMAKER_MAX_ATTEMPTS, SAGEMAKER_READ_TIMEOUT
+from .base import Shape, tag_changes
 from .classify import classify_error, is_not_found
+from .requests import tag_map
 
 # Fixed namespace: the same Kubernetes UID gives the same ClientToken in every process.
 _CLIENT_TOKEN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "registry.mlops.dev")
 
 # AddTags and DeleteTags take at most 50 tags or keys per call (botocore's model).
 _TAG_BATCH = 50
+
+RetryMode = Literal["legacy", "standard", "adaptive"]
+_T = TypeVar("_T")
 
 
 def client_token_for(uid: str, salt: str | int = "") -> str:
@@ -46,7 +52,9 @@ def client_token_for(uid: str, salt: str | int = "") -> str:
 
 
 def default_config(
-    total_max_attempts: int = 5, retry_mode: str = "standard", max_pool_connections: int = 32
+    total_max_attempts: int = SAGEMAKER_MAX_ATTEMPTS,
+    retry_mode: RetryMode = "standard",
+    max_pool_connections: int = 32,
 ) -> Config:
     """botocore settings for the shared client.
 
@@ -58,8 +66,8 @@ def default_config(
     """
     return Config(
         retries={"mode": retry_mode, "total_max_attempts": total_max_attempts},
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=SAGEMAKER_CONNECT_TIMEOUT,
+        read_timeout=SAGEMAKER_READ_TIMEOUT,
         max_pool_connections=max_pool_connections,
         user_agent_extra="model-registry-operator",
     )
@@ -122,7 +130,8 @@ class SageMakerRegistry:
         return self._describe("describe_model_package_group", ModelPackageGroupName=name_or_arn)
 
     def create_group(self, request: Shape) -> str:
-        return self._call("create_model_package_group", **request)["ModelPackageGroupArn"]
+        arn: str = self._call("create_model_package_group", **request)["ModelPackageGroupArn"]
+        return arn
 
     def delete_group(self, name: str) -> None:
         self._delete("delete_model_package_group", ModelPackageGroupName=name)
@@ -179,7 +188,7 @@ class SageMakerRegistry:
             # botocore would fill in a random token, defeating idempotency across restarts
             request = {**request, "ClientToken": client_token_for(owner)}
         group = request.get("ModelPackageGroupName")
-        arn = self._call("create_model_package", **request)["ModelPackageArn"]
+        arn: str = self._call("create_model_package", **request)["ModelPackageArn"]
         if group and owner:
             self._remember(arn, owner)
         return arn
@@ -200,7 +209,8 @@ class SageMakerRegistry:
         return self._describe("describe_model", ModelName=name)
 
     def create_model(self, request: Shape) -> str:
-        return self._call("create_model", **request)["ModelArn"]
+        arn: str = self._call("create_model", **request)["ModelArn"]
+        return arn
 
     def delete_model(self, name: str) -> None:
         self._delete("delete_model", ModelName=name)
@@ -210,7 +220,7 @@ class SageMakerRegistry:
     def list_tags(self, arn: str) -> dict[str, str]:
         tags: dict[str, str] = {}
         for page in self._pages("list_tags", ResourceArn=arn):
-            tags.update({tag["Key"]: tag.get("Value", "") for tag in page.get("Tags", [])})
+            tags.update(tag_map(page.get("Tags")))
         return tags
 
     def sync_tags(self, arn: str, desired: dict[str, str], current: dict[str, str] | None = None) -> bool:
@@ -225,15 +235,15 @@ class SageMakerRegistry:
         to_add = [{"Key": k, "Value": v} for k, v in added.items()]
         for batch in _batches(to_add, _TAG_BATCH):
             self._call("add_tags", ResourceArn=arn, Tags=batch)
-        for batch in _batches(to_remove, _TAG_BATCH):
-            self._call("delete_tags", ResourceArn=arn, TagKeys=batch)
+        for keys in _batches(to_remove, _TAG_BATCH):
+            self._call("delete_tags", ResourceArn=arn, TagKeys=keys)
         return bool(to_add or to_remove)
 
     # plumbing
 
     def _call(self, method: str, **params: Any) -> Shape:
         try:
-            response = getattr(self._client, method)(**params)
+            response: Shape = getattr(self._client, method)(**params)
         except (ClientError, BotoCoreError) as exc:
             raise classify_error(exc) from exc
         response.pop("ResponseMetadata", None)
@@ -241,7 +251,7 @@ class SageMakerRegistry:
 
     def _describe(self, method: str, **params: Any) -> Shape | None:
         try:
-            response = getattr(self._client, method)(**params)
+            response: Shape = getattr(self._client, method)(**params)
         except ClientError as exc:
             if is_not_found(exc):
                 return None
@@ -257,8 +267,7 @@ class SageMakerRegistry:
 
     def _pages(self, method: str, missing_is_empty: bool = False, **params: Any) -> Iterator[Shape]:
         try:
-            for page in self._client.get_paginator(method).paginate(**params):
-                yield page
+            yield from self._client.get_paginator(method).paginate(**params)
         except ClientError as exc:
             if missing_is_empty and is_not_found(exc):
                 return
@@ -357,9 +366,10 @@ def _retry_settings(session: botocore.session.Session) -> dict[str, Any]:
 
 
 def _owner(package: Shape) -> str:
-    return (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY, "")
+    owner: str = (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY, "")
+    return owner
 
 
-def _batches(items: list, size: int) -> Iterator[list]:
+def _batches(items: list[_T], size: int) -> Iterator[list[_T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

@@ -1,19 +1,18 @@
 import botocore.session
 import pytest
 
-from model_registry_operator.controllers.common import (
-    CREATE_MEMBERS,
-    RETRY_JITTER,
-    GroupListings,
-    Meta,
-    backoff,
-    error_result,
-    group_name_of,
-    is_subset,
-    request_for,
-    retry_delay,
-)
+from controller_calls import make_call
+from model_registry_operator.controllers.call import Meta
+from model_registry_operator.controllers.listings import GroupListings
 from model_registry_operator.errors import RetryableError
+from model_registry_operator.registry.requests import CREATE_MEMBERS, group_name_of, is_subset, request_for
+from model_registry_operator.timing import RETRY_JITTER, backoff, retry_delay
+
+
+def error_result(err, meta, status, fields, attempt=0):
+    call = make_call({}, meta, status, attempt=attempt)
+    call.fields = dict(fields)
+    return call.failed(err)
 
 
 @pytest.mark.parametrize("operation", sorted(CREATE_MEMBERS))
@@ -50,11 +49,11 @@ def test_backoff_grows_and_is_capped():
 
 def test_retry_delay_is_the_error_class_floor_until_the_backoff_passes_it():
     throttled = RetryableError("Throttled", "Rate exceeded.", delay=15.0)
-    exact = [retry_delay(throttled, n, jitter=lambda: 0.0) for n in range(8)]
+    exact = [retry_delay(throttled.delay, n, jitter=lambda: 0.0) for n in range(8)]
     assert exact == [15, 15, 15, 15, 16, 32, 60, 60]  # never sooner than 15 s; then 2**n; capped
-    assert retry_delay(RetryableError("Conflict", "c", delay=5.0), 0, jitter=lambda: 0.0) == 5
-    assert retry_delay(throttled, 0, jitter=lambda: 1.0) == 15 * (1 + RETRY_JITTER)
-    assert retry_delay(throttled, 10, jitter=lambda: 1.0) == 60 * (1 + RETRY_JITTER)
+    assert retry_delay(RetryableError("Conflict", "c", delay=5.0).delay, 0, jitter=lambda: 0.0) == 5
+    assert retry_delay(throttled.delay, 0, jitter=lambda: 1.0) == 15 * (1 + RETRY_JITTER)
+    assert retry_delay(throttled.delay, 10, jitter=lambda: 1.0) == 60 * (1 + RETRY_JITTER)
 
 
 def test_retries_of_many_objects_are_spread_within_the_jitter_bound():
@@ -117,8 +116,11 @@ def test_group_listings_keep_another_accounts_group_of_the_same_name_apart():
 def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
     import datetime
 
-    from model_registry_operator.controllers.common import Meta, finish, patience
     from model_registry_operator.controllers.conditions import Outcome, build_conditions
+    from model_registry_operator.timing import patience
+
+    def finish(outcome, meta, previous, fields, retry=None):
+        return make_call({}, meta, previous).finish(outcome, retry=retry)
 
     waiting = Outcome.reconciling("WaitingForApproval", "waiting for churn-v1 to be Approved")
     started = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)

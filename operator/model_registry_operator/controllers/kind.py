@@ -1,0 +1,96 @@
+"""A kind's controller: its spec type, its status fields and its two steps lists
+(`reconcile`, `delete`), run the same way for every kind.
+
+`Kind.reconcile(call, ctx)` and `Kind.delete(call, ctx)` are what the kopf layer calls:
+the spec is parsed here (an invalid one is Stalled/InvalidSpec and never reaches
+SageMaker), a `Stop` or a classified error ends the call with its outcome, and an
+unexpected exception (a bug, a full disk) is Reconciling/InternalError with backoff and
+the traceback in the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from pydantic import ValidationError
+
+from ..api import KINDS, format_validation_error
+from ..api.common import ApiModel
+from ..errors import ReconcileError, RetryableError
+from ..reasons import Reason
+from ..timing import FAILED_DELETE_RETRY_DELAY
+from .call import Call, Result, Stop, carried
+from .conditions import Outcome
+from .context import Context
+
+log = logging.getLogger(__name__)
+SpecT = TypeVar("SpecT", bound=ApiModel)
+
+
+@dataclass(frozen=True)
+class Kind(Generic[SpecT]):
+    name: str  # "ModelPackage"
+    spec_type: type[SpecT]
+    status_fields: tuple[str, ...]  # the kind's own fields, carried until observed again
+    reconcile_steps: Callable[[Call, SpecT, Context], Result]
+    delete_steps: Callable[[Call, Context], Result]  # retry None: done, the finalizer may go
+    # failed reconciles in a row after which a retryable error of this reason is Stalled
+    stall_after: dict[Reason, int] | None = None
+
+    @property
+    def plural(self) -> str:
+        return KINDS[self.name].plural
+
+    def reconcile(self, call: Call, ctx: Context) -> Result:
+        self._start(call, ctx)
+        try:
+            return self.reconcile_steps(call, self.parse(call), ctx)
+        except Stop as stop:
+            return call.finish(stop.outcome, retry=stop.delay, short=stop.short)
+        except ReconcileError as err:
+            return call.failed(err, (self.stall_after or {}).get(err.reason))
+        except Exception as exc:  # noqa: BLE001 - a bug is reported on the object, not hidden
+            return self._internal_error(call, exc)
+
+    def delete(self, call: Call, ctx: Context) -> Result:
+        self._start(call, ctx)
+        try:
+            return self.delete_steps(call, ctx)
+        except ReconcileError as err:
+            result = call.failed(err)
+            # a terminal error is still retried, slowly: the finalizer stays until it succeeds
+            result.retry = result.retry or FAILED_DELETE_RETRY_DELAY
+            return result
+        except Exception as exc:  # noqa: BLE001 - a bug is reported on the object, not hidden
+            return self._internal_error(call, exc)
+
+    def parse(self, call: Call) -> SpecT:
+        try:
+            return self.spec_type.model_validate(call.raw_spec, strict=True)
+        except ValidationError as err:
+            raise Stop(
+                Outcome.stalled(
+                    Reason.INVALID_SPEC,
+                    f"The {self.name} spec is invalid, fix it: {format_validation_error(err)}",
+                )
+            ) from None
+
+    def _start(self, call: Call, ctx: Context) -> None:
+        call.fields = carried(call.previous, *self.status_fields)
+        call.fields["deletionPolicy"] = call.deletion_policy(ctx.settings)
+
+    def _internal_error(self, call: Call, exc: Exception) -> Result:
+        """The object's status says what happened instead of kopf retrying silently. The
+        message names only the exception type: its text may carry URLs or other details
+        meant for the log."""
+        log.exception(
+            "reconcile of %s %s/%s failed unexpectedly", self.name, call.meta.namespace, call.meta.name
+        )
+        error = RetryableError(
+            Reason.INTERNAL_ERROR,
+            f"The operator failed unexpectedly ({type(exc).__name__}); its log has the details.",
+        )
+        return call.failed(error)

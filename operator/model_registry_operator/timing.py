@@ -1,0 +1,189 @@
+"""Every delay the operator decides: when a reconcile looks again, how retries back off,
+how long a wait is ridden out in memory, and the timeouts of its clients.
+
+One module, so that "when does it try again, and why?" has one answer. Each constant is
+named by what it waits for. Callers import the names; no module keeps a delay of its own.
+
+A reconcile's next look is one of:
+- a *wait* for something expected to happen by itself (a referenced object becoming Ready,
+  SageMaker completing a version): a fixed short delay, stretched by `patience` the longer
+  the object has been Reconciling;
+- a *retry* after a retryable error: exponential `backoff`, never sooner than the error's
+  class asks (its `RetryableError.delay`, from the floors below), capped, with jitter;
+- the periodic resync (`Settings.resync_seconds`) and, optionally, the audit
+  (`Settings.audit_seconds`, spread by `audit_due`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import random
+from collections.abc import Callable
+from typing import Any
+
+# --- waits for something expected to happen by itself ------------------------------------
+
+# A ModelPackage whose ModelPackageGroup (by reference) does not exist or is not Ready yet.
+WAIT_FOR_GROUP_DELAY = 2.0
+# A Model whose referenced ModelPackage does not exist, is not Ready or not Approved yet.
+WAIT_FOR_PACKAGE_DELAY = 3.0
+# A group or model just created that a describe does not show yet (eventual consistency),
+# and a group SageMaker reports Pending or InProgress.
+WAIT_FOR_GROUP_TO_APPEAR_DELAY = 2.0
+WAIT_FOR_MODEL_TO_APPEAR_DELAY = 3.0
+# A version SageMaker reports Pending or InProgress, and one just registered.
+WAIT_FOR_VERSION_DELAY = 1.0
+# A version SageMaker is deleting (behind the operator's back).
+WAIT_FOR_VERSION_DELETION_DELAY = 5.0
+# A deleted group whose versions have not gone yet.
+WAIT_FOR_VERSIONS_DELAY = 5.0
+# ...after this long (two resync periods, at most five minutes) it is Stalled/VersionsRemain:
+# the versions its ModelPackage objects delete go within seconds, so what remains was
+# retained or made outside the cluster and may never go.
+VERSIONS_PATIENCE_CAP = 300.0
+
+
+def versions_patience(resync_seconds: float) -> float:
+    return min(VERSIONS_PATIENCE_CAP, 2 * resync_seconds)
+
+
+# The longer an object has been Reconciling (an approval, a long validation, a group whose
+# versions others keep), the less often it is looked at: a quarter of the time waited so far,
+# at most every two minutes. Every kopf retry is an API write, so a fixed 3 s poll of an
+# approval that takes a week would be 200,000 writes; this is about 5,000.
+PATIENCE_SHARE = 0.25
+PATIENCE_CAP = 120.0
+
+
+def patience_after(waited: float) -> float:
+    return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
+
+
+def true_for(
+    conditions: list[dict[str, Any]], ctype: str, now: datetime.datetime | None = None
+) -> float | None:
+    """Seconds since condition `ctype` became True; None when it is not True."""
+    since = next(
+        (
+            c.get("lastTransitionTime")
+            for c in conditions
+            if c.get("type") == ctype and c.get("status") == "True"
+        ),
+        None,
+    )
+    if not since:
+        return None
+    try:
+        started = datetime.datetime.strptime(since, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC)
+    except ValueError:
+        return None
+    return max(0.0, ((now or datetime.datetime.now(datetime.UTC)) - started).total_seconds())
+
+
+def patience(conditions: list[dict[str, Any]], now: datetime.datetime | None = None) -> float:
+    """The least delay before an object that has been Reconciling this long is looked at again."""
+    return patience_after(true_for(conditions, "Reconciling", now) or 0.0)
+
+
+# --- retries after errors ------------------------------------------------------------------
+
+# The least delay before retrying, by the error's class (registry/classify.py assigns them).
+THROTTLED_DELAY = 15.0  # botocore has already retried within the same second
+UNAVAILABLE_DELAY = 10.0  # SageMaker 5xx, network errors
+CONFLICT_DELAY = 5.0  # a concurrent modification of the same entity
+CREDENTIALS_EXPIRED_DELAY = 5.0  # botocore refreshes credentials and corrects clock skew
+# Our own create whose answer was lost: the next reconcile finds what it made.
+CREATE_UNCONFIRMED_DELAY = 15.0
+# Anything else retryable (an artifact upload that failed, an unreachable source, a bug).
+DEFAULT_RETRY_DELAY = 10.0
+# A delete that failed with an error a person must fix (access, validation) is still
+# retried, slowly: the finalizer stays until it succeeds.
+FAILED_DELETE_RETRY_DELAY = 30.0
+
+RETRY_CAP = 60.0
+# Objects failing together (1000 versions throttled at once) spread their retries over this
+# share of the delay instead of all coming back in the same second.
+RETRY_JITTER = 0.2
+
+
+def backoff(attempt: int, base: float = 1.0, cap: float = RETRY_CAP) -> float:
+    """Exponential backoff for retryable errors: 1, 2, 4, ... up to a minute."""
+    return min(cap, base * 2.0 ** max(0, attempt))
+
+
+def retry_delay(
+    floor: float, attempt: int, cap: float = RETRY_CAP, jitter: Callable[[], float] = random.random
+) -> float:
+    """When to try again after the `attempt`-th failure in a row of an error whose class asks
+    for at least `floor` seconds: the backoff, never sooner than the floor, capped, plus up
+    to RETRY_JITTER more."""
+    return min(cap, max(floor, backoff(attempt, cap=cap))) * (1 + RETRY_JITTER * jitter())
+
+
+def stated_retry_delay(floor: float, attempt: int) -> float:
+    """The retry delay without its jitter, as a message states it: the same on every retry
+    at the cap, so a throttled crowd does not rewrite its status each time."""
+    return retry_delay(floor, attempt, jitter=lambda: 0.0)
+
+
+# Failed reconciles in a row (each already retrying every source request) after which an
+# unreachable artifact source is Stalled: a person should look; retries go on meanwhile.
+SOURCE_STALL_AFTER = 3
+
+
+# --- the kopf layer ------------------------------------------------------------------------
+
+# Longest in-memory wait per handler call before the status says Reconciling and kopf
+# calls again; longer waits (an approval, a backoff) always go through kopf.
+INLINE_WAIT_SECONDS = 10.0
+# kopf's retry delay for an error no handler classified (a handler never raises one: this
+# bounds a bug's hot loop).
+KOPF_DEFAULT_BACKOFF = 10.0
+# Watches are reconnected regularly, so a silent connection loss cannot stall the operator
+# for long; requests to the API server are bounded.
+WATCH_SERVER_TIMEOUT = 300  # an integer: the API server refuses timeoutSeconds=300.0
+WATCH_CLIENT_TIMEOUT = 330.0
+WATCH_CONNECT_TIMEOUT = 10.0
+KUBERNETES_REQUEST_TIMEOUT = 60.0
+# The progress of a long artifact copy, written from a reconcile thread.
+STATUS_WRITE_TIMEOUT = 10.0
+
+
+# --- observation ---------------------------------------------------------------------------
+
+# A resync reads a group listing less than this share of a resync period old: the resync
+# timers of a group's packages tick within a short spread, the first lists, the rest reuse it.
+LISTING_REUSE_SHARE = 0.9
+# A listing older than this is not trusted to tell that a fresh version completed.
+COMPLETION_LISTING_MAX_AGE = 1.0
+# Versions older than the object cannot be its own; the margin absorbs clock skew between
+# the Kubernetes control plane and SageMaker.
+CLOCK_SKEW_MARGIN = datetime.timedelta(seconds=600)
+
+
+def audit_due(uid: str, now: float, since: float, period: float) -> bool:
+    """Whether this object's turn to be described in full came after `since` (its previous
+    resync) and by `now` (period 0: never). Each object's turn comes once per period at an
+    offset drawn from its UID, so a thousand objects' audits spread evenly over the period
+    instead of coming together; several turns missed (an operator down for days) are one audit."""
+    if period <= 0:
+        return False
+    offset = int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) / 16**12 * period
+    return (now + offset) // period != (since + offset) // period
+
+
+# --- AWS clients ---------------------------------------------------------------------------
+
+# botocore's standard retry mode (throttling, 5xx, network; exponential backoff with jitter,
+# within a per-client retry quota); attempts count the first one. Every SageMaker call is a
+# small control-plane request: short timeouts.
+SAGEMAKER_MAX_ATTEMPTS = 5
+SAGEMAKER_CONNECT_TIMEOUT = 5.0
+SAGEMAKER_READ_TIMEOUT = 30.0
+# Artifact sources (HTTPS, S3): attempts per request for network errors and 5xx, and the
+# first backoff, doubled per attempt.
+SOURCE_ATTEMPTS = 3
+SOURCE_RETRY_BACKOFF = 0.5
+SOURCE_CONNECT_TIMEOUT = 10.0
+SOURCE_READ_TIMEOUT = 60.0
