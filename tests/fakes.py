@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from model_registry_operator.errors import ReconcileError
-from model_registry_operator.registry.base import OWNER_UID_KEY, tag_changes
+from model_registry_operator.registry.base import tag_changes
 from model_registry_operator.registry.classify import classify_error
 
 ACCOUNT, REGION = "123456789012", "us-east-2"
@@ -111,10 +111,11 @@ class FakeRegistry:
         )
         return [{k: p[k] for k in keys if k in p} for p in self._versions(group)]
 
-    def find_package_by_owner(self, group: str, uid: str, created_after: Any = None) -> dict[str, Any] | None:
-        self._call("find_package_by_owner")
+    def find_package(self, group: str, marks: dict[str, str]) -> dict[str, Any] | None:
+        self._call("find_package")
         for package in self._versions(group):
-            if (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY) == uid:
+            metadata = package.get("CustomerMetadataProperties") or {}
+            if any(metadata.get(key) == value for key, value in marks.items()):
                 return copy.deepcopy(package)
         return None
 

@@ -70,6 +70,11 @@ def build_parser() -> CommandParser:
         help=f"serve Prometheus metrics at http://ADDR:PORT/metrics (default {DEFAULT_ADDRESS}; "
         "empty: off) [MRO_METRICS]",
     )
+    run.add_argument(
+        "--instance",
+        help="this operator's name in the identity <instance>/<namespace>/<name> it marks SageMaker objects "
+        "with; clusters sharing an AWS account set different ones (default default) [MRO_INSTANCE]",
+    )
     run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
     run.add_argument("--verbose", action="store_true", help="debug logging")
     parser.commands = {"run": run}
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             artifact_prefix=args.artifact_prefix.strip("/") if args.artifact_prefix else None,
             resync_seconds=args.resync_seconds,
             deletion_policy=args.deletion_policy,
+            instance=args.instance,
             allow_http=args.allow_http,
             namespaces=tuple(args.namespaces or ()),
             all_namespaces=not args.namespaces,

@@ -12,7 +12,6 @@ import logging
 import random
 import socket
 import sys
-import threading
 import urllib.parse
 from typing import Any
 
@@ -151,9 +150,8 @@ def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -
     controllers/modelpackage.py says ArtifactBucketNotConfigured first), or None when the
     library is not installed.
 
-    Each artifact is copied by a call of its own, so that its result is known for the
-    metrics: copied (bytes moved, which the library reports as progress), reused (a
-    complete copy was already in the bucket: no progress), or failed."""
+    Each artifact's result is counted in the metrics: copied, reused (a complete copy was
+    already in the bucket), or failed (the copy of the spec's artifacts failed)."""
     # built without a bucket too: the S3 client's configuration is checked at start
     bucket = settings.artifact_bucket or ""
     try:
@@ -169,31 +167,23 @@ def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -
         config=Config(retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS),
     )
 
-    def copy_one(artifact: Any, key_prefix: str, progress: Any) -> dict[str, Any]:
-        moved = threading.Event()  # progress comes from the copy's threads
-
-        def report(name: str, done: int, total: int | None) -> None:
-            moved.set()
-            if progress is not None:
-                progress(name, done, total)
+    def copy(artifacts: Any, *, key_prefix: str, progress: Any = None) -> list[dict[str, Any]]:
+        def counted(status: dict[str, Any], copied: bool) -> None:
+            metrics.artifact("copied" if copied else "reused", status.get("size") or 0)
 
         try:
-            (copied,) = copy_artifacts(
-                [artifact],
+            return copy_artifacts(
+                artifacts,
                 s3_client=s3,
                 bucket=bucket,
                 key_prefix=key_prefix,
                 settings=settings,
-                progress=report,
+                progress=progress,
+                on_done=counted,
             )
         except Exception:
             metrics.artifact("failed")
             raise
-        metrics.artifact("copied" if moved.is_set() else "reused", copied.get("size") or 0)
-        return copied
-
-    def copy(artifacts: Any, *, key_prefix: str, progress: Any = None) -> list[dict[str, Any]]:
-        return [copy_one(artifact, key_prefix, progress) for artifact in artifacts]
 
     return copy
 
@@ -303,7 +293,8 @@ def run_operator(
 
     register_all(registry, ctx, metrics, runtime)
     log.info(
-        "starting: namespaces=%s resync=%ss deletionPolicy=%s region=%s",
+        "starting: instance=%s namespaces=%s resync=%ss deletionPolicy=%s region=%s",
+        settings.instance,
         list(settings.namespaces) or "all",
         settings.resync_seconds,
         settings.deletion_policy,

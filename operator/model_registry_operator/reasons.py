@@ -27,6 +27,7 @@ class Reason(StrEnum):
     WAITING_FOR_PACKAGE = "WaitingForPackage"
     WAITING_FOR_APPROVAL = "WaitingForApproval"
     WAITING_FOR_VERSIONS = "WaitingForVersions"
+    WAITING_FOR_VERSION = "WaitingForVersion"  # spec.modelPackageVersion: not registered yet
     # Reconciling: retried failures
     THROTTLED = "Throttled"
     SAGEMAKER_UNAVAILABLE = "SageMakerUnavailable"
@@ -47,6 +48,8 @@ class Reason(StrEnum):
     PACKAGE_FAILED = "PackageFailed"
     GROUP_FAILED = "GroupFailed"
     VERSIONS_REMAIN = "VersionsRemain"
+    SPEC_MISMATCH = "SpecMismatch"  # an adopted version differs from a member the spec sets and cannot change
+    VERSION_GONE = "VersionGone"  # an adopted version was deleted in SageMaker
     # artifacts
     UNKNOWN_ARTIFACT = "UnknownArtifact"
     INVALID_SOURCE = "InvalidSource"

@@ -38,6 +38,7 @@ class SettingsOverrides(TypedDict, total=False):
     source_hosts: tuple[str, ...] | None
     namespaces: tuple[str, ...] | None
     all_namespaces: bool | None
+    instance: str | None
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,9 @@ class Settings:
     source_hosts: tuple[str, ...] = ()  # "host" or "*.domain", lower case
     namespaces: tuple[str, ...] = field(default_factory=tuple)
     all_namespaces: bool = False
+    # The first part of every object's identity <instance>/<namespace>/<name> in SageMaker
+    # (identity.py): clusters sharing an AWS account set it differently.
+    instance: str = "default"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
@@ -71,6 +75,7 @@ class Settings:
             "MRO_MAX_ARTIFACT_BYTES": ("max_artifact_bytes", _size),
             "MRO_SOURCE_BUCKETS": ("source_buckets", _source_buckets),
             "MRO_SOURCE_HOSTS": ("source_hosts", _source_hosts),
+            "MRO_INSTANCE": ("instance", _instance),
         }
         for var, (name, parse) in parsers.items():
             if var in env and env[var] != "":
@@ -83,8 +88,25 @@ class Settings:
                 overrides["resync_seconds"] = _positive_seconds(str(overrides["resync_seconds"]))
             except ValueError as exc:
                 raise ValueError(f"--resync-seconds: {exc}") from None
+        if overrides.get("instance") is not None:
+            try:
+                overrides["instance"] = _instance(str(overrides["instance"]))
+            except ValueError as exc:
+                raise ValueError(f"--instance: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
+
+
+# A DNS label: it goes into SageMaker tag values and customer metadata as the identity's first part.
+_INSTANCE = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+
+
+def _instance(value: str) -> str:
+    if not _INSTANCE.fullmatch(value):
+        raise ValueError(
+            f"expected a name of lower-case letters, digits and '-' (at most 63, like a namespace), got {value!r}"
+        )
+    return value
 
 
 def _number(value: str, expected: str) -> float:

@@ -32,6 +32,11 @@ WAIT_FOR_PACKAGE_DELAY = 3.0
 # and a group SageMaker reports Pending or InProgress.
 WAIT_FOR_GROUP_TO_APPEAR_DELAY = 2.0
 WAIT_FOR_MODEL_TO_APPEAR_DELAY = 3.0
+# A ModelPackage adopting version N (spec.modelPackageVersion) that is not registered yet
+# (a pipeline still running): the group's listing, shared by its waiters, is read at most
+# this old, so the version is taken in within about twice this of its registration. Not
+# stretched by patience: a person watching a pull request expects it within seconds.
+WAIT_FOR_ADOPTED_VERSION_DELAY = 3.0
 # A version SageMaker reports Pending or InProgress, and one just registered.
 WAIT_FOR_VERSION_DELAY = 1.0
 # A version SageMaker is deleting (behind the operator's back).
@@ -157,9 +162,6 @@ STATUS_WRITE_TIMEOUT = 10.0
 LISTING_REUSE_SHARE = 0.9
 # A listing older than this is not trusted to tell that a fresh version completed.
 COMPLETION_LISTING_MAX_AGE = 1.0
-# Versions older than the object cannot be its own; the margin absorbs clock skew between
-# the Kubernetes control plane and SageMaker.
-CLOCK_SKEW_MARGIN = datetime.timedelta(seconds=600)
 
 
 def audit_due(uid: str, now: float, since: float, period: float) -> bool:

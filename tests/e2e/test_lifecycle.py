@@ -19,7 +19,7 @@ from conftest import (
 from harness.kube import KubeApiError
 
 pytestmark = pytest.mark.e2e
-OWNER_KEY = "registry.mlops.dev/uid"
+IDENTITY_KEY = "registry.mlops.dev/identity"
 
 
 def tags_of(sm, arn):
@@ -44,7 +44,7 @@ def test_group_tags_follow_spec_and_delete_waits_for_versions(kube, kube_namespa
     arn = group["status"]["arn"]
     assert sm.describe_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"] == arn
     assert group["status"]["modelPackageGroupStatus"] == "Completed"
-    owner = {OWNER_KEY: group["metadata"]["uid"]}  # the operator's owner tag
+    owner = {IDENTITY_KEY: f"default/{ns}/churn"}  # the operator's identity tag
     assert tags_of(sm, arn) == {"team": "risk", **owner}
 
     kube.patch("mpg", "churn", {"spec": {"tags": [{"key": "owner", "value": "ana"}]}}, namespace=ns)
@@ -94,7 +94,7 @@ def test_package_approval_workflow_and_metadata(kube, kube_namespace, operator, 
     assert described["CustomerMetadataProperties"] == {
         "team": "risk",
         "stage": "dev",
-        OWNER_KEY: package["metadata"]["uid"],
+        IDENTITY_KEY: f"default/{ns}/churn-v1",
     }
 
     for generation, approval in ((2, "Approved"), (3, "Rejected")):
@@ -128,7 +128,7 @@ def test_package_approval_workflow_and_metadata(kube, kube_namespace, operator, 
     wait_until(
         lambda: (
             sm.describe_model_package(ModelPackageName=arn)["CustomerMetadataProperties"]
-            == {"team": "risk", OWNER_KEY: package["metadata"]["uid"]}
+            == {"team": "risk", IDENTITY_KEY: f"default/{ns}/churn-v1"}
         ),
         "the removed key to go",
         operator=operator,

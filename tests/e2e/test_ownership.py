@@ -9,7 +9,7 @@ import pytest
 from conftest import condition, resource, wait_condition, wait_event, wait_ready, wait_until
 
 pytestmark = pytest.mark.e2e
-OWNER_KEY = "registry.mlops.dev/uid"
+IDENTITY_KEY = "registry.mlops.dev/identity"
 
 
 def tags_of(sm, arn):
@@ -33,8 +33,8 @@ def test_a_group_of_the_same_name_in_another_namespace_leaves_the_first_ones_alo
         namespace=kube_namespace,
     )
     first = wait_ready(kube, "mpg", "churn", kube_namespace, operator)
-    arn, first_uid = first["status"]["arn"], first["metadata"]["uid"]
-    assert tags_of(sm, arn) == {"team": "a", OWNER_KEY: first_uid}
+    arn = first["status"]["arn"]
+    assert tags_of(sm, arn) == {"team": "a", IDENTITY_KEY: f"default/{kube_namespace}/churn"}
 
     kube.create(
         resource(
@@ -46,7 +46,10 @@ def test_a_group_of_the_same_name_in_another_namespace_leaves_the_first_ones_alo
     )
     second = wait_condition(kube, "mpg", "churn", other_namespace, "Stalled", "AlreadyExists", operator)
     message = condition(second, "Stalled")["message"]
-    assert "group churn" in message and f"another Kubernetes object (UID {first_uid})" in message
+    assert (
+        "group churn" in message
+        and f"the Kubernetes object {kube_namespace}/churn of operator instance default" in message
+    )
     assert "arn" not in second["status"]
     wait_event(kube, other_namespace, "churn", "AlreadyExists", operator)
 
@@ -54,12 +57,12 @@ def test_a_group_of_the_same_name_in_another_namespace_leaves_the_first_ones_alo
     listed = aws.count("ListTags")
     wait_until(lambda: aws.count("ListTags") >= listed + 6, "both groups to be resynced", operator=operator)
     assert aws.count("AddTags") == aws.count("DeleteTags") == 0
-    assert tags_of(sm, arn) == {"team": "a", OWNER_KEY: first_uid}
+    assert tags_of(sm, arn) == {"team": "a", IDENTITY_KEY: f"default/{kube_namespace}/churn"}
     assert wait_ready(kube, "mpg", "churn", kube_namespace, operator)["status"]["arn"] == arn
 
     kube.delete("mpg", "churn", namespace=other_namespace)
     kube.wait_gone("mpg", "churn", namespace=other_namespace, timeout=30)
     wait_event(kube, other_namespace, "churn", "NotOwned", operator)  # says why the group was left
     assert sm.describe_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"] == arn
-    assert tags_of(sm, arn) == {"team": "a", OWNER_KEY: first_uid}
+    assert tags_of(sm, arn) == {"team": "a", IDENTITY_KEY: f"default/{kube_namespace}/churn"}
     assert aws.count("DeleteModelPackageGroup") == 0

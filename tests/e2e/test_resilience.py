@@ -21,7 +21,7 @@ from conftest import (
 )
 
 pytestmark = pytest.mark.e2e
-OWNER_KEY = "registry.mlops.dev/uid"
+IDENTITY_KEY = "registry.mlops.dev/identity"
 
 
 def all_versions(sm, group):
@@ -171,11 +171,11 @@ def test_sigkill_at_random_moments_during_creation_makes_exactly_one_version_eac
     assert len(versions) == 20, f"seed {seed}"
     owners = {
         sm.describe_model_package(ModelPackageName=v["ModelPackageArn"])["CustomerMetadataProperties"][
-            OWNER_KEY
+            IDENTITY_KEY
         ]
         for v in versions
     }
-    assert owners == {obj["metadata"]["uid"] for obj in objects.values()}, f"seed {seed}"
+    assert owners == {f"default/{ns}/{name}" for name in objects}, f"seed {seed}"
     assert {obj["status"]["arn"] for obj in objects.values()} == {v["ModelPackageArn"] for v in versions}
     assert all(is_ready(obj) for obj in objects.values())
     assert operator.starts == 4

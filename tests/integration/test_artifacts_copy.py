@@ -264,6 +264,20 @@ def test_missing_s3_source(s3, source, reason):
     assert error.message.startswith("artifact model, file m.bin: ") and source in error.message
 
 
+def test_every_wrong_source_of_every_artifact_is_reported_at_once_before_any_copy(aws, s3, server):
+    good = server.add("/good.bin", b"g")
+    error = refused(
+        s3,
+        Artifact("model", [File("good.bin", good), File("m.bin", "s3://sources/missing.bin")]),
+        Artifact("tokenizer", [File("vocab.txt", "ftp://example.org/vocab.txt")]),
+        Artifact("extra", [File("e.bin", server.add("/e.bin", b"e"))]),
+    )
+    assert error.reason == "SourceNotFound"  # the first one's
+    assert error.message.startswith("2 artifact sources are wrong: artifact model, file m.bin: ")
+    assert "artifact tokenizer, file vocab.txt: " in error.message
+    assert registry_keys(s3) == [] and all(aws.count(op) == 0 for op in WRITES)  # nothing copied
+
+
 # --- integrity, idempotency, resumption -------------------------------------------------
 
 

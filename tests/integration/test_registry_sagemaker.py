@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta
 
 import botocore.session
 import pytest
 from botocore.retries.standard import ExponentialBackoff
 
 from model_registry_operator.errors import RetryableError, TerminalError
+from model_registry_operator.identity import IDENTITY_KEY
 from model_registry_operator.registry import (
     OWNER_UID_KEY,
     SageMakerRegistry,
@@ -170,10 +170,10 @@ def test_list_packages_reads_every_page_with_status_and_approval(registry):
 
 def test_a_missing_group_has_no_packages(registry):
     assert registry.list_packages("nowhere") == []
-    assert registry.find_package_by_owner("nowhere", "uid-1") is None
+    assert registry.find_package("nowhere", {OWNER_UID_KEY: "uid-1"}) is None
 
 
-def test_find_package_by_owner_after_a_restart(registry):
+def test_find_package_after_a_restart(registry):
     new_group(registry)
     for index in range(3):
         new_package(registry, uid=f"someone-else-{index}")
@@ -181,7 +181,7 @@ def test_find_package_by_owner_after_a_restart(registry):
     new_package(registry, uid="uid-2")
 
     restarted = make_registry()  # a new process remembers nothing
-    found = restarted.find_package_by_owner("churn", "uid-1")
+    found = restarted.find_package("churn", {OWNER_UID_KEY: "uid-1"})
     assert found["ModelPackageArn"] == mine
     assert found["CustomerMetadataProperties"][OWNER_UID_KEY] == "uid-1"
     # newest first: only uid-2's version was described before reaching ours
@@ -189,38 +189,44 @@ def test_find_package_by_owner_after_a_restart(registry):
     assert restarted.calls["DescribeModelPackage"] == 2
 
     # what was seen is not described again; a version nobody owns costs one list
-    assert restarted.find_package_by_owner("churn", "uid-9") is None
+    assert restarted.find_package("churn", {OWNER_UID_KEY: "uid-9"}) is None
     assert restarted.calls["DescribeModelPackage"] == 5
-    assert restarted.find_package_by_owner("churn", "uid-9") is None
+    assert restarted.find_package("churn", {OWNER_UID_KEY: "uid-9"}) is None
     assert restarted.calls["DescribeModelPackage"] == 5
 
 
-def test_find_package_by_owner_costs_one_describe_for_what_this_process_created(registry):
+def test_find_package_costs_one_describe_for_what_this_process_created(registry):
     new_group(registry)
     arn = new_package(registry, uid="uid-1")
     before = dict(registry.calls)
-    assert registry.find_package_by_owner("churn", "uid-1")["ModelPackageArn"] == arn
+    assert registry.find_package("churn", {OWNER_UID_KEY: "uid-1"})["ModelPackageArn"] == arn
     assert registry.calls["DescribeModelPackage"] - before.get("DescribeModelPackage", 0) == 1
     assert registry.calls["ListModelPackages"] == before.get("ListModelPackages", 0)
 
 
-def test_find_package_by_owner_skips_versions_older_than_the_object(registry):
+def test_find_package_finds_a_version_by_identity_whatever_the_uid(registry):
+    """A re-applied object (a new UID) finds the version its identity registered before."""
     new_group(registry)
-    for index in range(4):
-        new_package(registry, uid=f"old-{index}")
+    identity = {IDENTITY_KEY: "default/ml/churn-v1"}
+    arn = registry.create_package(
+        {
+            "ModelPackageGroupName": "churn",
+            "InferenceSpecification": INFERENCE,
+            "CustomerMetadataProperties": identity,
+        }
+    )
+    new_package(registry, uid="someone-else")
     restarted = make_registry()
-    future = datetime.now(UTC) + timedelta(hours=1)
-    assert restarted.find_package_by_owner("churn", "old-1", created_after=future) is None
-    assert restarted.calls["DescribeModelPackage"] == 0
-    past = datetime.now(UTC) - timedelta(hours=1)
-    assert restarted.find_package_by_owner("churn", "old-1", created_after=past) is not None
+    found = restarted.find_package("churn", {**identity, OWNER_UID_KEY: "a-new-uid"})
+    assert found is not None and found["ModelPackageArn"] == arn
+    assert restarted.find_package("churn", {IDENTITY_KEY: "other/ml/churn-v1"}) is None
 
 
-def test_find_package_by_owner_forgets_a_deleted_version(registry):
+def test_find_package_forgets_a_deleted_version(registry):
     new_group(registry)
     arn = new_package(registry, uid="uid-1")
     registry.delete_package(arn)
-    found = registry.find_package_by_owner("churn", "uid-1")
+    found = registry.find_package("churn", {OWNER_UID_KEY: "uid-1"})
     assert found is None or found["ModelPackageStatus"] == "Deleting"
 
 

@@ -191,13 +191,15 @@ def test_customer_metadata_reserves_the_operator_marker() -> None:
 @pytest.mark.parametrize(
     "kind, spec", [("ModelPackageGroup", {}), ("Model", {"primaryContainer": {"image": "x"}})]
 )
-def test_tags_reserve_the_operator_owner_tag(kind: str, spec: dict) -> None:
-    from model_registry_operator.registry.base import OWNER_UID_KEY
-
+@pytest.mark.parametrize(
+    "key", ["registry.mlops.dev/uid", "registry.mlops.dev/identity", "registry.mlops.dev/x"]
+)
+def test_tags_reserve_the_operator_owner_tag(kind: str, spec: dict, key: str) -> None:
     with pytest.raises(ValidationError) as caught:
-        parse_spec(kind, {**spec, "tags": [{"key": OWNER_UID_KEY, "value": "x"}]})
-    assert "spec.tags: tags may hold at most 49 entries and not the key" in format_validation_error(
-        caught.value
+        parse_spec(kind, {**spec, "tags": [{"key": key, "value": "x"}]})
+    assert (
+        "spec.tags: tags may hold at most 49 entries and no key starting with registry.mlops.dev/"
+        in format_validation_error(caught.value)
     )
     assert (
         len(parse_spec(kind, {**spec, "tags": [{"key": f"k{i}", "value": "v"} for i in range(49)]}).tags)

@@ -337,8 +337,9 @@ def test_customer_metadata_leaves_room_for_the_operator_marker() -> None:
     from model_registry_operator.registry.base import OWNER_UID_KEY
 
     obj = sample(PACKAGE)
-    obj["spec"]["customerMetadataProperties"] = {OWNER_UID_KEY: "someone-else"}
-    rejected(obj, "the operator keeps that one", "spec.customerMetadataProperties")
+    for key in (OWNER_UID_KEY, "registry.mlops.dev/identity"):
+        obj["spec"]["customerMetadataProperties"] = {key: "someone-else"}
+        rejected(obj, "the operator keeps those", "spec.customerMetadataProperties")
     obj["spec"]["customerMetadataProperties"] = {f"k{i}": "v" for i in range(50)}
     rejected(obj, "at most 49 entries", "spec.customerMetadataProperties")
     obj["spec"]["customerMetadataProperties"] = {f"k{i}": "v" for i in range(49)}
@@ -350,8 +351,9 @@ def test_tags_leave_room_for_the_operator_owner_tag(name: str) -> None:
     from model_registry_operator.registry.base import OWNER_UID_KEY
 
     obj = sample(name)
-    obj["spec"]["tags"] = [{"key": "team", "value": "a"}, {"key": OWNER_UID_KEY, "value": "someone-else"}]
-    rejected(obj, "the operator keeps that one to recognise the SageMaker objects it manages", "spec.tags")
+    for key in (OWNER_UID_KEY, "registry.mlops.dev/identity"):
+        obj["spec"]["tags"] = [{"key": "team", "value": "a"}, {"key": key, "value": "someone-else"}]
+        rejected(obj, "the operator keeps those to recognise the SageMaker objects it manages", "spec.tags")
     obj["spec"]["tags"] = [{"key": f"k{i}", "value": "v"} for i in range(50)]
     rejected(obj, "at most 49 entries", "spec.tags")
     obj["spec"]["tags"] = [{"key": f"k{i}", "value": "v"} for i in range(49)]
@@ -389,3 +391,34 @@ def test_model_name_cannot_be_set_changed_or_removed_after_creation() -> None:
     rejected(renamed, MODEL_NAME_IMMUTABLE, "spec.modelName", old=named)
     rejected(unset, MODEL_NAME_IMMUTABLE, "spec.modelName", old=named)
     assert causes(copy.deepcopy(named), old=named) == []
+
+
+def test_a_version_to_adopt_is_refused_at_admission_when_it_makes_no_sense() -> None:
+    obj = sample(PACKAGE)
+    obj["spec"]["modelPackageVersion"] = 3
+    assert causes(obj) == []
+    for bad in (0, -1):
+        obj["spec"]["modelPackageVersion"] = bad
+        rejected(obj, "should be greater than or equal to 1", "spec.modelPackageVersion")
+    unversioned = sample(PACKAGE)
+    del unversioned["spec"]["modelPackageGroupRef"]
+    unversioned["spec"].update(modelPackageName="churn-standalone", modelPackageVersion=3)
+    rejected(
+        unversioned, "use it with modelPackageGroupRef or modelPackageGroupName", "spec.modelPackageVersion"
+    )
+    no_group = sample(PACKAGE)
+    del no_group["spec"]["modelPackageGroupRef"]
+    no_group["spec"]["modelPackageVersion"] = 3
+    rejected(no_group, "exactly one of", "spec")
+    with_artifacts = sample(ARTIFACTS)
+    with_artifacts["spec"]["modelPackageVersion"] = 3
+    rejected(with_artifacts, "remove spec.artifacts", "spec.modelPackageVersion")
+
+    old = sample(PACKAGE)
+    old["spec"]["modelPackageVersion"] = 3
+    changed = copy.deepcopy(old)
+    changed["spec"]["modelPackageVersion"] = 4
+    rejected(changed, "modelPackageVersion is immutable", "spec.modelPackageVersion", old=old)
+    added = sample(PACKAGE)
+    added["spec"]["modelPackageVersion"] = 3
+    rejected(added, "modelPackageVersion is immutable", "spec.modelPackageVersion", old=sample(PACKAGE))

@@ -50,6 +50,9 @@ def test_settings_defaults_and_env():
         ("MRO_SOURCE_HOSTS", "*"),
         ("MRO_SOURCE_HOSTS", "a.*.example.org"),
         ("MRO_SOURCE_HOSTS", "-bad.org"),
+        ("MRO_INSTANCE", "Prod"),
+        ("MRO_INSTANCE", "a/b"),
+        ("MRO_INSTANCE", "x" * 64),
     ],
 )
 def test_bad_setting_names_the_variable(var, value):
@@ -100,6 +103,14 @@ def test_console_script_help_and_unknown_command():
         [sys.executable, "-m", "model_registry_operator.cli", "frobnicate"], capture_output=True, text=True
     )
     assert bad.returncode != 0 and "invalid choice" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_instance_names_the_identity_of_what_the_operator_marks():
+    assert Settings().instance == "default"
+    assert Settings.from_env({"MRO_INSTANCE": "prod-eu"}).instance == "prod-eu"
+    assert Settings.from_env({"MRO_INSTANCE": "prod-eu"}, instance="staging").instance == "staging"
+    with pytest.raises(ValueError, match="--instance"):
+        Settings.from_env({}, instance="Staging")
 
 
 @pytest.mark.parametrize(

@@ -6,8 +6,10 @@ from model_registry_operator.controllers import model as mdl
 from model_registry_operator.controllers.call import Meta
 from model_registry_operator.controllers.conditions import Outcome, build_conditions
 from model_registry_operator.controllers.context import Context
-from model_registry_operator.registry import OWNER_UID_KEY
+from model_registry_operator.identity import IDENTITY_KEY
 from model_registry_operator.settings import Settings
+
+OURS = {IDENTITY_KEY: "default/ml/churn"}  # the identity tag every model it makes carries
 
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 PACKAGE_ARN = "arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/1"
@@ -221,7 +223,7 @@ def test_tag_changes_do_not_replace(ctx):
     tagged = {**SPEC, "tags": [{"key": "team", "value": "risk"}]}
     result = reconcile(mdl.CONTROLLER, tagged, meta(2), first.status, ctx, package("Approved"))
     assert ctx.registry.calls["create_model"] == 1
-    assert ctx.registry.tags[first.status["arn"]] == {"team": "risk", OWNER_UID_KEY: "uid-m"}
+    assert ctx.registry.tags[first.status["arn"]] == {"team": "risk", **OURS}
     assert [e.reason for e in result.events] == ["Updated"]
 
 
@@ -268,15 +270,17 @@ def test_a_model_another_object_made_is_stalled_even_when_it_matches(ctx):
     )
     assert state(theirs) == ("Stalled", "AlreadyExists")  # not "Adopted", though the spec is the same
     message = theirs.status["conditions"][0]["message"]
-    assert "model churn" in message and "another Kubernetes object (UID uid-m)" in message
+    assert (
+        "model churn" in message and "the Kubernetes object ml/churn of operator instance default" in message
+    )
     assert [(e.type, e.reason) for e in theirs.events] == [("Warning", "AlreadyExists")]
     assert "arn" not in theirs.status and "specHash" not in theirs.status
-    assert ctx.registry.tags[arn] == {OWNER_UID_KEY: "uid-m"}  # its tags untouched
+    assert ctx.registry.tags[arn] == OURS  # its tags untouched
 
     left = delete(mdl.CONTROLLER, SPEC, other_meta(), theirs.status, ctx)
     assert "churn" in ctx.registry.models and ctx.registry.calls["delete_model"] == 0
     assert [(e.type, e.reason) for e in left.events] == [("Warning", "NotOwned")]
-    assert "another Kubernetes object (UID uid-m)" in left.events[0].message
+    assert "the Kubernetes object ml/churn of operator instance default" in left.events[0].message
     delete(mdl.CONTROLLER, SPEC, meta(), first.status, ctx)
     assert ctx.registry.models == {}
 
@@ -306,10 +310,9 @@ def test_an_untagged_model_as_the_spec_asks_is_claimed_then_refused_to_others(ct
         }
     )
     adopted = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
-    assert [e.reason for e in adopted.events] == ["Adopted"] and f"{OWNER_UID_KEY}=uid-m" in adopted.events[
-        0
-    ].message
-    assert ctx.registry.tags[adopted.status["arn"]] == {OWNER_UID_KEY: "uid-m"}
+    assert [e.reason for e in adopted.events] == ["Adopted"]
+    assert "marked it as default/ml/churn" in adopted.events[0].message
+    assert ctx.registry.tags[adopted.status["arn"]] == OURS
     theirs = reconcile(mdl.CONTROLLER, SPEC, other_meta(), {}, ctx, package("Approved", namespace="team-b"))
     assert state(theirs) == ("Stalled", "AlreadyExists")
 
@@ -319,18 +322,29 @@ def test_the_owner_tag_of_a_model_made_before_owner_tags_is_added_quietly(ctx):
     first = reconcile(mdl.CONTROLLER, tagged, meta(), {}, ctx, package("Approved"))
     ctx.registry.tags[first.status["arn"]] = {"team": "a"}  # as an older operator version made it
     again = reconcile(mdl.CONTROLLER, tagged, meta(), first.status, ctx, package("Approved"))
-    assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {
-        "team": "a",
-        OWNER_UID_KEY: "uid-m",
-    }
+    assert again.events == [] and ctx.registry.tags[first.status["arn"]] == {"team": "a", **OURS}
 
 
 def test_a_rename_never_deletes_the_old_name_once_another_object_owns_it(ctx):
     first = reconcile(mdl.CONTROLLER, {**SPEC, "modelName": "a"}, meta(), {}, ctx, package("Approved"))
-    ctx.registry.tags[first.status["arn"]] = {OWNER_UID_KEY: "uid-other"}
+    ctx.registry.tags[first.status["arn"]] = {IDENTITY_KEY: "default/team-b/a"}
     renamed = reconcile(
         mdl.CONTROLLER, {**SPEC, "modelName": "b"}, meta(2), first.status, ctx, package("Approved")
     )
     assert sorted(ctx.registry.models) == ["a", "b"] and "kept model a" in renamed.events[0].message
     assert [e.reason for e in renamed.events] == ["Replaced", "NotOwned"]
-    assert "UID uid-other" in renamed.events[1].message
+    assert "the Kubernetes object team-b/a of operator instance default" in renamed.events[1].message
+
+
+def test_applied_again_with_a_new_uid_it_takes_its_model_back(ctx):
+    import datetime
+
+    retained = {**SPEC, "deletionPolicy": "Retain"}
+    first = reconcile(mdl.CONTROLLER, retained, meta(), {}, ctx, package("Approved"))
+    delete(mdl.CONTROLLER, retained, meta(), first.status, ctx)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    again_meta = Meta("churn", "ml", "uid-new", 1, later)
+    again = reconcile(mdl.CONTROLLER, retained, again_meta, {}, ctx, package("Approved"))
+    assert state(again) == ("Ready", "Synced") and again.status["arn"] == first.status["arn"]
+    assert [e.reason for e in again.events] == ["Adopted"] and "manages it again" in again.events[0].message
+    assert ctx.registry.calls["create_model"] == 1 and ctx.registry.calls["delete_model"] == 0

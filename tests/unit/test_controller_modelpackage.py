@@ -13,6 +13,7 @@ from model_registry_operator.controllers.context import Context
 from model_registry_operator.controllers.listings import GroupListings
 from model_registry_operator.controllers.wiring import Runtime
 from model_registry_operator.errors import RetryableError, TerminalError
+from model_registry_operator.identity import IDENTITY_KEY
 from model_registry_operator.registry.base import OWNER_UID_KEY
 from model_registry_operator.settings import Settings
 from model_registry_operator.timing import RETRY_JITTER, SOURCE_STALL_AFTER, audit_due
@@ -91,12 +92,16 @@ def test_creates_a_version_with_owner_marker_and_token(ctx, lookup):
     assert final.status["modelPackageStatus"] == "Completed"
     assert final.status["modelApprovalStatus"] == "PendingManualApproval"
     (package,) = ctx.registry.packages.values()
-    assert package["CustomerMetadataProperties"] == {"team": "risk", "stage": "dev", OWNER_UID_KEY: "uid-p1"}
+    assert package["CustomerMetadataProperties"] == {
+        "team": "risk",
+        "stage": "dev",
+        IDENTITY_KEY: "default/ml/churn-v1",
+    }
     create = next(r for op, r in ctx.registry.requests if op == "create_package")
     assert create["ClientToken"] and "ApprovalDescription" not in create
     assert reasons(results[0]) == ["Created"]
     # calls to Ready: one owner lookup, one create, one listing
-    assert ctx.registry.calls["find_package_by_owner"] == 1
+    assert ctx.registry.calls["find_package"] == 1
     assert ctx.registry.calls["create_package"] == 1
     assert ctx.registry.calls["describe_package"] == 0
 
@@ -272,7 +277,7 @@ def test_metadata_drift_is_put_back_by_the_audit_not_by_every_resync(ctx, lookup
     assert package_of(ctx)["CustomerMetadataProperties"] == {
         "team": "risk",
         "stage": "dev",
-        OWNER_UID_KEY: "uid-p1",
+        IDENTITY_KEY: "default/ml/churn-v1",
     }
     assert reasons(audited) == ["DriftCorrected"]
 
@@ -338,7 +343,10 @@ def test_metadata_keys_removed_from_spec_are_removed(ctx, lookup):
         ctx,
         lookup,
     )
-    assert package_of(ctx)["CustomerMetadataProperties"] == {"team": "fraud", OWNER_UID_KEY: "uid-p1"}
+    assert package_of(ctx)["CustomerMetadataProperties"] == {
+        "team": "fraud",
+        IDENTITY_KEY: "default/ml/churn-v1",
+    }
     update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
     assert update["CustomerMetadataPropertiesToRemove"] == ["stage"]
     assert reasons(updated) == ["Updated"]
@@ -393,9 +401,9 @@ class GroupsAsked(FakeRegistry):
         self.groups_asked.append(("list_packages", group))
         return super().list_packages(group)
 
-    def find_package_by_owner(self, group, uid, created_after=None):
-        self.groups_asked.append(("find_package_by_owner", group))
-        return super().find_package_by_owner(group, uid, created_after)
+    def find_package(self, group, marks):
+        self.groups_asked.append(("find_package", group))
+        return super().find_package(group, marks)
 
 
 def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
@@ -412,12 +420,12 @@ def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
         shared
     ]
     assert {group for _, group in ctx.registry.groups_asked} == {shared}
-    assert {op for op, _ in ctx.registry.groups_asked} == {"list_packages", "find_package_by_owner"}
+    assert {op for op, _ in ctx.registry.groups_asked} == {"list_packages", "find_package"}
     assert not ctx.registry.list_packages("churn")  # nothing went to our own group of that name
 
     ctx.registry.groups_asked.clear()  # a crash lost the status: delete still finds the version there
     done = delete(mp.CONTROLLER, raw, meta(), {}, ctx, DictLookup())
-    assert reasons(done) == ["Deleted"] and ctx.registry.groups_asked == [("find_package_by_owner", shared)]
+    assert reasons(done) == ["Deleted"] and ctx.registry.groups_asked == [("find_package", shared)]
 
 
 def test_unversioned_package(ctx):
@@ -581,3 +589,142 @@ def test_tags_of_a_version_are_added_after_create_and_follow_the_spec(ctx, looku
     retagged = spec(tags=[{"key": "owner", "value": "ana"}])
     final = converge(ctx, lookup, retagged, status=ready.status, generation=2)[-1]
     assert ctx.registry.tags[arn] == {"owner": "ana"} and "Updated" in reasons(final)
+
+
+def test_applied_again_with_a_new_uid_it_takes_its_version_back_never_a_second(ctx, lookup):
+    import datetime
+
+    retained = spec(deletionPolicy="Retain", modelApprovalStatus="Approved")
+    ready = converge(ctx, lookup, retained)[-1]
+    delete(mp.CONTROLLER, retained, meta(), ready.status, ctx, lookup)
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    again = reconcile(mp.CONTROLLER, retained, Meta("churn-v1", "ml", "uid-new", 1, later), {}, ctx, lookup)
+    assert state(again) == ("Ready", "Synced") and again.status["arn"] == ready.status["arn"]
+    assert reasons(again) == ["Adopted"] and "manages it again" in again.events[0].message
+    assert len(ctx.registry.packages) == 1 and ctx.registry.calls["create_package"] == 1
+
+
+def test_a_version_an_earlier_release_marked_with_its_uid_gets_the_identity_quietly(ctx, lookup):
+    ready = converge(ctx, lookup, spec())[-1]
+    package_of(ctx)["CustomerMetadataProperties"] = {"team": "risk", "stage": "dev", OWNER_UID_KEY: "uid-p1"}
+    crashed = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, lookup)  # status lost: found by its UID
+    assert state(crashed) == ("Ready", "Synced") and crashed.status["arn"] == ready.status["arn"]
+    assert reasons(crashed) == []  # nothing drifted, nothing changed hands
+    assert package_of(ctx)["CustomerMetadataProperties"] == {
+        "team": "risk",
+        "stage": "dev",
+        OWNER_UID_KEY: "uid-p1",  # kept: an older release (a rollback) still finds it
+        IDENTITY_KEY: "default/ml/churn-v1",
+    }
+    assert len(ctx.registry.packages) == 1
+
+
+def test_members_create_cannot_take_are_applied_with_the_create_not_as_drift(ctx, lookup):
+    results = converge(
+        ctx, lookup, spec(modelApprovalStatus="Approved", approvalDescription="reviewed in PR 7")
+    )
+    assert state(results[-1]) == ("Ready", "Synced")
+    assert package_of(ctx)["ApprovalDescription"] == "reviewed in PR 7"
+    assert [reason for result in results for reason in reasons(result)] == ["Created"]
+
+
+def test_a_retained_package_that_was_never_registered_claims_nothing_was_kept(ctx):
+    waiting = reconcile(mp.CONTROLLER, spec(deletionPolicy="Retain"), meta(), {}, ctx, DictLookup())
+    assert state(waiting) == ("Reconciling", "WaitingForGroup")
+    gone = delete(mp.CONTROLLER, spec(deletionPolicy="Retain"), meta(), waiting.status, ctx, DictLookup())
+    assert gone.retry is None and gone.events == []
+
+
+# --- adopting a version registered elsewhere (spec.modelPackageVersion) ----------------------
+
+
+def pipeline_registers(ctx, **members):
+    """A version registered as SageMaker Pipelines' RegisterModel step would."""
+    return ctx.registry.create_package(
+        {
+            "ModelPackageGroupName": "churn",
+            "InferenceSpecification": {
+                "Containers": [{"Image": IMAGE}],
+                "SupportedContentTypes": ["text/csv"],
+            },
+            "ModelApprovalStatus": "PendingManualApproval",
+            "CustomerMetadataProperties": {"pipeline-run": "r-17"},
+            "ClientToken": f"pipeline-{len(ctx.registry.packages)}",
+            **members,
+        }
+    )
+
+
+def adopting(**changes):
+    return {"modelPackageGroupRef": {"name": "churn"}, "modelPackageVersion": 2, **changes}
+
+
+def test_a_version_not_registered_yet_is_waited_for_every_few_seconds_however_long(ctx, lookup):
+    clock = [0.0]
+    ctx.listings = GroupListings(ctx.registry.list_packages, 300, clock=lambda: clock[0])
+    pipeline_registers(ctx)  # version 1: not the one adopted
+    hour_ago = "2020-01-01T00:00:00Z"
+    long_wait = {
+        "conditions": [
+            {
+                "type": "Reconciling",
+                "status": "True",
+                "reason": "WaitingForVersion",
+                "lastTransitionTime": hour_ago,
+            }
+        ]
+    }
+    waiting = reconcile(mp.CONTROLLER, adopting(), meta(), long_wait, ctx, lookup)
+    assert state(waiting) == ("Reconciling", "WaitingForVersion") and waiting.retry <= 3
+    assert "version 2 of model package group churn" in waiting.status["conditions"][0]["message"]
+    arn = pipeline_registers(ctx)
+    clock[0] += 3.1  # the group's listing is read again
+    adopted = reconcile(mp.CONTROLLER, adopting(), meta(), waiting.status, ctx, lookup)
+    assert state(adopted) == ("Ready", "Synced") and adopted.status["arn"] == arn
+    assert adopted.status["modelPackageVersion"] == 2 and reasons(adopted) == ["Adopted"]
+    assert ctx.registry.calls["create_package"] == 2  # the pipeline's two, none of the operator's
+
+
+def test_an_adopted_version_is_approved_from_the_spec_and_its_other_members_are_observed(ctx, lookup):
+    pipeline_registers(ctx)
+    arn = pipeline_registers(ctx)
+    spec_ = adopting(
+        modelApprovalStatus="Approved",
+        approvalDescription="approved in pull request 42",
+        customerMetadataProperties={"reviewed-by": "ana"},
+    )
+    done = converge(ctx, lookup, spec_)[-1]
+    assert state(done) == ("Ready", "Synced") and done.status["arn"] == arn
+    package = ctx.registry.packages[arn]
+    assert package["ModelApprovalStatus"] == "Approved"
+    assert package["ApprovalDescription"] == "approved in pull request 42"
+    # the pipeline's metadata stays, the spec's is added, no owner mark: the version is not the operator's
+    assert package["CustomerMetadataProperties"] == {"pipeline-run": "r-17", "reviewed-by": "ana"}
+    first = next(p for a, p in ctx.registry.packages.items() if a != arn)
+    assert first["ModelApprovalStatus"] == "PendingManualApproval"  # the others untouched
+    assert len(ctx.registry.packages) == 2
+
+    assert done.status["deletionPolicy"] == "Retain"  # not the operator's: kept by default
+    kept = delete(mp.CONTROLLER, spec_, meta(), done.status, ctx, lookup)
+    assert reasons(kept) == ["Retained"] and arn in ctx.registry.packages
+
+
+def test_an_adopted_version_unlike_an_unchangeable_member_of_the_spec_is_a_spec_mismatch(ctx, lookup):
+    pipeline_registers(ctx)
+    pipeline_registers(ctx, ModelPackageDescription="trained on June data")
+    mismatch = converge(ctx, lookup, adopting(modelPackageDescription="trained on May data"))[-1]
+    assert state(mismatch) == ("Stalled", "SpecMismatch")
+    assert "spec.modelPackageDescription" in mismatch.status["conditions"][2]["message"]
+    assert reasons(mismatch) == ["Adopted", "SpecMismatch"]
+    matching = converge(ctx, lookup, adopting(modelPackageDescription="trained on June data"))[-1]
+    assert state(matching) == ("Ready", "Synced")
+
+
+def test_an_adopted_version_deleted_in_sagemaker_is_stalled_not_registered_again(ctx, lookup):
+    pipeline_registers(ctx)
+    arn = pipeline_registers(ctx)
+    done = converge(ctx, lookup, adopting())[-1]
+    ctx.registry.delete_package(arn)
+    gone = reconcile(mp.CONTROLLER, adopting(), meta(), done.status, ctx, lookup)
+    assert state(gone) == ("Stalled", "VersionGone")
+    assert ctx.registry.calls["create_package"] == 2

@@ -10,12 +10,13 @@ from fakes import FakeRegistry
 from model_registry_operator.controllers import modelpackagegroup as mpg
 from model_registry_operator.controllers.call import Meta
 from model_registry_operator.controllers.context import Context
+from model_registry_operator.identity import IDENTITY_KEY
 from model_registry_operator.registry import OWNER_UID_KEY, classify_error
 from model_registry_operator.settings import Settings
 from model_registry_operator.timing import RETRY_JITTER, THROTTLED_DELAY, WAIT_FOR_VERSIONS_DELAY
 
 META = Meta("churn", "ml", "uid-1", 1)
-OURS = {OWNER_UID_KEY: "uid-1"}
+OURS = {IDENTITY_KEY: "default/ml/churn"}  # the identity tag every group it makes carries
 
 
 def context(**settings):
@@ -248,7 +249,9 @@ def test_a_group_another_object_made_is_stalled_and_never_touched():
     theirs = reconcile(mpg.CONTROLLER, {"tags": [{"key": "team", "value": "b"}]}, OTHER, {}, ctx)
     assert conditions(theirs)["Stalled"] == ("True", "AlreadyExists")
     message = next(c["message"] for c in theirs.status["conditions"] if c["type"] == "Stalled")
-    assert "group churn" in message and "another Kubernetes object (UID uid-1)" in message
+    assert (
+        "group churn" in message and "the Kubernetes object ml/churn of operator instance default" in message
+    )
     assert [(e.type, e.reason) for e in theirs.events] == [("Warning", "AlreadyExists")]
     assert "arn" not in theirs.status and "modelPackageGroupStatus" not in theirs.status
     assert ctx.registry.tags[arn] == {"team": "a", **OURS}
@@ -272,7 +275,7 @@ def test_a_group_another_object_made_is_stalled_and_never_touched():
     assert ctx.registry.calls - before == {"describe_group": 1, "list_tags": 1}  # no listing, no delete
     assert gone.retry is None and "churn" in ctx.registry.groups  # no waiting on team a's versions either
     assert [(e.type, e.reason) for e in gone.events] == [("Warning", "NotOwned")]
-    assert "another Kubernetes object (UID uid-1)" in gone.events[0].message
+    assert "the Kubernetes object ml/churn of operator instance default" in gone.events[0].message
     assert ctx.registry.tags[arn] == {"team": "a", **OURS}
 
 
@@ -299,13 +302,29 @@ def test_an_untagged_group_is_adopted_and_claimed_then_refused_to_others():
     adopted = reconcile(mpg.CONTROLLER, {"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
     assert conditions(adopted)["Ready"] == ("True", "Synced") and adopted.status["arn"] == arn
     assert [e.reason for e in adopted.events] == ["Adopted", "Updated"]
-    assert f"{OWNER_UID_KEY}=uid-1" in adopted.events[0].message
+    assert "marked it as default/ml/churn" in adopted.events[0].message
     assert ctx.registry.tags[arn] == {"team": "a", **OURS}
     assert (
         reconcile(mpg.CONTROLLER, {"tags": [{"key": "team", "value": "a"}]}, META, adopted.status, ctx).events
         == []
     )
     assert conditions(reconcile(mpg.CONTROLLER, {}, OTHER, {}, ctx))["Stalled"] == ("True", "AlreadyExists")
+
+
+def test_the_identity_tag_is_added_quietly_to_a_group_of_an_earlier_release():
+    ctx = context()
+    created = reconcile(mpg.CONTROLLER, {"tags": [{"key": "team", "value": "a"}]}, META, {}, ctx)
+    ctx.registry.tags[created.status["arn"]] = {"team": "a", OWNER_UID_KEY: "uid-1"}  # its UID mark
+    resynced = reconcile(
+        mpg.CONTROLLER, {"tags": [{"key": "team", "value": "a"}]}, META, created.status, ctx, resync=True
+    )
+    assert ctx.registry.tags[created.status["arn"]] == {"team": "a", OWNER_UID_KEY: "uid-1", **OURS}
+    assert resynced.events == [] and resynced.status == created.status
+    # another object of an earlier release, same name in another namespace: still not ours
+    ctx.registry.tags[created.status["arn"]] = {"team": "a", OWNER_UID_KEY: "uid-9"}
+    refused = reconcile(mpg.CONTROLLER, {}, OTHER, {}, ctx)
+    assert conditions(refused)["Stalled"] == ("True", "AlreadyExists")
+    assert "UID uid-9, marked by an earlier release" in refused.status["conditions"][2]["message"]
 
 
 def test_the_owner_tag_of_a_group_made_before_owner_tags_is_added_quietly():
@@ -345,3 +364,26 @@ def test_the_default_deletion_policy_is_the_one_in_force_at_creation(spec_policy
     done = delete(mpg.CONTROLLER, spec, META, again.status, later)
     assert done.retry is None and ("churn" in ctx.registry.groups) is kept
     assert [e.reason for e in done.events] == (["Retained"] if kept else ["Deleted"])
+
+
+def test_applied_again_with_a_new_uid_it_takes_its_group_back_and_another_instance_cannot():
+    """GitOps: delete with Retain, apply the same manifest again (a new UID, created later)."""
+    ctx = context()
+    spec = {"deletionPolicy": "Retain", "tags": [{"key": "team", "value": "a"}]}
+    created = reconcile(mpg.CONTROLLER, spec, META, {}, ctx)
+    kept = delete(mpg.CONTROLLER, spec, META, created.status, ctx)
+    assert [e.reason for e in kept.events] == ["Retained"] and "churn" in ctx.registry.groups
+
+    later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
+    again = reconcile(mpg.CONTROLLER, spec, Meta("churn", "ml", "uid-new", 1, created=later), {}, ctx)
+    assert conditions(again)["Ready"] == ("True", "Synced") and again.status["arn"] == created.status["arn"]
+    assert [e.reason for e in again.events] == ["Adopted"] and "manages it again" in again.events[0].message
+    assert ctx.registry.calls["create_group"] == 1
+
+    # a second cluster on the same account, its operator with another instance name
+    elsewhere = Context.create(ctx.registry, Settings(instance="staging"))
+    refused = reconcile(mpg.CONTROLLER, spec, Meta("churn", "ml", "uid-x", 1, created=later), {}, elsewhere)
+    assert conditions(refused)["Stalled"] == ("True", "AlreadyExists")
+    message = refused.status["conditions"][2]["message"]
+    assert "the Kubernetes object ml/churn of operator instance default" in message
+    assert ctx.registry.tags[created.status["arn"]] == {"team": "a", **OURS}  # nothing written to it

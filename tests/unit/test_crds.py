@@ -232,8 +232,9 @@ def test_model_package_fields_without_update_api_are_immutable() -> None:
     }
     spec_fields = set(schema_of("ModelPackage")["properties"]["spec"]["properties"])
     assert immutable == spec_fields - updatable
-    # artifacts are Kubernetes-only; fixed because they are the version's model data
-    assert immutable == set(IMMUTABLE_FIELDS) | {"artifacts"}
+    # artifacts are Kubernetes-only; fixed because they are the version's model data; an
+    # object adopts one version for its whole life
+    assert immutable == set(IMMUTABLE_FIELDS) | {"artifacts", "modelPackageVersion"}
 
 
 def test_group_is_immutable_but_for_tags_and_model_is_mutable_but_for_its_name() -> None:

@@ -263,21 +263,25 @@ class Artifact:
         self.name = name
 
 
-def fake_copy_artifacts(artifacts, *, progress, **_):
-    """Like artifacts.copy_artifacts: progress while bytes move, none for a copy already complete."""
-    (artifact,) = artifacts
-    if artifact.name == "broken":
+def fake_copy_artifacts(artifacts, *, progress, on_done, **_):
+    """Like artifacts.copy_artifacts: progress while bytes move, none for a copy already
+    complete; `on_done(status, copied)` after each artifact; a bad source fails the lot."""
+    if any(artifact.name == "broken" for artifact in artifacts):
         raise TerminalError("ChecksumMismatch", "artifact broken: checksum mismatch")
-    if artifact.name != "done-before":
-        progress(artifact.name, 100, 100)
-    return [
-        {
+    results = []
+    for artifact in artifacts:
+        copied = artifact.name != "done-before"
+        if copied:
+            progress(artifact.name, 100, 100)
+        status = {
             "name": artifact.name,
             "uri": f"s3://b/{artifact.name}/model.tar.gz",
             "sha256": "0" * 64,
             "size": 100,
         }
-    ]
+        on_done(status, copied)
+        results.append(status)
+    return results
 
 
 def test_artifact_copies_are_counted_by_result_and_only_copied_bytes_count(metrics, monkeypatch):

@@ -14,7 +14,7 @@ METHODS = [
 
 
 def test_interface_is_not_empty():
-    assert {"describe_group", "find_package_by_owner", "sync_tags"} <= set(METHODS)
+    assert {"describe_group", "find_package", "sync_tags"} <= set(METHODS)
 
 
 @pytest.mark.parametrize("name", METHODS)

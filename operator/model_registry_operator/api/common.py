@@ -33,7 +33,7 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from .. import OWNER_UID_KEY
+from .. import GROUP
 from ..settings import DeletionPolicy
 from .cel import rule, validations
 
@@ -238,17 +238,18 @@ class Tag(ApiModel):
 
 TagList = Annotated[list[Tag], Field(max_length=50)]
 
-# The operator tags each group and model it creates with OWNER_UID_KEY (holding the object's
-# UID) to tell its own from another object's of the same account-wide name: users cannot set
-# that key, and SageMaker's limit of 50 tags leaves them 49.
+# The operator tags each group and model it creates with its object's identity (identity.py)
+# to tell its own from another object's of the same account-wide name: users cannot set keys
+# of its prefix, and SageMaker's limit of 50 tags leaves them 49.
+RESERVED_KEY_PREFIX = f"{GROUP}/"
 OWNER_TAG_RESERVED = (
-    f"tags may hold at most 49 entries and not the key {OWNER_UID_KEY}:"
-    " the operator keeps that one to recognise the SageMaker objects it manages"
+    f"tags may hold at most 49 entries and no key starting with {RESERVED_KEY_PREFIX}:"
+    " the operator keeps those to recognise the SageMaker objects it manages"
 )
 
 
 def _no_owner_tag(tags: list[Tag]) -> list[Tag]:
-    if len(tags) > 49 or any(tag.key == OWNER_UID_KEY for tag in tags):
+    if len(tags) > 49 or any(tag.key.startswith(RESERVED_KEY_PREFIX) for tag in tags):
         raise ValueError(OWNER_TAG_RESERVED)
     return tags
 
@@ -259,7 +260,10 @@ OwnedTagList = Annotated[
     Field(
         max_length=50,
         json_schema_extra=validations(
-            rule(f"size(self) <= 49 && !self.exists(t, t.key == '{OWNER_UID_KEY}')", OWNER_TAG_RESERVED)
+            rule(
+                f"size(self) <= 49 && !self.exists(t, t.key.startsWith('{RESERVED_KEY_PREFIX}'))",
+                OWNER_TAG_RESERVED,
+            )
         ),
     ),
     AfterValidator(_no_owner_tag),

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from .. import OWNER_UID_KEY
 from .cel import at_most_one_of, exactly_one_of, immutable, rule, validations
 from .common import (
+    RESERVED_KEY_PREFIX,
     UNBOUNDED_LIST_MAX,
     ApiModel,
     CommonStatus,
@@ -406,12 +406,12 @@ class ModelPackageSecurityConfig(ApiModel):
     kmsKeyId: KmsKeyId
 
 
-# The operator marks each version it creates with this customer metadata key (holding the
-# object's UID) to find it again after a crash: users cannot set it, and SageMaker's limit
-# of 50 entries leaves them 49.
+# The operator marks each version it creates with its object's identity (identity.py) in the
+# customer metadata, to find it again: users cannot set keys of its prefix, and SageMaker's
+# limit of 50 entries leaves them 49.
 CUSTOMER_METADATA_RESERVED = (
-    f"customerMetadataProperties may hold at most 49 entries and not the key {OWNER_UID_KEY}:"
-    " the operator keeps that one to recognise the versions it created"
+    f"customerMetadataProperties may hold at most 49 entries and no key starting with {RESERVED_KEY_PREFIX}:"
+    " the operator keeps those to recognise the versions it created"
 )
 
 CustomerMetadataKey = Annotated[str, api_string(1, 128, r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,128}")]
@@ -444,6 +444,17 @@ ADDITIONAL_APPEND_ONLY = (
     "additionalInferenceSpecifications is append-only: SageMaker can add entries but not remove them"
 )
 ARTIFACT_UNDECLARED = "every modelDataArtifact must name an entry of spec.artifacts"
+ADOPT_IN_A_GROUP = (
+    "modelPackageVersion adopts a version of a group: use it with modelPackageGroupRef or "
+    "modelPackageGroupName, not modelPackageName"
+)
+ADOPT_WITHOUT_ARTIFACTS = (
+    "modelPackageVersion adopts a version whose model data is already registered: remove spec.artifacts"
+)
+ADOPT_ONE_VERSION = (
+    "a ModelPackage adopts one version, or registers its own, for its whole life; create another "
+    "ModelPackage for another version"
+)
 # The copied archive is this version's model data: other files make another version.
 ARTIFACTS_FIXED = (
     "spec.artifacts cannot change once set (they are the version's model data); to correct them, "
@@ -458,6 +469,17 @@ class ModelPackageSpec(ApiModel):
             exactly_one_of(*GROUP_CHOICE),
             *(immutable(field, NO_UPDATE_API) for field in IMMUTABLE_FIELDS),
             immutable("artifacts", ARTIFACTS_FIXED),
+            immutable("modelPackageVersion", ADOPT_ONE_VERSION),
+            rule(
+                "!has(self.modelPackageVersion) || !has(self.modelPackageName)",
+                ADOPT_IN_A_GROUP,
+                field_path=".modelPackageVersion",
+            ),
+            rule(
+                "!has(self.modelPackageVersion) || !has(self.artifacts)",
+                ADOPT_WITHOUT_ARTIFACTS,
+                field_path=".modelPackageVersion",
+            ),
             rule(
                 "!has(oldSelf.additionalInferenceSpecifications) || (has(self.additionalInferenceSpecifications)"
                 " && oldSelf.additionalInferenceSpecifications.all(old,"
@@ -481,6 +503,12 @@ class ModelPackageSpec(ApiModel):
         None, description="An existing group (name or ARN) not managed by this cluster."
     )
     modelPackageName: EntityName | None = Field(None, description="Name of an unversioned model package.")
+    modelPackageVersion: Annotated[int, Field(ge=1)] | None = kubernetes_only(
+        description="Adopt version N of the group, registered elsewhere (SageMaker Pipelines, a notebook), "
+        "instead of registering a new one: the operator waits for it, manages the members this spec sets "
+        "(approval, ...) and observes the rest. Needs modelPackageGroupRef or modelPackageGroupName. "
+        "deletionPolicy defaults to Retain."
+    )
     modelPackageDescription: EntityDescription | None = None
     inferenceSpecification: InferenceSpecification | None = None
     sourceAlgorithmSpecification: SourceAlgorithmSpecification | None = None
@@ -499,7 +527,10 @@ class ModelPackageSpec(ApiModel):
         None,
         description="Keys removed here are removed in SageMaker.",
         json_schema_extra=validations(
-            rule(f"size(self) <= 49 && !('{OWNER_UID_KEY}' in self)", CUSTOMER_METADATA_RESERVED)
+            rule(
+                f"size(self) <= 49 && !self.exists(k, k.startsWith('{RESERVED_KEY_PREFIX}'))",
+                CUSTOMER_METADATA_RESERVED,
+            )
         ),
     )
     additionalInferenceSpecifications: (
@@ -534,6 +565,10 @@ class ModelPackageSpec(ApiModel):
                 "exactly one of modelPackageGroupRef, modelPackageGroupName or modelPackageName must be set"
                 + (f" (got {', '.join(given)})" if given else "")
             )
+        if self.modelPackageVersion is not None and self.modelPackageName is not None:
+            raise ValueError(ADOPT_IN_A_GROUP)
+        if self.modelPackageVersion is not None and self.artifacts is not None:
+            raise ValueError(ADOPT_WITHOUT_ARTIFACTS)
         declared = {artifact.name for artifact in self.artifacts or ()}
         containers = self.inferenceSpecification.containers if self.inferenceSpecification else []
         for index, container in enumerate(containers):
@@ -547,7 +582,9 @@ class ModelPackageSpec(ApiModel):
     @field_validator("customerMetadataProperties")
     @classmethod
     def _no_reserved_metadata(cls, properties: dict[str, str] | None) -> dict[str, str] | None:
-        if properties is not None and (len(properties) > 49 or OWNER_UID_KEY in properties):
+        if properties is not None and (
+            len(properties) > 49 or any(key.startswith(RESERVED_KEY_PREFIX) for key in properties)
+        ):
             raise ValueError(CUSTOMER_METADATA_RESERVED)
         return properties
 

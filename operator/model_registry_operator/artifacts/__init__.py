@@ -156,8 +156,15 @@ def copy_artifacts(
     http: HttpFetcher | None = None,
     tuning: Tuning | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_done: Callable[[dict[str, Any], bool], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Copy every artifact; returns `[{name, uri, sha256, size}]` in the same order.
+
+    Every file of every artifact is checked first (its address, then a HEAD: found, allowed,
+    its size), and all the bad ones are reported in one TerminalError, before any byte is
+    copied: a spec with two wrong sources is corrected once. An artifact whose complete copy
+    is already in the bucket is not looked at again. `on_done(status, copied)` is called
+    after each artifact (`copied` False: the copy was already there).
 
     Raises TerminalError (ChecksumMismatch, ForbiddenSource, SourceNotFound, SourceForbidden,
     CopyForbidden, ArtifactBucketForbidden, ArtifactBucketNotFound, ArtifactTooLarge, InvalidSource,
@@ -176,7 +183,35 @@ def copy_artifacts(
         progress=progress,
         clock=clock,
     )
-    return [copier.copy(artifact) for artifact in artifacts]
+    with contextlib.ExitStack() as cleanup:
+        # every artifact's sources are checked before any is copied: all bad ones at once
+        plans = copier.prepare_all(artifacts, cleanup)
+        results = []
+        for plan in plans:
+            result = plan if isinstance(plan, dict) else copier.transfer(plan)
+            if on_done is not None:
+                on_done(result, not isinstance(plan, dict))
+            results.append(result)
+        return results
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """An artifact checked and sized, ready to be copied."""
+
+    name: str
+    key: str
+    status: dict[str, Any]
+    fingerprint: str
+    files: list[_File]
+
+
+def _combined(errors: list[TerminalError]) -> TerminalError:
+    """One error for several wrong sources: the first one's reason, every message."""
+    if len(errors) == 1:
+        return errors[0]
+    listed = "; ".join(err.message.rstrip(".") for err in errors)
+    return TerminalError(errors[0].reason, f"{len(errors)} artifact sources are wrong: {listed}.")
 
 
 @dataclass
@@ -240,8 +275,26 @@ class _Copier:
     progress: ProgressCallback | None
     clock: Callable[[], float]
 
-    def copy(self, artifact: Artifact) -> dict[str, Any]:
-        """The artifact's entry of status.artifacts: name, uri, sha256, size."""
+    def prepare_all(
+        self, artifacts: Sequence[Artifact], cleanup: contextlib.ExitStack
+    ) -> list[dict[str, Any] | _Plan]:
+        """Each artifact's status when its copy is already complete, else its plan. Source
+        errors a person must fix are gathered over every file, then raised as one."""
+        plans: list[dict[str, Any] | _Plan] = []
+        errors: list[TerminalError] = []
+        for artifact in artifacts:
+            plan = self.prepare(artifact, cleanup, errors)
+            if plan is not None:
+                plans.append(plan)
+        if errors:
+            raise _combined(errors)
+        return plans
+
+    def prepare(
+        self, artifact: Artifact, cleanup: contextlib.ExitStack, errors: list[TerminalError]
+    ) -> dict[str, Any] | _Plan | None:
+        """The status of a complete copy, or the plan of a copy; None when a source is wrong
+        (in `errors`)."""
         name = _check_name(artifact.name)
         key = f"{self.key_prefix}/{name}/{ARCHIVE_NAME}" if self.key_prefix else f"{name}/{ARCHIVE_NAME}"
         status = {"name": name, "uri": f"s3://{self.bucket}/{key}"}
@@ -255,45 +308,54 @@ class _Copier:
             raise TerminalError("InvalidSpec", f"artifact {name}: two files have the same path")
         fingerprint = _fingerprint(name, entries)
         # refuse a bad scheme or address before touching any bucket
-        sources = [
-            (
-                path,
-                declared,
-                where,
-                parse_source(url, self.policy, s3_client=self.s3, http=self.http, where=where),
-            )
-            for path, url, declared in entries
-            for where in [f"artifact {name}, file {path}"]
-        ]
+        sources: list[tuple[str, str | None, str, Source]] = []
+        for path, url, declared in entries:
+            where = f"artifact {name}, file {path}"
+            try:
+                sources.append(
+                    (
+                        path,
+                        declared,
+                        where,
+                        parse_source(url, self.policy, s3_client=self.s3, http=self.http, where=where),
+                    )
+                )
+            except TerminalError as err:
+                errors.append(err)
+        if len(sources) < len(entries):
+            return None
 
         done = self._destination(f"artifact {name}", read_record, self.s3, self.bucket, key, fingerprint)
         if done:
             log.info("artifact %s: %s is already complete, not copied again", name, status["uri"])
             return {**status, "sha256": done["sha256"], "size": done["size"]}
+        files = self._plan(sources, cleanup, errors)
+        if files is None:
+            return None
+        return _Plan(name, key, status, fingerprint, files)
+
+    def transfer(self, plan: _Plan) -> dict[str, Any]:
+        """Copy a planned artifact into the bucket: the entry of status.artifacts."""
+        name, key, status, fingerprint, files = plan.name, plan.key, plan.status, plan.fingerprint, plan.files
         aborted = self._destination(f"artifact {name}", abort_stale_uploads, self.s3, self.bucket, key)
         if aborted:
             log.info("artifact %s: aborted %d multipart upload(s) left by an interrupted copy", name, aborted)
-
-        with contextlib.ExitStack() as cleanup:
-            files = self._plan(sources, cleanup)
-            total = sum(f.size for f in files)
-            if total > self.settings.max_artifact_bytes:
-                raise TerminalError(
-                    "ArtifactTooLarge",
-                    f"artifact {name}: {size_text(total)} ({total:,} bytes) is over the operator's "
-                    f"limit of {limit_text(self.settings.max_artifact_bytes)}",
-                )
-            meter = _Progress(self.progress, name, total, self.tuning.progress_interval, self.clock)
-            metadata = {"mro-fingerprint": fingerprint, "mro-artifact": name}
-            first = files[0]
-            passthrough = len(files) == 1 and first.path.lower().endswith((".tar.gz", ".tgz"))
-            if passthrough and isinstance(first.source, S3Source):
-                etag, sha256, size = self._server_side_copy(first, first.source, key, metadata, meter)
-                file_digests = [sha256]
-            else:
-                etag, sha256, size, file_digests = self._stream(
-                    files, key, metadata, meter, pack=not passthrough
-                )
+        total = sum(f.size for f in files)
+        if total > self.settings.max_artifact_bytes:
+            raise TerminalError(
+                "ArtifactTooLarge",
+                f"artifact {name}: {size_text(total)} ({total:,} bytes) is over the operator's "
+                f"limit of {limit_text(self.settings.max_artifact_bytes)}",
+            )
+        meter = _Progress(self.progress, name, total, self.tuning.progress_interval, self.clock)
+        metadata = {"mro-fingerprint": fingerprint, "mro-artifact": name}
+        first = files[0]
+        passthrough = len(files) == 1 and first.path.lower().endswith((".tar.gz", ".tgz"))
+        if passthrough and isinstance(first.source, S3Source):
+            etag, sha256, size = self._server_side_copy(first, first.source, key, metadata, meter)
+            file_digests = [sha256]
+        else:
+            etag, sha256, size, file_digests = self._stream(files, key, metadata, meter, pack=not passthrough)
 
         record: Record = {
             "format": RECORD_FORMAT,
@@ -313,15 +375,26 @@ class _Copier:
     # --- planning ---------------------------------------------------------------------
 
     def _plan(
-        self, sources: list[tuple[str, str | None, str, Source]], cleanup: contextlib.ExitStack
-    ) -> list[_File]:
+        self,
+        sources: list[tuple[str, str | None, str, Source]],
+        cleanup: contextlib.ExitStack,
+        errors: list[TerminalError],
+    ) -> list[_File] | None:
         """Check and size every source: a 403/404 or an oversized artifact fails before a
-        byte is written."""
+        byte is written; None when one is wrong (every wrong one is in `errors`)."""
         files: list[_File] = []
         known = 0
+        wrong = False
         for path, declared, where, found in sources:
             source: Source = found
-            stat = with_retries(found.stat, self.policy, where)
+            try:
+                stat = with_retries(found.stat, self.policy, where)
+            except TerminalError as err:
+                errors.append(err)
+                wrong = True
+                continue
+            if wrong:
+                continue  # no spooling of a source whose artifact will not be copied
             if stat.size is None:
                 spooled = self._spool(found, stat, where, self.settings.max_artifact_bytes - known, cleanup)
                 source, stat, size = spooled, spooled.stat(), spooled.size
@@ -329,7 +402,7 @@ class _Copier:
                 size = stat.size
             known += size
             files.append(_File(path, declared, where, source, stat, size))
-        return files
+        return None if wrong else files
 
     def _spool(
         self, source: Source, stat: Stat, where: str, budget: int, cleanup: contextlib.ExitStack

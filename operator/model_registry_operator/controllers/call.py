@@ -16,7 +16,6 @@ from typing import Any, Literal, Protocol
 from ..api.common import DeletionPolicy
 from ..errors import ReconcileError, RetryableError
 from ..reasons import EventReason, Reason
-from ..settings import Settings
 from ..timing import patience, retry_delay, stated_retry_delay
 from .conditions import Outcome, build_conditions
 
@@ -116,17 +115,19 @@ class Stop(Exception):
     (None: on the next change). Raised by the steps every reconcile starts with: parsing the
     spec, resolving the objects it references."""
 
-    def __init__(self, outcome: Outcome, delay: float | None = None, short: bool = False):
+    def __init__(
+        self, outcome: Outcome, delay: float | None = None, short: bool = False, patient: bool = True
+    ):
         super().__init__(outcome.message)
-        self.outcome, self.delay, self.short = outcome, delay, short
+        self.outcome, self.delay, self.short, self.patient = outcome, delay, short, patient
 
 
 class Waiting(Stop):
     """A reconcile cannot go on until something else happens (a referenced object, an
     approval): `outcome` is the Reconciling condition to report, `delay` when to look again."""
 
-    def __init__(self, outcome: Outcome, delay: float, short: bool = False):
-        super().__init__(outcome, delay, short)
+    def __init__(self, outcome: Outcome, delay: float, short: bool = False, patient: bool = True):
+        super().__init__(outcome, delay, short, patient)
 
 
 def carried(previous: Status | None, *keys: str) -> Status:
@@ -162,20 +163,22 @@ class Call:
         """The spec is newer than the last status written: a change, not a resync's drift."""
         return self.previous.get("observedGeneration") != self.meta.generation
 
-    def deletion_policy(self, settings: Settings) -> DeletionPolicy:
+    def deletion_policy(self, default: DeletionPolicy) -> DeletionPolicy:
         """spec.deletionPolicy, else the one recorded in status at the first reconcile, else
-        the operator's default: objects made while the default was Retain stay Retain when it
-        changes (a helm upgrade without the old values must not delete production models)."""
+        `default` (the operator's, or the kind's for this object): objects made while the
+        default was Retain stay Retain when it changes (a helm upgrade without the old values
+        must not delete production models)."""
         policy: DeletionPolicy = (
-            self.raw_spec.get("deletionPolicy")
-            or self.previous.get("deletionPolicy")
-            or settings.deletion_policy
+            self.raw_spec.get("deletionPolicy") or self.previous.get("deletionPolicy") or default
         )
         return policy
 
-    def finish(self, outcome: Outcome, retry: float | None = None, short: bool = False) -> Result:
+    def finish(
+        self, outcome: Outcome, retry: float | None = None, short: bool = False, patient: bool = True
+    ) -> Result:
         """The full status: the kind's fields, observedGeneration and the three conditions.
-        Every Stalled outcome is also reported as a Warning Event, once per distinct stall."""
+        Every Stalled outcome is also reported as a Warning Event, once per distinct stall.
+        A Reconciling retry is stretched by timing.patience unless `patient` is False."""
         events = list(self.events)
         if outcome.state == "Stalled" and not self._already_stalled(outcome):
             events.append(Event.warning(outcome.reason, outcome.message))
@@ -184,7 +187,7 @@ class Call:
         status["conditions"] = build_conditions(
             outcome, self.meta.generation, self.previous.get("conditions")
         )
-        if retry is not None and outcome.state == "Reconciling":
+        if retry is not None and outcome.state == "Reconciling" and patient:
             retry = max(retry, patience(status["conditions"]))
         return Result(status, events, retry, short=short and retry is not None)
 

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
 from ..api import KINDS, format_validation_error
-from ..api.common import ApiModel
+from ..api.common import ApiModel, DeletionPolicy
 from ..errors import ReconcileError, RetryableError
 from ..reasons import Reason
 from ..timing import FAILED_DELETE_RETRY_DELAY
@@ -39,6 +39,9 @@ class Kind(Generic[SpecT]):
     delete_steps: Callable[[Call, Context], Result]  # retry None: done, the finalizer may go
     # failed reconciles in a row after which a retryable error of this reason is Stalled
     stall_after: dict[Reason, int] | None = None
+    # the deletionPolicy of an object whose spec sets none, when it is not the operator's
+    # (an adopted version is Retain: the operator did not create it)
+    default_policy: Callable[[dict[str, Any]], DeletionPolicy | None] | None = None
 
     @property
     def plural(self) -> str:
@@ -49,7 +52,7 @@ class Kind(Generic[SpecT]):
         try:
             return self.reconcile_steps(call, self.parse(call), ctx)
         except Stop as stop:
-            return call.finish(stop.outcome, retry=stop.delay, short=stop.short)
+            return call.finish(stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient)
         except ReconcileError as err:
             return call.failed(err, (self.stall_after or {}).get(err.reason))
         except Exception as exc:  # noqa: BLE001 - a bug is reported on the object, not hidden
@@ -80,7 +83,8 @@ class Kind(Generic[SpecT]):
 
     def _start(self, call: Call, ctx: Context) -> None:
         call.fields = carried(call.previous, *self.status_fields)
-        call.fields["deletionPolicy"] = call.deletion_policy(ctx.settings)
+        kind_default = self.default_policy(call.raw_spec) if self.default_policy else None
+        call.fields["deletionPolicy"] = call.deletion_policy(kind_default or ctx.settings.deletion_policy)
 
     def _internal_error(self, call: Call, exc: Exception) -> Result:
         """The object's status says what happened instead of kopf retrying silently. The

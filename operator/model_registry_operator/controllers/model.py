@@ -6,14 +6,15 @@ until that package is Approved. SageMaker has no UpdateModel: the resolved Creat
 request (tags aside, which have their own API) is hashed into status.specHash, and a
 different hash replaces the model: delete, then create with the same name.
 
-The model's name is its identity, account-wide while objects are namespaced: the model
-carries an owner tag (registry.base.OWNER_UID_KEY = the object's UID), also found after a
-crash before status was written. A model tagged by another object is Stalled/AlreadyExists
-and never touched. An untagged one is this object's when its status.arn names it (or, with
-a spec hash recorded and no ARN yet, the spec's name): the tag is added quietly. Otherwise
-it is someone else's (made by hand or by an operator version before owner tags): adopted
-and tagged when it is what the spec asks for, reported AlreadyExists otherwise, and never
-deleted. The tags listed for tag sync are the ones the owner is read from: no extra call.
+A model's name is account-wide while objects are namespaced: the model carries its object's
+identity as a tag (identity.py), found again after a crash before status was written, a
+delete with Retain and a new apply, or a rebuilt cluster (Event Adopted). A model marked
+with another identity is Stalled/AlreadyExists and never touched. An unmarked one is this
+object's when its status.arn names it (or, with a spec hash recorded and no ARN yet, the
+spec's name): the mark is added quietly. Otherwise it is someone else's (made by hand or by
+an operator version before owner marks): adopted and marked when it is what the spec asks
+for, reported AlreadyExists otherwise, and never deleted. The tags listed for tag sync are
+the ones the owner is read from: no extra call.
 """
 
 from __future__ import annotations
@@ -24,15 +25,16 @@ from typing import Any
 from .. import GROUP
 from ..api import ModelSpec
 from ..api.model import ContainerDefinition
+from ..identity import Claim, Ownership
 from ..reasons import EventReason, Reason
-from ..registry.base import OWNER_UID_KEY, Shape, not_deletable, other_owner, with_owner_tag
+from ..registry.base import Shape, not_deletable, with_marks
 from ..registry.requests import is_subset, request_for, stable_hash, tag_map, to_api
 from ..timing import WAIT_FOR_MODEL_TO_APPEAR_DELAY, WAIT_FOR_PACKAGE_DELAY
 from .call import Call, Event, Lookup, Meta, Result, Stop, Waiting, rfc3339
 from .conditions import Outcome, is_ready
 from .context import Context
 from .kind import Kind
-from .tags import sync_owned_tags
+from .tags import adopted, sync_owned_tags
 
 FIELDS = ("arn", "creationTime", "containers", "specHash")
 # Where operator versions before status.specHash kept the hash: read for the objects they
@@ -138,6 +140,7 @@ class Plan:
         self.renamed = self.old_name is not None and self.old_name != self.name
         self.recorded = None if self.renamed else recorded_hash(call.previous, call.meta)
         self.owned = self.recorded is not None or self.old_name == self.name
+        self.owner = Ownership(Claim.UNMARKED)  # until the model's tags are read
 
 
 def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
@@ -153,7 +156,7 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     if observed is not None:
         # one ListTags tells the owner and the tags to sync
         current_tags = ctx.registry.list_tags(observed["ModelArn"])
-        check_owner(call, plan, current_tags)
+        check_owner(call, plan, current_tags, ctx)
         observed = replace_or_adopt(call, plan, observed, ctx)
     if plan.renamed:
         delete_old_name(call, plan, ctx)
@@ -177,32 +180,29 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     )
 
 
-def check_owner(call: Call, plan: Plan, tags: dict[str, str]) -> None:
-    other = other_owner(tags, call.meta.uid)
-    if other:
+def check_owner(call: Call, plan: Plan, tags: dict[str, str], ctx: Context) -> None:
+    plan.owner = ctx.ownership(tags, call.meta)
+    if plan.owner.claim is Claim.OTHERS:
         refuse(
             call,
             plan,
-            f"SageMaker model {plan.name} is managed by another Kubernetes object (UID {other}); model "
-            "names are account-wide, so this object leaves it alone. Create this Model again with "
-            "another spec.modelName, or delete the other object and its model.",
+            f"SageMaker model {plan.name} is managed by {plan.owner.owner_text()}; model names are "
+            "account-wide, so this object leaves it alone. Create this Model again with another "
+            "spec.modelName, or delete the other object and its model (or, for an object of a cluster "
+            "that is gone, delete the model's registry.mlops.dev/identity tag in SageMaker).",
         )
-    plan.owned = plan.owned or OWNER_UID_KEY in tags
+    plan.owned = plan.owned or plan.owner.mine
 
 
 def replace_or_adopt(call: Call, plan: Plan, observed: Shape, ctx: Context) -> Shape | None:
     """The model described, or None once deleted to be created again."""
     if plan.recorded == plan.spec_hash:
         return observed
+    # no record of this model: made by hand, or by this identity before (a re-apply, a rebuild)
+    unrecorded = plan.recorded is None and not call.previous.get("arn")
     if plan.recorded is None and matches(plan.request, observed):
-        if not plan.owned:
-            call.events.append(
-                Event.normal(
-                    EventReason.ADOPTED,
-                    f"Model {plan.name} already existed in SageMaker as the spec asks; this object "
-                    f"manages it from now on and tagged it {OWNER_UID_KEY}={call.meta.uid}.",
-                )
-            )
+        if unrecorded or not plan.owned:
+            adopted(call, ctx, f"Model {plan.name}", plan.owner, observed.get("CreationTime"))
         return observed
     if not plan.owned:
         refuse(
@@ -211,6 +211,8 @@ def replace_or_adopt(call: Call, plan: Plan, observed: Shape, ctx: Context) -> S
             f"A SageMaker model named {plan.name} already exists and was not created by this "
             "object; delete it in SageMaker, or create this Model again with another spec.modelName.",
         )
+    if unrecorded:
+        adopted(call, ctx, f"Model {plan.name}", plan.owner, observed.get("CreationTime"))
     ctx.registry.delete_model(plan.name)
     call.events.append(
         Event.normal(
@@ -239,7 +241,7 @@ def delete_old_name(call: Call, plan: Plan, ctx: Context) -> None:
 
 
 def create(call: Call, plan: Plan, ctx: Context) -> str:
-    arn = ctx.registry.create_model(with_owner_tag(plan.request, call.meta.uid))
+    arn = ctx.registry.create_model(with_marks(plan.request, ctx.identity(call.meta).marks()))
     if not call.events:
         if plan.owned:
             message = f"Model {plan.name} was missing in SageMaker; created it again."
@@ -270,7 +272,7 @@ def delete_if_owned(name: str, recorded: bool, meta: Meta, ctx: Context) -> Even
     there is nothing to delete and never was."""
     observed = ctx.registry.describe_model(name)
     if observed is not None:
-        why = not_deletable(ctx.registry.list_tags(observed["ModelArn"]), meta.uid, recorded)
+        why = not_deletable(ctx.ownership(ctx.registry.list_tags(observed["ModelArn"]), meta), recorded)
         if why:
             return Event.warning(
                 EventReason.NOT_OWNED, f"Model {name} in SageMaker {why}: left it untouched."

@@ -16,20 +16,20 @@ One reconcile for create, update, resume and resync:
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from ..api import ModelPackageSpec
 from ..artifacts.sizes import size_text
 from ..errors import TerminalError
+from ..identity import MARKER_KEYS, Claim, Ownership
 from ..reasons import FIXED_IN_ARTIFACTS, EventReason, Reason
 from ..registry import client_token_for
-from ..registry.base import OWNER_UID_KEY, Shape
+from ..registry.base import Shape
 from ..registry.requests import group_name_of, is_subset, request_for, tag_map, to_api
 from ..timing import (
-    CLOCK_SKEW_MARGIN,
     COMPLETION_LISTING_MAX_AGE,
     SOURCE_STALL_AFTER,
+    WAIT_FOR_ADOPTED_VERSION_DELAY,
     WAIT_FOR_GROUP_DELAY,
     WAIT_FOR_VERSION_DELAY,
     WAIT_FOR_VERSION_DELETION_DELAY,
@@ -38,6 +38,7 @@ from .call import Call, Event, Meta, Result, Stop, Waiting, rfc3339
 from .conditions import Outcome, is_ready
 from .context import Context
 from .kind import Kind
+from .tags import adopted
 
 FIELDS = (
     "arn",
@@ -51,6 +52,22 @@ FIELDS = (
     "lastModifiedTime",
 )
 WAITING_STATES = ("Pending", "InProgress")
+# CreateModelPackage members no API changes later: an adopted version that differs from one
+# its spec sets is SpecMismatch.
+ADOPTED_IMMUTABLE_MEMBERS = (
+    "ModelPackageDescription",
+    "SourceAlgorithmSpecification",
+    "ValidationSpecification",
+    "MetadataProperties",
+    "ModelMetrics",
+    "DriftCheckBaselines",
+    "CertifyForMarketplace",
+    "Domain",
+    "Task",
+    "SamplePayloadUrl",
+    "SkipModelValidation",
+    "SecurityConfig",
+)
 # UpdateModelPackage members compared with DescribeModelPackage and re-applied when they differ.
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
 
@@ -99,21 +116,19 @@ def resolve_group(call: Call, spec: ModelPackageSpec) -> str | None:
     return group_name_of(group_status["arn"])
 
 
-def made_by(package: Shape, meta: Meta) -> bool:
-    """The package carries this object's owner marker (an unversioned package's name may
-    already be someone else's)."""
-    return (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY) == meta.uid
+def owner_of(package: Shape, meta: Meta, ctx: Context) -> Ownership:
+    """Whose the version is, by the marks in its customer metadata."""
+    return ctx.ownership(package.get("CustomerMetadataProperties") or {}, meta)
 
 
-def desired_request(spec: ModelPackageSpec, meta: Meta, group: str | None) -> Shape:
-    """The whole package in API shape, with the owner marker in the customer metadata."""
+def desired_request(spec: ModelPackageSpec, meta: Meta, group: str | None, ctx: Context) -> Shape:
+    """The whole package in API shape, with the identity mark in the customer metadata of a
+    version this object registers (an adopted one is not marked: it is not the operator's)."""
     request = to_api(spec)
     if group is not None:
         request["ModelPackageGroupName"] = group
-    request["CustomerMetadataProperties"] = {
-        **(spec.customerMetadataProperties or {}),
-        OWNER_UID_KEY: meta.uid,
-    }
+    marks = ctx.identity(meta).marks() if spec.modelPackageVersion is None else {}
+    request["CustomerMetadataProperties"] = {**(spec.customerMetadataProperties or {}), **marks}
     return request
 
 
@@ -163,10 +178,14 @@ def updates_for(
         return update
     wanted = desired["CustomerMetadataProperties"]
     metadata = observed.get("CustomerMetadataProperties") or {}
-    if any(metadata.get(k) != v for k, v in wanted.items()):
-        update["CustomerMetadataProperties"] = wanted
-    removed = sorted(k for k in metadata if k not in wanted)
-    if removed:
+    # the identity mark is added to a version an earlier release marked (never changed once
+    # set); the legacy UID mark stays: neither is the spec's to remove
+    if any(metadata.get(k) != v and not (k in MARKER_KEYS and k in metadata) for k, v in wanted.items()):
+        update["CustomerMetadataProperties"] = {
+            k: v for k, v in wanted.items() if not (k in MARKER_KEYS and k in metadata)
+        }
+    removed = sorted(k for k in metadata if k not in wanted and k not in MARKER_KEYS)
+    if removed and spec.modelPackageVersion is None:  # an adopted version's other keys are not ours
         update["CustomerMetadataPropertiesToRemove"] = removed
     existing = {spec_.get("Name") for spec_ in observed.get("AdditionalInferenceSpecifications") or []}
     added = [
@@ -202,24 +221,31 @@ def reconcile(call: Call, spec: ModelPackageSpec, ctx: Context) -> Result:
     4. apply what differs with UpdateModelPackage, and the tags;
     5. report an approval changed in SageMaker when the spec leaves approval to others."""
     group = resolve_group(call, spec)
-    desired = desired_request(spec, call.meta, group)
+    adopting = spec.modelPackageVersion is not None
+    desired = desired_request(spec, call.meta, group, ctx)
     # a resync reads the shared group listing, which carries approval and status only; an
     # audit describes the version, so customer metadata, additional inference
     # specifications, the approval description and tags changed in SageMaker are put back too
-    observed, full = observe(spec, call, ctx, group, call.resync and not call.audit)
+    cheap = call.resync and not call.audit
+    observed: Shape | None
+    if adopting and group is not None:
+        observed, full = observe_adopted(spec, call, ctx, group, cheap)
+    else:
+        observed, full = observe(spec, call, ctx, group, cheap)
     if observed is None:
         return register(call, spec, ctx, group, desired)
     call.fields.update(observed_fields(observed, full))
+    if adopting and full:
+        check_immutable_members(spec, desired, observed)
     wait_for_completion(call, ctx, observed, full)
     fill_artifact_urls(desired, spec, call.fields.get("artifacts"), observed if full else None)
     update = apply_updates(call, spec, ctx, group, desired, observed, full)
-    if full and (spec.tags or call.spec_changed):
-        sync_tags(call, ctx, desired)
+    if full and (spec.tags or (call.spec_changed and not adopting)):
+        sync_tags(call, ctx, desired, keep_others=adopting)
     if not update and not spec.modelApprovalStatus:
         report_approval_changed_elsewhere(call)
-    return call.finish(
-        Outcome.ready(Reason.SYNCED, f"{call.fields['arn']} is registered and matches the spec.")
-    )
+    how = "adopted" if adopting else "registered"
+    return call.finish(Outcome.ready(Reason.SYNCED, f"{call.fields['arn']} is {how} and matches the spec."))
 
 
 def register(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, desired: Shape) -> Result:
@@ -285,7 +311,10 @@ def apply_updates(
     if not update:
         return update
     ctx.registry.update_package({"ModelPackageArn": fields["arn"], **update})
-    call.events.extend(update_events(update, observed, call.spec_changed, fields["arn"]))
+    if call.previous.get("modelPackageStatus") not in WAITING_STATES:
+        call.events.extend(update_events(update, observed, call.spec_changed, fields["arn"]))
+    # else: completing its own create (members CreateModelPackage does not take, such as the
+    # approval description): part of the Created, neither a change nor drift
     fields.update(
         modelApprovalStatus=update.get("ModelApprovalStatus", fields.get("modelApprovalStatus")),
         approvalDescription=update.get("ApprovalDescription", fields.get("approvalDescription")),
@@ -298,9 +327,12 @@ def apply_updates(
     return update
 
 
-def sync_tags(call: Call, ctx: Context, desired: Shape) -> None:
+def sync_tags(call: Call, ctx: Context, desired: Shape, keep_others: bool) -> None:
+    """The version's tags as the spec's; `keep_others`: an adopted version's other tags stay."""
     arn = call.fields["arn"]
-    changed = ctx.registry.sync_tags(arn, tag_map(desired.get("Tags")))
+    wanted = tag_map(desired.get("Tags"))
+    current = ctx.registry.list_tags(arn) if keep_others else None
+    changed = ctx.registry.sync_tags(arn, {**(current or {}), **wanted}, current)
     if changed:
         call.events.append(Event.normal(EventReason.UPDATED, f"Tags of {arn} now follow the spec."))
 
@@ -330,14 +362,27 @@ def observe(
     if arn is None:
         if group is None:
             found = ctx.registry.describe_package(spec.modelPackageName or "")
-            if found is not None and not made_by(found, meta):
+            if found is None:
+                return None, True
+            owner = owner_of(found, meta, ctx)
+            if not owner.mine:
+                whose = (
+                    "was not made by this object"
+                    if owner.claim is Claim.UNMARKED
+                    else (f"is managed by {owner.owner_text()}")
+                )
                 raise TerminalError(
                     Reason.ALREADY_EXISTS,
-                    f"A model package named {spec.modelPackageName} already exists "
-                    "in SageMaker and was not made by this object; choose another modelPackageName.",
+                    f"A model package named {spec.modelPackageName} already exists in SageMaker and "
+                    f"{whose}; choose another modelPackageName.",
                 )
-            return found, True
-        return ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta)), True
+        else:
+            found = ctx.registry.find_package(group, ctx.marks(meta))
+            if found is None:
+                return None, True
+        what = f"Model package {found.get('ModelPackageArn')}"
+        adopted(call, ctx, what, owner_of(found, meta, ctx), found.get("CreationTime"))
+        return found, True
     if group is not None and (cheap or status.get("modelPackageStatus") in (*WAITING_STATES, None)):
         max_age = None if cheap else COMPLETION_LISTING_MAX_AGE
         summary = ctx.listings.get(group, max_age=max_age).get(arn)
@@ -348,8 +393,72 @@ def observe(
         # Deleted behind our back. A crash may have kept an earlier re-registration's ARN out
         # of status: look for it by owner before registering again, not by ClientToken alone,
         # whose idempotency window may have passed.
-        found = ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta))
+        found = ctx.registry.find_package(group, ctx.marks(meta))
     return found, True
+
+
+def observe_adopted(
+    spec: ModelPackageSpec, call: Call, ctx: Context, group: str, cheap: bool
+) -> tuple[Shape, bool]:
+    """Version spec.modelPackageVersion of `group`, registered elsewhere: found in the group's
+    listing, shared by every object waiting in that group and read at most every few seconds;
+    Reconciling/WaitingForVersion until it exists. Never None: nothing is ever registered."""
+    number = spec.modelPackageVersion
+    arn = call.previous.get("arn")
+    if arn is None:
+        listing = ctx.listings.get(group, max_age=WAIT_FOR_ADOPTED_VERSION_DELAY)
+        summary = next((s for s in listing.values() if s.get("ModelPackageVersion") == number), None)
+        if summary is None:
+            raise Waiting(
+                Outcome.reconciling(
+                    Reason.WAITING_FOR_VERSION,
+                    f"Waiting for version {number} of model package group {group_name_of(group)} to be "
+                    "registered (by a pipeline, a training job or a notebook); this object adopts it then "
+                    "and never registers one itself.",
+                ),
+                WAIT_FOR_ADOPTED_VERSION_DELAY,
+                patient=False,
+            )
+        arn = summary["ModelPackageArn"]
+        described = ctx.registry.describe_package(arn)
+        call.events.append(
+            Event.normal(
+                EventReason.ADOPTED,
+                f"Adopted version {number} of model package group {group_name_of(group)} ({arn}), registered "
+                "outside this cluster: this object manages the members its spec sets and observes the rest.",
+            )
+        )
+        return (described, True) if described is not None else (summary, False)
+    observed, full = observe(spec, call, ctx, group, cheap)
+    if observed is None:
+        raise Stop(
+            Outcome.stalled(
+                Reason.VERSION_GONE,
+                f"Version {number} of model package group {group_name_of(group)} ({arn}) no longer exists in "
+                "SageMaker: it was deleted outside this cluster, and a version number is never used again. "
+                "Delete this ModelPackage, or adopt another version with a new one.",
+            )
+        )
+    return observed, full
+
+
+def check_immutable_members(spec: ModelPackageSpec, desired: Shape, observed: Shape) -> None:
+    """An adopted version's members that no API can change must be as the spec sets them."""
+    differing = [
+        member
+        for member in ADOPTED_IMMUTABLE_MEMBERS
+        if member in desired and not is_subset(desired[member], observed.get(member))
+    ]
+    if differing:
+        fields = ", ".join(f"spec.{m[0].lower()}{m[1:]}" for m in differing)
+        raise Stop(
+            Outcome.stalled(
+                Reason.SPEC_MISMATCH,
+                f"Version {spec.modelPackageVersion} differs from {fields}, which SageMaker cannot change on a "
+                "registered version: remove the field from the spec (it is then only observed) or set it to "
+                "what the version has.",
+            )
+        )
 
 
 def create(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, desired: Shape) -> str:
@@ -452,6 +561,17 @@ def copy_message(name: str, done: int, total: int | None) -> str:
     return f"Copying artifact {name}: {size_text(done)} of {size_text(total)} ({percent}%)."
 
 
+def only_marks(member: str, value: Any, observed: Shape) -> bool:
+    """The update of customer metadata only adds the identity mark (a version an earlier
+    release marked, or adopted): no drift and no change the spec made, so no Event."""
+    if member != "CustomerMetadataProperties":
+        return False
+    current = observed.get("CustomerMetadataProperties") or {}
+    return {k: v for k, v in value.items() if k not in MARKER_KEYS} == {
+        k: v for k, v in current.items() if k not in MARKER_KEYS
+    }
+
+
 def update_events(update: Shape, observed: Shape, spec_changed: bool, arn: str) -> list[Event]:
     events = []
     approval, was = update.get("ModelApprovalStatus"), observed.get("ModelApprovalStatus")
@@ -465,7 +585,7 @@ def update_events(update: Shape, observed: Shape, spec_changed: bool, arn: str) 
                 f"set it back to {approval} as the spec says."
             )
             events.append(Event.normal(EventReason.DRIFT_CORRECTED, message))
-    rest = {k: v for k, v in update.items() if k != "ModelApprovalStatus"}
+    rest = {k: v for k, v in update.items() if k != "ModelApprovalStatus" and not only_marks(k, v, observed)}
     if rest:
         what = describe_update(rest)
         if spec_changed:
@@ -481,9 +601,10 @@ def delete(call: Call, ctx: Context) -> Result:
     out of status, is found by its owner marker."""
     arn = call.previous.get("arn")
     if call.fields["deletionPolicy"] == "Retain":
-        what = arn or "the model package"
+        if arn is None:
+            return call.unchanged()  # never registered: nothing is kept
         return call.unchanged(
-            Event.normal(EventReason.RETAINED, f"deletionPolicy is Retain: {what} is kept in SageMaker.")
+            Event.normal(EventReason.RETAINED, f"deletionPolicy is Retain: {arn} is kept in SageMaker.")
         )
     if arn is None:  # maybe created just before a crash, before status was written
         arn = _find_unrecorded(call, ctx)
@@ -503,7 +624,7 @@ def _find_unrecorded(call: Call, ctx: Context) -> str | None:
     raw_spec, meta = call.raw_spec, call.meta
     if raw_spec.get("modelPackageName"):
         found = ctx.registry.describe_package(raw_spec["modelPackageName"])
-        return found["ModelPackageArn"] if found and made_by(found, meta) else None
+        return found["ModelPackageArn"] if found and owner_of(found, meta, ctx).mine else None
     group = raw_spec.get("modelPackageGroupName")  # a name or an ARN: SageMaker takes both
     ref = (raw_spec.get("modelPackageGroupRef") or {}).get("name")
     if ref:
@@ -512,12 +633,8 @@ def _find_unrecorded(call: Call, ctx: Context) -> str | None:
         group = group_name_of(arn or (referenced.get("spec") or {}).get("modelPackageGroupName") or ref)
     if not group:
         return None
-    found = ctx.registry.find_package_by_owner(group, meta.uid, created_after=_created_after(meta))
+    found = ctx.registry.find_package(group, ctx.marks(meta))
     return found["ModelPackageArn"] if found else None
-
-
-def _created_after(meta: Meta) -> datetime.datetime | None:
-    return None if meta.created is None else meta.created - CLOCK_SKEW_MARGIN
 
 
 def _version_of(arn: str) -> int | None:
@@ -532,4 +649,6 @@ CONTROLLER = Kind(
     reconcile,
     delete,
     stall_after={Reason.SOURCE_UNREACHABLE: SOURCE_STALL_AFTER},
+    # an adopted version is not the operator's: kept unless the spec says Delete
+    default_policy=lambda raw_spec: "Retain" if raw_spec.get("modelPackageVersion") is not None else None,
 )

@@ -18,8 +18,9 @@ import datetime
 
 from ..api import ModelPackageGroupSpec
 from ..errors import ReconcileError
+from ..identity import Claim, Ownership
 from ..reasons import EventReason, Reason
-from ..registry.base import OWNER_UID_KEY, Shape, not_deletable, other_owner, with_owner_tag
+from ..registry.base import Shape, not_deletable, with_marks
 from ..registry.requests import request_for, tag_map, to_api
 from ..timing import (
     WAIT_FOR_GROUP_TO_APPEAR_DELAY,
@@ -32,7 +33,7 @@ from .call import Call, Event, Result, Stop, rfc3339
 from .conditions import RECONCILING, STALLED, Outcome, condition
 from .context import Context
 from .kind import Kind
-from .tags import sync_owned_tags
+from .tags import adopted, sync_owned_tags
 
 FIELDS = ("arn", "modelPackageGroupStatus", "creationTime")
 VERSIONS_NAMED = 3  # remaining versions named in the Stalled message
@@ -81,7 +82,7 @@ def observe(call: Call, name: str, ctx: Context) -> Shape | None:
 
 def create(call: Call, spec: ModelPackageGroupSpec, name: str, ctx: Context) -> Shape | None:
     request = request_for("CreateModelPackageGroup", {**to_api(spec), "ModelPackageGroupName": name})
-    ctx.registry.create_group(with_owner_tag(request, call.meta.uid))
+    ctx.registry.create_group(with_marks(request, ctx.identity(call.meta).marks()))
     if call.fields.get("arn"):
         call.events.append(
             Event.normal(
@@ -103,19 +104,12 @@ def claim_and_sync_tags(
     DeleteTags only when they differ. Another object's group is Stalled/AlreadyExists."""
     arn = observed["ModelPackageGroupArn"]
     current = ctx.registry.list_tags(arn)
-    other = other_owner(current, call.meta.uid)
-    if other:
+    owner = ctx.ownership(current, call.meta)
+    if owner.claim is Claim.OTHERS:
         call.fields = {}
-        raise Stop(Outcome.stalled(Reason.ALREADY_EXISTS, managed_elsewhere(name, other)))
-    if OWNER_UID_KEY not in current and not call.fields.get("arn"):
-        call.events.append(
-            Event.normal(
-                EventReason.ADOPTED,
-                f"Model package group {name} already existed in SageMaker "
-                f"without an owner tag; this object manages it from now on and tagged it "
-                f"{OWNER_UID_KEY}={call.meta.uid}.",
-            )
-        )
+        raise Stop(Outcome.stalled(Reason.ALREADY_EXISTS, managed_elsewhere(name, owner)))
+    if not call.fields.get("arn"):
+        adopted(call, ctx, f"Model package group {name}", owner, observed.get("CreationTime"))
     desired = tag_map(to_api(spec).get("Tags"))
     sync_owned_tags(ctx, call, arn, current, desired, f"model package group {name}")
 
@@ -152,6 +146,8 @@ def delete(call: Call, ctx: Context) -> Result:
     group), unless deletionPolicy is Retain or the group is not this object's."""
     name = group_name(call)
     if call.fields["deletionPolicy"] == "Retain":
+        if not call.fields.get("arn"):
+            return call.unchanged()  # never made or taken in: nothing is kept
         return call.unchanged(
             Event.normal(
                 EventReason.RETAINED,
@@ -163,7 +159,7 @@ def delete(call: Call, ctx: Context) -> Result:
         ctx.listings.forget(name)
         return call.unchanged()
     tags = ctx.registry.list_tags(observed["ModelPackageGroupArn"])
-    why = not_deletable(tags, call.meta.uid, recorded=bool(call.fields.get("arn")))
+    why = not_deletable(ctx.ownership(tags, call.meta), recorded=bool(call.fields.get("arn")))
     if why:
         return call.unchanged(
             Event.warning(
@@ -180,11 +176,23 @@ def delete(call: Call, ctx: Context) -> Result:
     )
 
 
-def managed_elsewhere(name: str, other: str) -> str:
+def named_versions(versions: list[Shape]) -> str:
+    """The first VERSIONS_NAMED versions' ARNs, oldest first, and how many more."""
+    ordered = sorted(
+        versions, key=lambda v: (v.get("ModelPackageVersion") or 0, v.get("ModelPackageArn") or "")
+    )
+    named = ", ".join(v.get("ModelPackageArn") or "?" for v in ordered[:VERSIONS_NAMED])
+    if len(ordered) > VERSIONS_NAMED:
+        named += f" and {len(ordered) - VERSIONS_NAMED} more"
+    return named
+
+
+def managed_elsewhere(name: str, owner: Ownership) -> str:
     return (
-        f"Model package group {name} in SageMaker is managed by another Kubernetes object (UID {other}); "
-        "group names are account-wide, so this object leaves it alone. Create this object again with another "
-        "spec.modelPackageGroupName, or delete the other object and its group."
+        f"Model package group {name} in SageMaker is managed by {owner.owner_text()}; group names are "
+        "account-wide, so this object leaves it alone. Create this object again with another "
+        "spec.modelPackageGroupName, or delete the other object and its group (or, for an object of a "
+        "cluster that is gone, delete the group's registry.mlops.dev/identity tag in SageMaker)."
     )
 
 
@@ -206,23 +214,19 @@ def wait_for_versions(call: Call, name: str, versions: list[Shape], bound: float
         waited = true_for(conditions, RECONCILING) or 0.0
     else:
         waited = 0.0
+    named = named_versions(versions)
     if waited <= bound and not already_stalled:
         outcome = Outcome.reconciling(
             Reason.WAITING_FOR_VERSIONS,
-            f"Waiting for the {len(versions)} model package version(s) in group {name} to be deleted "
-            "before deleting the group; delete their ModelPackage objects (or the versions in SageMaker).",
+            f"Waiting for the {len(versions)} model package version(s) in group {name} ({named}) to be "
+            "deleted before deleting the group; delete their ModelPackage objects (or the versions in "
+            "SageMaker).",
         )
         return call.finish(outcome, retry=WAIT_FOR_VERSIONS_DELAY)
-    ordered = sorted(
-        versions, key=lambda v: (v.get("ModelPackageVersion") or 0, v.get("ModelPackageArn") or "")
-    )
-    named = ", ".join(v.get("ModelPackageArn") or "?" for v in ordered[:VERSIONS_NAMED])
-    if len(ordered) > VERSIONS_NAMED:
-        named += f" and {len(ordered) - VERSIONS_NAMED} more"
     # no waiting time in the message: it stays the same on every retry (one Event, no rewrite)
     outcome = Outcome.stalled(
         Reason.VERSIONS_REMAIN,
-        f"Model package group {name} cannot be deleted: {len(ordered)} model package version(s) remain in it "
+        f"Model package group {name} cannot be deleted: {len(versions)} model package version(s) remain in it "
         f"({named}) after {bound:.0f}s; versions whose ModelPackage had deletionPolicy Retain, or made outside "
         "this cluster, are never deleted by the operator. Delete them in SageMaker, or set this group's "
         "spec.deletionPolicy to Retain to keep the group; the operator keeps checking.",

@@ -8,10 +8,11 @@ timeouts) or `errors.TerminalError` (validation, access, conflicts) with the API
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .. import OWNER_UID_KEY as OWNER_UID_KEY
+from ..identity import MARKER_KEYS, Claim, Ownership
 
 Shape = dict[str, Any]
 
@@ -19,48 +20,40 @@ Shape = dict[str, Any]
 # Tag sync never removes them: they are not the spec's to own.
 RESERVED_TAG_PREFIXES = ("aws:", "sagemaker:")
 
-# SageMaker names are account-wide, Kubernetes objects namespaced: the operator tags each
-# group and model it creates (or adopts) with OWNER_UID_KEY = the object's UID, to tell its
-# own from another object's of the same name. Tag sync adds that tag, never changes or removes it.
+# SageMaker names are account-wide, Kubernetes objects namespaced: each group and model the
+# operator creates (or adopts) carries its object's identity (identity.py) as a tag, to tell
+# its own from another object's of the same name. Tag sync adds it, never changes or removes it.
 
 
-def owner_tag(uid: str) -> dict[str, str]:
-    return {OWNER_UID_KEY: uid}
+def with_marks(request: dict[str, Any], marks: dict[str, str]) -> dict[str, Any]:
+    """A CreateModelPackageGroup/CreateModel request carrying the identity tag besides the spec's."""
+    return {
+        **request,
+        "Tags": [*request.get("Tags", []), *({"Key": k, "Value": v} for k, v in marks.items())],
+    }
 
 
-def with_owner_tag(request: dict[str, Any], uid: str) -> dict[str, Any]:
-    """A CreateModelPackageGroup/CreateModel request carrying the owner tag besides the spec's."""
-    return {**request, "Tags": [*request.get("Tags", []), {"Key": OWNER_UID_KEY, "Value": uid}]}
-
-
-def other_owner(tags: dict[str, str], uid: str) -> str | None:
-    """The UID of another object the owner tag names, or None (ours, or no owner tag)."""
-    owner = tags.get(OWNER_UID_KEY)
-    return owner if owner and owner != uid else None
-
-
-def not_deletable(tags: dict[str, str], uid: str, recorded: bool) -> str | None:
-    """Why the SageMaker object with these tags is not the object `uid`'s to delete (a phrase
-    for an Event), or None when it is: its owner tag names `uid`, or it has none and the
-    object's status records it (`recorded`: made before owner tags)."""
-    other = other_owner(tags, uid)
-    if other:
-        return f"is managed by another Kubernetes object (UID {other})"
-    if OWNER_UID_KEY not in tags and not recorded:
+def not_deletable(owner: Ownership, recorded: bool) -> str | None:
+    """Why the SageMaker object is not this object's to delete (a phrase for an Event), or None
+    when it is: it is marked as this object's, or unmarked and the object's status records it
+    (`recorded`: made before owner marks)."""
+    if owner.claim is Claim.OTHERS:
+        return f"is managed by {owner.owner_text()}"
+    if owner.claim is Claim.UNMARKED and not recorded:
         return "was neither created nor adopted by this object"
     return None
 
 
 def tag_changes(current: dict[str, str], desired: dict[str, str]) -> tuple[dict[str, str], list[str]]:
     """(tags to add or overwrite, keys to remove) to make `current` the `desired` tags,
-    leaving reserved keys and an owner tag already set alone."""
+    leaving reserved keys and the operator's marks already set alone."""
     to_add = {
-        k: v for k, v in desired.items() if current.get(k) != v and not (k == OWNER_UID_KEY and k in current)
+        k: v for k, v in desired.items() if current.get(k) != v and not (k in MARKER_KEYS and k in current)
     }
     to_remove = [
         k
         for k in current
-        if k not in desired and k != OWNER_UID_KEY and not k.startswith(RESERVED_TAG_PREFIXES)
+        if k not in desired and k not in MARKER_KEYS and not k.startswith(RESERVED_TAG_PREFIXES)
     ]
     return to_add, to_remove
 
@@ -74,11 +67,9 @@ class Registry(Protocol):
     # model packages
     # every ModelPackageSummary of a group, all pages
     def list_packages(self, group: str) -> list[Shape]: ...
-    # DescribeModelPackage shape; created_after (optional): the object's creationTimestamp
-    # less a clock-skew margin, so older versions are not even looked at
-    def find_package_by_owner(
-        self, group: str, uid: str, created_after: datetime | None = None
-    ) -> Shape | None: ...
+    # the DescribeModelPackage shape of the version whose customer metadata carries any of
+    # `marks` (identity.py), or None
+    def find_package(self, group: str, marks: Mapping[str, str]) -> Shape | None: ...
     def create_package(
         self, request: Shape
     ) -> str: ...  # CreateModelPackage request (with ClientToken) -> ARN

@@ -14,8 +14,7 @@ import os
 import threading
 import uuid
 from collections import Counter
-from collections.abc import Iterator
-from datetime import datetime
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal, TypeVar
 
 import botocore.session
@@ -24,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import OWNER_UID_KEY
 from ..errors import TerminalError
+from ..identity import IDENTITY_KEY, MARKER_KEYS
 from ..timing import SAGEMAKER_CONNECT_TIMEOUT, SAGEMAKER_MAX_ATTEMPTS, SAGEMAKER_READ_TIMEOUT
 from .base import Shape, tag_changes
 from .classify import classify_error, is_not_found
@@ -108,12 +108,12 @@ class SageMakerRegistry:
         events.register("before-call.sagemaker", self._count_call)
         events.register("before-send.sagemaker", self._count_attempt)
         events.register("response-received.sagemaker", self._count_error)
-        # find_package_by_owner's memory: package ARN -> owner UID ("" when not ours) for
-        # versions already described, and owner UID -> ARN. Owner markers are written once at
-        # creation, so what was seen stays true; an ARN is forgotten once deleted or missing.
-        self._owners: dict[str, str] = {}
-        self._by_owner: dict[str, str] = {}
-        self._owners_lock = threading.Lock()
+        # find_package's memory: package ARN -> its owner marks (empty when unmarked) for
+        # versions already described, and mark -> ARN. Marks are written once at creation, so
+        # what was seen stays true; an ARN is forgotten once deleted or missing.
+        self._marks: dict[str, frozenset[tuple[str, str]]] = {}
+        self._by_mark: dict[tuple[str, str], str] = {}
+        self._marks_lock = threading.Lock()
 
     @property
     def endpoint_url(self) -> str:
@@ -143,54 +143,54 @@ class SageMakerRegistry:
         controllers share one listing per group among its packages (controllers.common.GroupListings)."""
         return list(self._list_packages(group))
 
-    def find_package_by_owner(
-        self, group: str, uid: str, created_after: datetime | None = None
-    ) -> Shape | None:
-        """The version of `group` whose CustomerMetadataProperties[OWNER_UID_KEY] is `uid`.
+    def find_package(self, group: str, marks: Mapping[str, str]) -> Shape | None:
+        """The version of `group` whose CustomerMetadataProperties carry any of `marks` (the
+        object's identity, and the UID an earlier release marked its versions with).
 
         Cost: when this process created or already saw the version, one DescribeModelPackage.
         Otherwise one ListModelPackages call per 100 versions (newest first) plus one
-        DescribeModelPackage per version not described before by this process. Pass the
-        object's creationTimestamp, less a margin for clock skew between the API server and
-        AWS (minutes), as `created_after`: versions older than the object cannot be its own
-        and are then neither listed nor described.
+        DescribeModelPackage per version not described before by this process: each version
+        is described at most once per process (marks are written at creation and stay).
 
         The first line of defence against duplicates is the deterministic ClientToken
         (`client_token_for`, filled in by `create_package`): the same token gives the same
         ARN. This lookup is the second, for when the token cannot be relied on (the request
-        changed between attempts, or the token's idempotency window passed); the controller
-        needs it only when a create may already have happened without its ARN being recorded.
+        changed between attempts, the token's idempotency window passed, or the object was
+        created again: a re-apply, a rebuilt cluster, with a new UID and the same identity).
         """
-        with self._owners_lock:
-            known = self._by_owner.get(uid)
+        wanted = set(marks.items())
+        with self._marks_lock:
+            known = next((self._by_mark[m] for m in wanted if m in self._by_mark), None)
         if known:
             described = self.describe_package(known)
-            if described is not None and _owner(described) == uid:
+            if described is not None and wanted & _marks(described):
                 return described
             self._forget(known)
-        for summary in self._list_packages(group, created_after=created_after, newest_first=True):
+        for summary in self._list_packages(group, newest_first=True):
             arn = summary["ModelPackageArn"]
-            with self._owners_lock:
-                seen = arn in self._owners
+            with self._marks_lock:
+                seen = arn in self._marks
             if seen:
                 continue
             described = self.describe_package(arn)
             if described is None:
                 continue
-            self._remember(arn, _owner(described))
-            if _owner(described) == uid:
+            self._remember(arn, _marks(described))
+            if wanted & _marks(described):
                 return described
         return None
 
     def create_package(self, request: Shape) -> str:
-        owner = (request.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY)
+        marks = _marks(request)
+        metadata = request.get("CustomerMetadataProperties") or {}
+        owner = metadata.get(IDENTITY_KEY) or metadata.get(OWNER_UID_KEY)
         if owner and "ClientToken" not in request:
             # botocore would fill in a random token, defeating idempotency across restarts
             request = {**request, "ClientToken": client_token_for(owner)}
         group = request.get("ModelPackageGroupName")
         arn: str = self._call("create_model_package", **request)["ModelPackageArn"]
-        if group and owner:
-            self._remember(arn, owner)
+        if group:
+            self._remember(arn, marks)
         return arn
 
     def describe_package(self, name_or_arn: str) -> Shape | None:
@@ -275,9 +275,7 @@ class SageMakerRegistry:
         except BotoCoreError as exc:
             raise classify_error(exc) from exc
 
-    def _list_packages(
-        self, group: str, created_after: datetime | None = None, newest_first: bool = False
-    ) -> Iterator[Shape]:
+    def _list_packages(self, group: str, newest_first: bool = False) -> Iterator[Shape]:
         params: dict[str, Any] = {
             "ModelPackageGroupName": group,
             "ModelPackageType": "Versioned",
@@ -285,23 +283,21 @@ class SageMakerRegistry:
             "SortOrder": "Descending" if newest_first else "Ascending",
             "PaginationConfig": {"PageSize": 100},
         }
-        if created_after is not None:
-            params["CreationTimeAfter"] = created_after
         # a group that does not exist has no versions
         for page in self._pages("list_model_packages", missing_is_empty=True, **params):
             yield from page.get("ModelPackageSummaryList", [])
 
-    def _remember(self, arn: str, owner: str) -> None:
-        with self._owners_lock:
-            self._owners[arn] = owner
-            if owner:
-                self._by_owner[owner] = arn
+    def _remember(self, arn: str, marks: frozenset[tuple[str, str]]) -> None:
+        with self._marks_lock:
+            self._marks[arn] = marks
+            for mark in marks:
+                self._by_mark[mark] = arn
 
     def _forget(self, arn: str) -> None:
-        with self._owners_lock:
-            owner = self._owners.pop(arn, None)
-            if owner and self._by_owner.get(owner) == arn:
-                del self._by_owner[owner]
+        with self._marks_lock:
+            for mark in self._marks.pop(arn, frozenset()):
+                if self._by_mark.get(mark) == arn:
+                    del self._by_mark[mark]
 
     def _count_call(self, model: Any = None, **_: Any) -> None:
         with self._metrics_lock:
@@ -365,9 +361,10 @@ def _retry_settings(session: botocore.session.Session) -> dict[str, Any]:
     return settings
 
 
-def _owner(package: Shape) -> str:
-    owner: str = (package.get("CustomerMetadataProperties") or {}).get(OWNER_UID_KEY, "")
-    return owner
+def _marks(package: Shape) -> frozenset[tuple[str, str]]:
+    """The owner marks (identity, legacy UID) in a version's customer metadata."""
+    metadata = package.get("CustomerMetadataProperties") or {}
+    return frozenset((key, str(metadata[key])) for key in MARKER_KEYS if metadata.get(key))
 
 
 def _batches(items: list[_T], size: int) -> Iterator[list[_T]]:
