@@ -3,7 +3,8 @@
 It follows the documented SageMaker behaviour the controllers rely on: versions numbered
 per group, ClientToken idempotency, UpdateModelPackage changing only the members passed,
 CustomerMetadataPropertiesToRemove, append-only additional inference specifications,
-non-empty groups refusing deletion, tags given at creation kept and synced by the same rule
+non-empty groups refusing deletion, CreatedBy/LastModifiedBy (`identity`, or
+`changed_elsewhere` for a change made outside the operator), tags given at creation kept and synced by the same rule
 as SageMakerRegistry.sync_tags (registry.base.tag_changes). `calls` counts operations; `fail_next(op, error)`
 makes the next call of `op` raise; `package_status` sets the status new versions get.
 The end-to-end tests check the same behaviours against the real operator and the harness.
@@ -23,6 +24,7 @@ from model_registry_operator.registry.base import tag_changes
 from model_registry_operator.registry.classify import classify_error
 
 ACCOUNT, REGION = "123456789012", "us-east-2"
+OPERATOR_IDENTITY = f"arn:aws:sts::{ACCOUNT}:assumed-role/model-registry-operator/mro"
 
 
 def sagemaker_error(code: str, message: str) -> ReconcileError:
@@ -49,6 +51,8 @@ class FakeRegistry:
         self.calls: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.package_status = "Completed"
+        # who the calls come from: SageMaker's CreatedBy/LastModifiedBy (UserContext) of what they change
+        self.identity: dict[str, Any] = {"IamIdentity": {"Arn": OPERATOR_IDENTITY}}
         self._failures: dict[str, list[ReconcileError]] = {}
 
     # test controls
@@ -146,6 +150,8 @@ class FakeRegistry:
             ModelPackageStatus=self.package_status,
             CreationTime=_now(),
             LastModifiedTime=_now(),
+            CreatedBy=copy.deepcopy(self.identity),
+            LastModifiedBy=copy.deepcopy(self.identity),
         )
         self.packages[package_arn] = package
         if token:
@@ -173,6 +179,13 @@ class FakeRegistry:
             elif key not in ("ModelPackageArn", "ClientToken"):
                 package[key] = copy.deepcopy(value)
         package["LastModifiedTime"] = _now()
+        package["LastModifiedBy"] = copy.deepcopy(self.identity)
+
+    def changed_elsewhere(self, package_arn: str, who: dict[str, Any], **members: Any) -> None:
+        """A change made outside the operator (Studio, the CLI) by `who` (a UserContext)."""
+        package = self.packages[package_arn]
+        package.update(copy.deepcopy(members))
+        package.update(LastModifiedTime=_now(), LastModifiedBy=copy.deepcopy(who))
 
     def delete_package(self, name_or_arn: str) -> None:
         self._call("delete_package")

@@ -12,7 +12,10 @@ import logging
 import random
 import socket
 import sys
+import threading
+import time
 import urllib.parse
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError
@@ -53,24 +56,97 @@ class WaitingIsNotAnError(logging.Filter):
     """kopf logs every kopf.TemporaryError at ERROR, from inside its `except` block; here the
     handlers raise one (wiring.ComeBackLater) to say "look again in N seconds" (waiting for a
     group, an approval, SageMaker's InProgress, a retry the status explains), so a record
-    logged while that exception is being handled is INFO. Told by the exception's type,
-    never by the wording of kopf's message. The condition message says the same on the object."""
+    logged while that exception is being handled is DEBUG: shown with --verbose only. The
+    operator logs one INFO line when an object's condition changes instead (wiring.py). Told
+    by the exception's type, never by the wording of kopf's message."""
+
+    def __init__(self, verbose: bool = False):
+        super().__init__()
+        self.verbose = verbose
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno == logging.ERROR and isinstance(sys.exc_info()[1], ComeBackLater):
-            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return self.verbose
         return True
+
+
+class ApiServerOutage(logging.Filter):
+    """While the Kubernetes API server cannot be reached, kopf logs every failed request of
+    every watch at ERROR, then the watchers' tracebacks, and asyncio its "Task exception was
+    never retrieved": one sentence per state change instead. The first such record (told by
+    its exception's type: a connection error or a timeout, never by its wording) becomes a
+    WARNING sentence and the rest are dropped; a thread then asks the API server for its
+    version every few seconds and says, once, when it answers again."""
+
+    def __init__(self, probe: Callable[[], str | None]):
+        super().__init__()
+        self._probe = probe  # None when the API server answers, else why not
+        self._down = threading.Event()
+        self._log = logging.getLogger("model_registry_operator")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else sys.exc_info()[1]
+        if not record.name.startswith(("kopf", "asyncio")) or not is_unreachable(error):
+            return True
+        if self._down.is_set():
+            return False
+        self._down.set()
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args, record.exc_info, record.exc_text = (
+            "the Kubernetes API server cannot be reached (%s); the operator waits for it and carries on then",
+            (type(error).__name__,),
+            None,
+            None,
+        )
+        threading.Thread(target=self._wait_for_it, name="api-server-probe", daemon=True).start()
+        return True
+
+    def _wait_for_it(self) -> None:
+        while self._probe() is not None:
+            time.sleep(timing.API_SERVER_PROBE_INTERVAL)
+        self._down.clear()
+        self._log.info("the Kubernetes API server answers again")
+
+
+def is_unreachable(error: BaseException | None) -> bool:
+    """A connection error or a timeout, also as the cause of what kopf raised after its retries."""
+    import aiohttp
+
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, (aiohttp.ClientConnectionError, ConnectionError, TimeoutError)):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
+
+
+def api_server_probe() -> str | None:
+    """None when the Kubernetes API server answers, else why not."""
+    import kubernetes
+
+    try:
+        configuration = kubernetes.client.Configuration.get_default_copy()
+        configuration.retries = False
+        kubernetes.client.VersionApi(kubernetes.client.ApiClient(configuration)).get_code(
+            _request_timeout=timing.API_SERVER_PROBE_INTERVAL
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure means: not yet
+        return str(exc)
+    return None
 
 
 def configure_logging(verbose: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter())
-    handler.addFilter(WaitingIsNotAnError())
+    handler.addFilter(WaitingIsNotAnError(verbose))
+    handler.addFilter(ApiServerOutage(api_server_probe))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    for noisy in ("botocore", "urllib3", "aiohttp.access"):
+    for noisy in ("botocore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings: the caller says what failed
     if not verbose:  # kopf's "handler/timer succeeded" lines: one per object per resync
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
@@ -102,10 +178,14 @@ def stale_crds_problem() -> str | None:
         import kubernetes
     except ImportError:
         return None
+    import urllib3
+
     from .api import KINDS
     from .api.common import KOPF_STATUS
 
-    api, stale = kubernetes.client.ApiextensionsV1Api(), []
+    configuration = kubernetes.client.Configuration.get_default_copy()
+    configuration.retries = False  # one sentence now, not three urllib3 retries and warnings
+    api, stale = kubernetes.client.ApiextensionsV1Api(kubernetes.client.ApiClient(configuration)), []
     for kind in KINDS.values():
         name = f"{kind.plural}.{GROUP}"
         try:
@@ -114,7 +194,13 @@ def stale_crds_problem() -> str | None:
             if exc.status == 404:
                 return f"the custom resource definition {name} is not installed: kubectl apply -f crds/"
             return None
-        except Exception:  # noqa: BLE001 - unreachable API server: kopf reports it as it retries
+        except (urllib3.exceptions.HTTPError, OSError) as exc:  # no API server there
+            reason = str(getattr(exc, "reason", None) or exc).rsplit("] ", 1)[-1]  # "Connection refused"
+            return (
+                f"cannot reach the Kubernetes API server at {configuration.host} ({reason}); check the kubeconfig "
+                "or the network"
+            )
+        except Exception:  # noqa: BLE001 - an odd answer: kopf says more as it retries
             return None
         for version in crd.spec.versions or []:
             schema = version.schema.open_apiv3_schema if version.schema else None
@@ -258,7 +344,7 @@ def run_operator(
     except (BotoCoreError, ValueError) as err:  # AWS_PROFILE naming no profile, AWS_MAX_ATTEMPTS=abc, ...
         print(f"model-registry-operator: the AWS configuration is not usable: {err}", file=sys.stderr)
         return 1
-    problem = liveness_problem(liveness) or stale_crds_problem()
+    problem = liveness_problem(liveness)
     if problem:
         print(f"model-registry-operator: {problem}", file=sys.stderr)
         return 1
@@ -274,6 +360,10 @@ def run_operator(
             )
             return 1
         log.info("metrics: http://%s:%s/metrics", host, port)
+    problem = stale_crds_problem()  # the first request to the API server: the local checks come first
+    if problem:
+        print(f"model-registry-operator: {problem}", file=sys.stderr)
+        return 1
 
     import kopf
 

@@ -88,6 +88,8 @@ class EventReason(StrEnum):
     DELETED = "Deleted"
     RETAINED = "Retained"
     NOT_OWNED = "NotOwned"
+    # Warning: a Model's package was rejected or deleted after the model was made; it is kept
+    PACKAGE_NO_LONGER_APPROVED = "PackageNoLongerApproved"
 
 
 # Artifact errors a person fixes by correcting spec.artifacts (CEL keeps it unchangeable: it

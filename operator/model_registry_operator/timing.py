@@ -142,6 +142,13 @@ SOURCE_STALL_AFTER = 3
 # Longest in-memory wait per handler call before the status says Reconciling and kopf
 # calls again; longer waits (an approval, a backoff) always go through kopf.
 INLINE_WAIT_SECONDS = 10.0
+# An object woken by a change of what it waits for (wiring.KindHandlers.wake) whose own
+# handler holds it at that moment is looked at again after this, a few times.
+WAKE_RETRY_DELAY = 0.5
+# A waiting object woken (its handler's next try moved to now) is looked at again after this:
+# a handler finishing at that moment may have written its own later time over the wake.
+HURRY_CHECK_DELAY = 1.5
+WAKE_ATTEMPTS = 6
 # kopf's retry delay for an error no handler classified (a handler never raises one: this
 # bounds a bug's hot loop).
 KOPF_DEFAULT_BACKOFF = 10.0
@@ -151,6 +158,8 @@ WATCH_SERVER_TIMEOUT = 300  # an integer: the API server refuses timeoutSeconds=
 WATCH_CLIENT_TIMEOUT = 330.0
 WATCH_CONNECT_TIMEOUT = 10.0
 KUBERNETES_REQUEST_TIMEOUT = 60.0
+# While the Kubernetes API server cannot be reached, asked whether it answers again this often.
+API_SERVER_PROBE_INTERVAL = 5.0
 # The progress of a long artifact copy, written from a reconcile thread.
 STATUS_WRITE_TIMEOUT = 10.0
 

@@ -164,3 +164,26 @@ def test_replicas_with_peering_take_turns(kube, kube_namespace, operator_env, tm
     finally:
         for replica in replicas.values():
             replica.stop()
+
+
+def test_an_api_server_that_cannot_be_reached_at_start_is_one_sentence(tmp_path):
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    kubeconfig = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "gone", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
+        "users": [{"name": "gone", "user": {"token": "t"}}],
+        "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "gone"}}],
+        "current-context": "gone",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    result = run_operator({"KUBECONFIG": str(path)}, "--metrics", "", "--liveness", "")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"model-registry-operator: cannot reach the Kubernetes API server at http://127.0.0.1:{port} "
+        "(Connection refused); check the kubeconfig or the network"
+    ]

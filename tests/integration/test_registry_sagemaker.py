@@ -438,3 +438,21 @@ def test_registry_for_shares_one_registry_per_region(env, monkeypatch):
     assert registry_for() is registry_for(env.region)
     assert registry_for("eu-west-1") is not registry_for(env.region)
     assert registry_for("eu-west-1").region == "eu-west-1"
+
+
+def test_find_package_finds_a_version_another_lookup_described_meanwhile(registry):
+    """Two objects' lookups in one group at once: the other one describes (and remembers) this
+    object's version after this lookup checked its memory and before it lists the group."""
+    new_group(registry)
+    mine = new_package(registry, uid="uid-1")
+    restarted = make_registry()
+    original = restarted._list_packages
+
+    def listing_after_the_other_lookup(group, newest_first=False):
+        restarted._list_packages = original
+        restarted.find_package(group, {OWNER_UID_KEY: "uid-other"})  # describes every version
+        return original(group, newest_first)
+
+    restarted._list_packages = listing_after_the_other_lookup
+    found = restarted.find_package("churn", {OWNER_UID_KEY: "uid-1"})
+    assert found is not None and found["ModelPackageArn"] == mine

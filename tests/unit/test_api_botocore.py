@@ -5,6 +5,7 @@ types here): lengths, patterns, enums, list and map sizes, ranges, required memb
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import botocore.session
@@ -14,6 +15,7 @@ from hypothesis import strategies as st
 
 from model_registry_operator.api import KINDS, ApiModel
 from model_registry_operator.api.common import (
+    JSON_DOCUMENT,
     PATTERN_SPELLINGS,
     UNBOUNDED_LIST_MAX,
     UNBOUNDED_STRING_MAX,
@@ -113,6 +115,16 @@ def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
 def _compare(shape: Any, schema: dict[str, Any], defs: dict[str, Any], where: str) -> list[str]:
     schema = _resolve(schema, defs)
     problems: list[str] = []
+    if JSON_DOCUMENT in schema:
+        # a JSON document written as a YAML object, sent as its compact text: the member is a
+        # string, its length limit the marker's (its pattern, if any, is `.*`: compact JSON
+        # text has no line break)
+        meta = shape.metadata
+        if shape.type_name != "string" or schema.get("type") != "object":
+            problems.append(f"{where}: a JSON document must be an object for botocore string {shape.name}")
+        if schema[JSON_DOCUMENT] != meta.get("max") or meta.get("pattern") not in (None, ".*"):
+            problems.append(f"{where}: {schema[JSON_DOCUMENT]} characters, botocore {shape.name} says {meta}")
+        return problems
 
     def expect(keyword: str, wanted: Any) -> None:
         if schema.get(keyword) != wanted:
@@ -256,3 +268,50 @@ NAMEISH = st.text(alphabet="ab9-/:", max_size=12) | st.sampled_from(
 def test_lookaround_spellings_accept_the_same_strings(value: str) -> None:
     for original, spelled in LOOKAROUND.items():
         assert bool(re.fullmatch(original, value)) == bool(re.fullmatch(spelled, value)), (original, value)
+
+
+# Members of CreateModelPackage and UpdateModelPackage that are not a spec field of their
+# own: how they are covered, or why they are left out. README's "Every SageMaker member of
+# a ModelPackage" lists the same.
+PACKAGE_MEMBERS_COVERED_OTHERWISE = {
+    "AdditionalInferenceSpecificationsToAdd": "additionalInferenceSpecifications: the entries added to the spec",
+    "CustomerMetadataPropertiesToRemove": "customerMetadataProperties: the keys removed from the spec",
+    "ModelPackageArn": "status.arn: the version the object registered or adopted",
+}
+PACKAGE_MEMBERS_LEFT_OUT = {
+    "ClientToken": "the operator's own, derived from the object's UID",
+    "ModelPackageRegistrationType": "every version the operator registers is Registered (the default)",
+    "ManagedStorageType": "the operator's artifacts go to the bucket it is configured with",
+}
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def _package_members() -> set[str]:
+    return {
+        member
+        for operation in ("CreateModelPackage", "UpdateModelPackage")
+        for member in SAGEMAKER.operation_model(operation).input_shape.members
+    }
+
+
+def test_every_create_and_update_model_package_member_is_covered_or_left_out() -> None:
+    spec = KINDS["ModelPackage"].spec
+    fields = {api_member_name(name) for name in spec.model_fields if not spec.is_kubernetes_only(name)}
+    members = _package_members()
+    accounted = fields | set(PACKAGE_MEMBERS_COVERED_OTHERWISE) | set(PACKAGE_MEMBERS_LEFT_OUT)
+    assert members <= accounted, f"neither covered nor left out: {sorted(members - accounted)}"
+    assert not set(PACKAGE_MEMBERS_LEFT_OUT) & fields
+    assert {"ModelCard", "ModelLifeCycle", "SourceUri"} <= fields
+    # nothing listed that botocore no longer has
+    assert set(PACKAGE_MEMBERS_LEFT_OUT) | set(PACKAGE_MEMBERS_COVERED_OTHERWISE) <= members
+
+
+def test_the_readme_lists_the_members_left_out_with_the_reason() -> None:
+    text = README.read_text()
+    start = text.index("### Every SageMaker member of a ModelPackage")
+    section = text[start : text.index("\n#", start + 1)]
+    for member in [*PACKAGE_MEMBERS_LEFT_OUT, *PACKAGE_MEMBERS_COVERED_OTHERWISE]:
+        line = next((line for line in section.splitlines() if f"`{member}`" in line), None)
+        assert line is not None and len(line) > len(member) + 20, (
+            f"README does not say why {member} is left out"
+        )

@@ -422,3 +422,54 @@ def test_a_version_to_adopt_is_refused_at_admission_when_it_makes_no_sense() -> 
     added = sample(PACKAGE)
     added["spec"]["modelPackageVersion"] = 3
     rejected(added, "modelPackageVersion is immutable", "spec.modelPackageVersion", old=sample(PACKAGE))
+
+
+# --- Lifecycle stage and model card ------------------------------------------------------------
+
+CARD = "modelpackage-model-card.yaml"
+
+
+def test_model_card_sample_is_admitted_and_can_change() -> None:
+    obj = sample(CARD)
+    assert causes(obj) == []
+    changed = copy.deepcopy(obj)
+    changed["spec"]["modelLifeCycle"] = {"stage": "Production", "stageStatus": "Approved"}
+    changed["spec"]["modelCard"]["modelCardStatus"] = "Approved"
+    changed["spec"]["modelCard"]["modelCardContent"]["intended_uses"]["risk_rating"] = "Medium"
+    assert causes(changed, old=obj) == []  # UpdateModelPackage changes both: not immutable
+
+
+@pytest.mark.parametrize("value", ["In Review!", "in_review", "-x", "x" * 64, ""])
+def test_unknown_stage_status_characters_are_refused_at_admission(value: str) -> None:
+    obj = sample(CARD)
+    obj["spec"]["modelLifeCycle"]["stageStatus"] = value
+    found = causes(obj)
+    assert any(c["field"] == "spec.modelLifeCycle.stageStatus" for c in found), found
+
+
+def test_stage_and_stage_status_are_required() -> None:
+    obj = sample(CARD)
+    del obj["spec"]["modelLifeCycle"]["stageStatus"]
+    found = causes(obj)
+    assert any(
+        c["field"] == "spec.modelLifeCycle.stageStatus" and "Required" in c["message"] for c in found
+    ), found
+
+
+@pytest.mark.parametrize("value", ['{"intended_uses": {}}', ["a"], 42])
+def test_model_card_content_that_is_not_an_object_is_refused_at_admission(value: Any) -> None:
+    obj = sample(CARD)
+    obj["spec"]["modelCard"]["modelCardContent"] = value
+    found = causes(obj)
+    assert any(
+        c["field"] == "spec.modelCard.modelCardContent" and "must be of type object" in c["message"]
+        for c in found
+    ), found
+
+
+def test_model_card_content_keeps_any_json_object() -> None:
+    """An open object: nothing the model card schema adds later is pruned by the apiserver."""
+    obj = sample(CARD)
+    obj["spec"]["modelCard"]["modelCardContent"]["a_future_section"] = {"nested": [1, {"x": None}]}
+    assert crd_validation.prune(crd("ModelPackage"), obj) == obj
+    assert causes(obj) == []

@@ -348,3 +348,33 @@ def test_applied_again_with_a_new_uid_it_takes_its_model_back(ctx):
     assert state(again) == ("Ready", "Synced") and again.status["arn"] == first.status["arn"]
     assert [e.reason for e in again.events] == ["Adopted"] and "manages it again" in again.events[0].message
     assert ctx.registry.calls["create_model"] == 1 and ctx.registry.calls["delete_model"] == 0
+
+
+def test_a_package_rejected_or_deleted_later_keeps_the_model_and_says_so_until_approved_again(ctx):
+    first = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
+    assert state(first) == ("Ready", "Synced")
+    rejected = reconcile(mdl.CONTROLLER, SPEC, meta(), first.status, ctx, package("Rejected"))
+    assert state(rejected) == ("Ready", "Synced") and "churn" in ctx.registry.models  # kept
+    message = rejected.status["conditions"][0]["message"]
+    assert "ModelPackage churn-v1 is now Rejected" in message and "the model is kept" in message
+    assert [(e.type, e.reason) for e in rejected.events] == [("Warning", "PackageNoLongerApproved")]
+    again = reconcile(mdl.CONTROLLER, SPEC, meta(), rejected.status, ctx, package("Rejected"))
+    assert again.events == [] and again.status["conditions"] == rejected.status["conditions"]  # said once
+    gone = reconcile(mdl.CONTROLLER, SPEC, meta(), again.status, ctx, DictLookup())
+    assert (
+        state(gone) == ("Ready", "Synced")
+        and "ModelPackage churn-v1 was deleted" in gone.status["conditions"][0]["message"]
+    )
+    approved = reconcile(mdl.CONTROLLER, SPEC, meta(), rejected.status, ctx, package("Approved"))
+    assert approved.status["conditions"][0]["message"] == first.status["conditions"][0]["message"]
+    assert ctx.registry.calls["create_model"] == 1 and ctx.registry.calls["delete_model"] == 0
+    # a changed spec still waits for an approved package: nothing is made from a rejected one
+    changed = reconcile(
+        mdl.CONTROLLER,
+        {**SPEC, "tags": [{"key": "t", "value": "v"}]},
+        meta(2),
+        rejected.status,
+        ctx,
+        package("Rejected"),
+    )
+    assert state(changed) == ("Reconciling", "WaitingForApproval")

@@ -1,6 +1,7 @@
 import collections
 import copy
 import itertools
+import json
 
 import pytest
 
@@ -152,6 +153,10 @@ def test_approval_is_enforced_and_changes_are_events(ctx, lookup):
     assert rejected.status["modelApprovalStatus"] == "Rejected"
 
 
+STUDIO_USER = {"UserProfileName": "ana", "DomainId": "d-1"}
+AUDITOR_ROLE = {"IamIdentity": {"Arn": "arn:aws:sts::123456789012:assumed-role/ModelRiskAuditor/bob"}}
+
+
 def package_of(ctx):
     return next(iter(ctx.registry.packages.values()))
 
@@ -166,17 +171,26 @@ def test_omitted_approval_is_only_observed(ctx, lookup):
     assert reasons(observed) == ["ApprovalChanged"]
 
 
-def test_drift_on_resync_is_corrected_from_the_group_listing(ctx, lookup):
+def test_drift_on_resync_is_found_by_the_group_listing_and_described_once_to_say_who(ctx, lookup):
     created = converge(ctx, lookup, spec(modelApprovalStatus="Approved"))[-1]
-    package_of(ctx)["ModelApprovalStatus"] = "Rejected"
+    ctx.registry.changed_elsewhere(created.status["arn"], STUDIO_USER, ModelApprovalStatus="Rejected")
     ctx.listings.forget("churn")
-    describes = ctx.registry.calls["describe_package"]
+    describes, lists = ctx.registry.calls["describe_package"], ctx.registry.calls["list_packages"]
     resynced = reconcile(
         mp.CONTROLLER, spec(modelApprovalStatus="Approved"), meta(), created.status, ctx, lookup, resync=True
     )
     assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
     assert reasons(resynced) == ["DriftCorrected"]
-    assert ctx.registry.calls["describe_package"] == describes  # the listing was enough
+    # the listing found it; a summary has no LastModifiedBy, so one describe says who
+    assert ctx.registry.calls["list_packages"] == lists + 1
+    assert ctx.registry.calls["describe_package"] == describes + 1
+    assert "in SageMaker by ana" in resynced.events[0].message
+    # the next resync, with nothing changed, is the listing alone again
+    ctx.listings.forget("churn")
+    again = reconcile(
+        mp.CONTROLLER, spec(modelApprovalStatus="Approved"), meta(), resynced.status, ctx, lookup, resync=True
+    )
+    assert reasons(again) == [] and ctx.registry.calls["describe_package"] == describes + 1
 
 
 def passing_time(ctx):
@@ -252,9 +266,10 @@ def test_deleting_finds_a_re_registration_whose_status_write_was_lost(ctx, looku
 
 def resync_as_kopf_does(ctx, runtime, lookup, status):
     """A resync through the kopf layer's audit bookkeeping (wiring.Runtime)."""
-    audit = runtime.audit_turn("uid-p1", ctx.settings)
+    started = runtime.wall_clock()
+    audit = runtime.audit_turn("uid-p1", ctx.settings, started)
     result = reconcile(mp.CONTROLLER, spec(), meta(), status, ctx, lookup, resync=True, audit=audit)
-    runtime.resynced_with("uid-p1", result)
+    runtime.resynced_with("uid-p1", result, started)
     return result
 
 
@@ -728,3 +743,288 @@ def test_an_adopted_version_deleted_in_sagemaker_is_stalled_not_registered_again
     gone = reconcile(mp.CONTROLLER, adopting(), meta(), done.status, ctx, lookup)
     assert state(gone) == ("Stalled", "VersionGone")
     assert ctx.registry.calls["create_package"] == 2
+
+
+# --- lifecycle stage and model card ----------------------------------------------------------
+
+CARD = {
+    "model_overview": {"model_creator": "ML platform", "model_artifact": ["s3://models/churn/model.tar.gz"]},
+    "intended_uses": {"purpose_of_model": "Churn risk", "risk_rating": "Low"},
+}
+STAGE = {"stage": "Development", "stageStatus": "InReview", "stageDescription": "offline eval done"}
+
+
+def with_card(card=CARD, status="Draft", stage=STAGE):
+    return spec(modelCard={"modelCardContent": card, "modelCardStatus": status}, modelLifeCycle=stage)
+
+
+def test_lifecycle_and_model_card_are_created_with_the_version(ctx, lookup):
+    results = converge(ctx, lookup, with_card())
+    assert state(results[-1]) == ("Ready", "Synced")
+    create = next(r for op, r in ctx.registry.requests if op == "create_package")
+    assert json.loads(create["ModelCard"]["ModelCardContent"]) == CARD  # the object, as JSON text
+    assert create["ModelCard"]["ModelCardStatus"] == "Draft"
+    assert create["ModelLifeCycle"] == {
+        "Stage": "Development",
+        "StageStatus": "InReview",
+        "StageDescription": "offline eval done",
+    }
+    assert ctx.registry.calls["update_package"] == 0
+    assert [reason for result in results for reason in reasons(result)] == ["Created"]
+
+
+def test_lifecycle_and_model_card_changes_are_applied(ctx, lookup):
+    created = converge(ctx, lookup, with_card())[-1]
+    card = {**CARD, "intended_uses": {"purpose_of_model": "Churn risk", "risk_rating": "Medium"}}
+    stage = {"stage": "Staging", "stageStatus": "Approved"}
+    changed = converge(ctx, lookup, with_card(card, "PendingReview", stage), created.status, generation=2)[-1]
+    update = next(r for op, r in reversed(ctx.registry.requests) if op == "update_package")
+    assert set(update) == {"ModelPackageArn", "ModelCard", "ModelLifeCycle"}
+    assert json.loads(package_of(ctx)["ModelCard"]["ModelCardContent"]) == card
+    assert package_of(ctx)["ModelCard"]["ModelCardStatus"] == "PendingReview"
+    assert package_of(ctx)["ModelLifeCycle"] == {"Stage": "Staging", "StageStatus": "Approved"}
+    assert reasons(changed) == ["Updated"]
+    assert "model card" in changed.events[0].message and "lifecycle stage" in changed.events[0].message
+
+
+def test_a_model_card_is_compared_as_json_not_as_text(ctx, lookup):
+    created = converge(ctx, lookup, with_card())[-1]
+    # SageMaker answers the same document with other key order and whitespace
+    package_of(ctx)["ModelCard"]["ModelCardContent"] = json.dumps(
+        dict(reversed(list(CARD.items()))), indent=2, sort_keys=True
+    )
+    updates = ctx.registry.calls["update_package"]
+    again = reconcile(mp.CONTROLLER, with_card(), meta(), created.status, ctx, lookup)
+    assert state(again) == ("Ready", "Synced") and reasons(again) == []
+    assert ctx.registry.calls["update_package"] == updates
+
+
+@pytest.mark.parametrize(
+    "member, value",
+    [
+        ("ModelCard", {"ModelCardContent": json.dumps({"intended_uses": {"risk_rating": "High"}})}),
+        ("ModelCard", {"ModelCardContent": json.dumps(CARD), "ModelCardStatus": "Archived"}),
+        ("ModelCard", {"ModelCardContent": "not json", "ModelCardStatus": "Draft"}),
+        ("ModelLifeCycle", {"Stage": "Production", "StageStatus": "Approved"}),
+    ],
+)
+def test_lifecycle_and_model_card_drift_is_corrected(ctx, lookup, member, value):
+    created = converge(ctx, lookup, with_card())[-1]
+    ctx.registry.changed_elsewhere(created.status["arn"], AUDITOR_ROLE, **{member: value})
+    corrected = reconcile(mp.CONTROLLER, with_card(), meta(), created.status, ctx, lookup)
+    assert reasons(corrected) == ["DriftCorrected"]
+    assert json.loads(package_of(ctx)["ModelCard"]["ModelCardContent"]) == CARD
+    assert package_of(ctx)["ModelCard"]["ModelCardStatus"] == "Draft"
+    assert package_of(ctx)["ModelLifeCycle"]["Stage"] == "Development"
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"modelLifeCycle": {**STAGE, "stageStatus": "In Review!"}}, "spec.modelLifeCycle.stageStatus"),
+        ({"modelLifeCycle": {"stage": "Development"}}, "spec.modelLifeCycle.stageStatus"),
+        ({"modelCard": {"modelCardContent": '{"intended_uses": {}}'}}, "spec.modelCard.modelCardContent"),
+        ({"modelCard": {"modelCardContent": {"x": "y" * 100_000}}}, "spec.modelCard.modelCardContent"),
+        ({"modelCard": {"modelCardStatus": "Published"}}, "spec.modelCard.modelCardStatus"),
+    ],
+    ids=[
+        "stage-status-characters",
+        "stage-status-missing",
+        "content-a-string",
+        "content-too-large",
+        "status",
+    ],
+)
+def test_bad_lifecycle_or_model_card_is_invalid_spec_naming_the_field_with_no_call(
+    ctx, lookup, changes, field
+):
+    calls = sum(ctx.registry.calls.values())
+    result = reconcile(mp.CONTROLLER, spec(**changes), meta(), {}, ctx, lookup)
+    assert state(result) == ("Stalled", "InvalidSpec")
+    message = next(c["message"] for c in result.status["conditions"] if c["type"] == "Stalled")
+    assert f"{field}:" in message
+    assert sum(ctx.registry.calls.values()) == calls
+
+
+def test_a_model_card_at_the_size_limit_is_taken_and_one_past_it_refused(ctx, lookup):
+    envelope = len(json.dumps({"x": ""}, separators=(",", ":")))
+    fits = {"x": "é" * (100_000 - envelope)}  # characters, not bytes, as SageMaker counts
+    assert state(converge(ctx, lookup, spec(modelCard={"modelCardContent": fits}))[-1]) == ("Ready", "Synced")
+    over = {"x": "é" * (100_001 - envelope)}
+    refused = reconcile(
+        mp.CONTROLLER, spec(modelCard={"modelCardContent": over}), meta(uid="u2"), {}, ctx, lookup
+    )
+    assert state(refused) == ("Stalled", "InvalidSpec")
+    assert (
+        "100001 characters as JSON; SageMaker takes at most 100000"
+        in refused.status["conditions"][2]["message"]
+    )
+
+
+# --- the approval audit trail ------------------------------------------------------------------
+
+
+def managed(**managers):
+    """Meta of an object whose spec fields were last set by the given field managers."""
+    return Meta("churn-v1", "ml", "uid-p1", managers.pop("generation", 1), managers=managers)
+
+
+def history(result):
+    return [(e["modelApprovalStatus"], e.get("changedBy")) for e in result.status.get("approvalHistory", [])]
+
+
+def run(ctx, lookup, raw, meta_, status, **options):
+    return reconcile(mp.CONTROLLER, raw, meta_, status, ctx, lookup, **options)
+
+
+def test_meta_reads_the_field_manager_of_each_spec_field_from_managed_fields():
+    body = {
+        "metadata": {
+            "name": "churn-v1",
+            "uid": "u",
+            "managedFields": [
+                {
+                    "manager": "kubectl-client-side-apply",
+                    "operation": "Update",
+                    "time": "2024-06-01T10:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {
+                        "f:spec": {"f:modelApprovalStatus": {}, "f:modelPackageGroupRef": {".": {}}}
+                    },
+                },
+                {  # the same value applied later by Argo CD: both own it, the newest is who set it
+                    "manager": "argocd-controller",
+                    "operation": "Apply",
+                    "time": "2024-06-02T10:00:00Z",
+                    "fieldsType": "FieldsV1",
+                    "fieldsV1": {"f:spec": {"f:modelApprovalStatus": {}}},
+                },
+                {  # the operator's status writes own no spec field
+                    "manager": "kopf",
+                    "operation": "Update",
+                    "subresource": "status",
+                    "time": "2024-06-03T10:00:00Z",
+                    "fieldsV1": {"f:spec": {"f:modelApprovalStatus": {}}, "f:status": {}},
+                },
+                {"manager": "broken", "fieldsV1": "not a dict"},
+            ],
+        }
+    }
+    assert Meta.from_body(body).managers == {
+        "modelApprovalStatus": "argocd-controller",
+        "modelPackageGroupRef": "kubectl-client-side-apply",
+    }
+    assert Meta.from_body({"metadata": {"name": "n", "uid": "u"}}).managers == {}
+
+
+def test_the_initial_approval_is_recorded_at_creation_with_who_set_it(ctx, lookup):
+    raw = spec(modelApprovalStatus="PendingManualApproval", approvalDescription="awaiting review")
+    first = run(ctx, lookup, raw, managed(modelApprovalStatus="argocd-controller"), {})
+    (entry,) = first.status["approvalHistory"]
+    assert entry["modelApprovalStatus"] == "PendingManualApproval"
+    assert entry["approvalDescription"] == "awaiting review" and entry["changedBy"] == "argocd-controller"
+    assert entry["time"].endswith("Z")
+    assert first.status["lastApprovalChangedBy"] == "argocd-controller"
+    final = converge(ctx, lookup, raw, first.status)[-1]
+    assert len(final.status["approvalHistory"]) == 1  # completing the create is not a change
+
+
+def test_a_default_approval_is_attributed_to_who_registered_the_version(ctx, lookup):
+    first = run(ctx, lookup, spec(), managed(modelPackageGroupRef="kubectl-client-side-apply"), {})
+    assert history(first) == [("PendingManualApproval", "kubectl-client-side-apply")]
+    unversioned = run(
+        ctx, DictLookup(), spec(modelPackageGroupRef=None, modelPackageName="solo"), managed(), {}
+    )
+    assert "approvalHistory" not in unversioned.status  # an unversioned package has no approval
+
+
+def test_an_approval_through_the_spec_is_recorded_with_its_field_manager(ctx, lookup):
+    raw = spec(modelApprovalStatus="PendingManualApproval")
+    created = converge(ctx, lookup, raw, limit=5)[-1]
+    approved = run(
+        ctx,
+        lookup,
+        spec(modelApprovalStatus="Approved", approvalDescription="AUC 0.91"),
+        managed(modelApprovalStatus="argocd-controller", generation=2),
+        created.status,
+    )
+    assert history(approved)[-1] == ("Approved", "argocd-controller")
+    assert approved.status["approvalHistory"][-1]["approvalDescription"] == "AUC 0.91"
+    assert approved.status["lastApprovalChangedBy"] == "argocd-controller"
+    (event,) = [e for e in approved.events if e.reason == "ApprovalChanged"]
+    assert (
+        "set by argocd-controller" in event.message
+        and "to Approved (was PendingManualApproval)" in event.message
+    )
+
+
+def test_an_approval_made_in_sagemaker_is_recorded_with_that_identity_observed_only(ctx, lookup):
+    created = converge(ctx, lookup, spec())[-1]
+    auditor = AUDITOR_ROLE["IamIdentity"]["Arn"]
+    ctx.registry.changed_elsewhere(
+        created.status["arn"], AUDITOR_ROLE, ModelApprovalStatus="Approved", ApprovalDescription="risk ok"
+    )
+    ctx.listings.forget("churn")
+    describes, updates = ctx.registry.calls["describe_package"], ctx.registry.calls["update_package"]
+    observed = run(ctx, lookup, spec(), meta(), created.status, resync=True)  # the cheap resync
+    assert ctx.registry.calls["describe_package"] == describes + 1  # once, to learn who
+    assert ctx.registry.calls["update_package"] == updates  # observed, not changed
+    assert history(observed)[-1] == ("Approved", auditor)
+    assert observed.status["approvalHistory"][-1]["approvalDescription"] == "risk ok"
+    assert observed.status["lastApprovalChangedBy"] == auditor
+    assert reasons(observed) == ["ApprovalChanged"] and f"by {auditor}" in observed.events[0].message
+    ctx.listings.forget("churn")
+    again = run(ctx, lookup, spec(), meta(), observed.status, resync=True)
+    assert reasons(again) == [] and ctx.registry.calls["describe_package"] == describes + 1
+    assert len(again.status["approvalHistory"]) == len(observed.status["approvalHistory"])
+
+
+def test_a_studio_user_is_named_by_the_profile(ctx, lookup):
+    created = converge(ctx, lookup, spec())[-1]
+    ctx.registry.changed_elsewhere(created.status["arn"], STUDIO_USER, ModelApprovalStatus="Rejected")
+    observed = run(ctx, lookup, spec(), meta(), created.status)
+    assert history(observed)[-1] == ("Rejected", "ana")
+
+
+def test_an_approval_made_in_sagemaker_is_recorded_and_corrected_when_enforced(ctx, lookup):
+    raw = spec(modelApprovalStatus="Approved")
+    created = converge(ctx, lookup, raw)[-1]
+    auditor = AUDITOR_ROLE["IamIdentity"]["Arn"]
+    ctx.registry.changed_elsewhere(created.status["arn"], AUDITOR_ROLE, ModelApprovalStatus="Rejected")
+    corrected = run(ctx, lookup, raw, managed(modelApprovalStatus="argocd-controller"), created.status)
+    assert package_of(ctx)["ModelApprovalStatus"] == "Approved"
+    assert history(corrected)[-2:] == [("Rejected", auditor), ("Approved", "argocd-controller")]
+    assert corrected.status["lastApprovalChangedBy"] == "argocd-controller"
+    (event,) = corrected.events
+    assert event.reason == "DriftCorrected"
+    assert f"in SageMaker by {auditor}" in event.message and "set by argocd-controller" in event.message
+
+
+def test_the_history_keeps_the_newest_twenty(ctx, lookup):
+    created = converge(ctx, lookup, spec(modelApprovalStatus="PendingManualApproval"))[-1]
+    status = created.status
+    approvals = itertools.cycle(["Approved", "Rejected"])
+    for generation in range(2, 25):
+        approval = next(approvals)
+        status = run(
+            ctx,
+            lookup,
+            spec(modelApprovalStatus=approval, approvalDescription=f"decision {generation}"),
+            managed(modelApprovalStatus="argocd-controller", generation=generation),
+            status,
+        ).status
+        assert len(status["approvalHistory"]) <= 20
+    entries = status["approvalHistory"]
+    assert len(entries) == 20 and entries[-1]["approvalDescription"] == "decision 24"
+    assert [e["approvalDescription"] for e in entries] == [f"decision {g}" for g in range(5, 25)]
+
+
+def test_an_adopted_version_records_the_approval_it_had_and_who_gave_it(ctx, lookup):
+    pipeline_registers(ctx)
+    ctx.registry.identity = {"IamIdentity": {"Arn": "arn:aws:sts::123456789012:assumed-role/Pipeline/run-17"}}
+    pipeline_registers(ctx)
+    ctx.registry.identity = {"IamIdentity": {"Arn": "arn:aws:sts::123456789012:assumed-role/operator/mro"}}
+    adopted = converge(ctx, lookup, adopting())[-1]
+    assert history(adopted) == [
+        ("PendingManualApproval", "arn:aws:sts::123456789012:assumed-role/Pipeline/run-17")
+    ]

@@ -98,11 +98,30 @@ def test_printer_columns(kind: str) -> None:
     if kind == "ModelPackage":
         assert columns["Version"]["jsonPath"] == ".status.modelPackageVersion"
         assert columns["Approval"]["jsonPath"] == ".status.modelApprovalStatus"
+        # who made the last approval change: a JSONPath cannot index approvalHistory from its end
+        assert columns["Approval By"]["jsonPath"] == ".status.lastApprovalChangedBy"
+        assert "priority" not in columns["Approval By"]
     status = schema_of(kind)["properties"]["status"]
     for column in columns.values():
         if column["jsonPath"].startswith(".status."):
             field = re.match(r"\.status\.(\w+)", column["jsonPath"]).group(1)
             assert field in status["properties"], f"column {column['name']} reads an unknown status field"
+
+
+JSON_DOCUMENTS = (".spec.modelCard.modelCardContent",)
+
+
+def test_json_documents_are_open_objects() -> None:
+    spec = schema_of("ModelPackage")["properties"]["spec"]["properties"]
+    content = spec["modelCard"]["properties"]["modelCardContent"]
+    assert content["type"] == "object" and content["x-kubernetes-preserve-unknown-fields"] is True
+    assert spec["modelCard"]["properties"]["modelCardStatus"]["enum"] == [
+        "Draft",
+        "PendingReview",
+        "Approved",
+        "Archived",
+    ]
+    assert spec["modelLifeCycle"]["required"] == ["stage", "stageStatus"]
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -121,8 +140,9 @@ def test_schema_is_structural(kind: str) -> None:
             "const",
         ):
             assert keyword not in node, f"{path} has {keyword}"
-        # .status.kopf: kopf's own records, kept as kopf writes them (test_kopf_records.py)
-        if node.get("type") == "object" and path not in (".metadata", ".status.kopf"):
+        # .status.kopf: kopf's own records, kept as kopf writes them (test_kopf_records.py);
+        # a JSON document written as a YAML object (the model card): any JSON object
+        if node.get("type") == "object" and path not in (".metadata", ".status.kopf", *JSON_DOCUMENTS):
             assert "properties" in node or "additionalProperties" in node, f"{path} keeps unknown fields"
         assert "default" not in node or node["default"] is not None
 
@@ -199,10 +219,20 @@ def test_kind_specific_status_fields() -> None:
         "modelPackageStatus",
         "modelApprovalStatus",
         "approvalDescription",
+        "approvalHistory",
+        "lastApprovalChangedBy",
         "artifacts",
         "creationTime",
         "lastModifiedTime",
     } <= set(status["ModelPackage"])
+    history = status["ModelPackage"]["approvalHistory"]
+    assert history["maxItems"] == 20
+    assert set(history["items"]["properties"]) == {
+        "modelApprovalStatus",
+        "approvalDescription",
+        "time",
+        "changedBy",
+    }
     assert set(status["ModelPackage"]["artifacts"]["items"]["properties"]) == {
         "name",
         "uri",

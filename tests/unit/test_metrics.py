@@ -239,9 +239,11 @@ async def test_a_delete_still_waiting_keeps_the_object_in_the_gauge(metrics):
 async def test_an_object_gone_without_the_delete_handler_leaves_the_gauge(metrics):
     operator = Operator(metrics)
     obj = await operator.call("reconcile-create", group(), reason="create")
-    operator.handlers["metrics"](type="MODIFIED", body=kopf.Body(obj))
+    await operator.handlers["metrics"](type="MODIFIED", body=kopf.Body(obj))
     assert objects(metrics) == {"Ready": 1}
-    operator.handlers["metrics"](type="DELETED", body=kopf.Body(obj))  # e.g. its finalizer removed by hand
+    await operator.handlers["metrics"](
+        type="DELETED", body=kopf.Body(obj)
+    )  # e.g. its finalizer removed by hand
     assert objects(metrics) == {}
 
 

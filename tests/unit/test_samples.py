@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,17 @@ def crd_for(kind: str) -> dict:
     return yaml.safe_load((ROOT / "crds" / f"{KINDS[kind].plural}.yaml").read_text())
 
 
-def test_the_five_samples_exist() -> None:
+def test_the_samples_exist() -> None:
     kinds = [yaml.safe_load(path.read_text())["kind"] for path in SAMPLES]
-    assert sorted(kinds) == ["Model", "Model", "ModelPackage", "ModelPackage", "ModelPackageGroup"]
+    assert sorted(kinds) == [
+        "Model",
+        "Model",
+        "ModelPackage",
+        "ModelPackage",
+        "ModelPackage",
+        "ModelPackageGroup",
+        "ModelPackageGroup",
+    ]
 
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda path: path.name)
@@ -69,3 +78,26 @@ def test_sample_requests_have_the_api_shape() -> None:
     assert (
         "ModelDataUrl" not in package["InferenceSpecification"]["Containers"][0]
     )  # filled in by the operator
+
+
+def test_the_model_card_sample_carries_the_registration_metadata_and_a_stage() -> None:
+    """Seed 003's metadata of a registered transformer model, as a model package model card."""
+    spec = _sample("modelpackage-model-card.yaml")["spec"]
+    assert spec["modelLifeCycle"]["stage"] and spec["modelLifeCycle"]["stageStatus"]
+    content = spec["modelCard"]["modelCardContent"]
+    assert set(content["model_overview"]) == {"model_creator", "model_artifact"}  # the package card's
+    details = content["additional_information"]["custom_details"]
+    for key in ("model_type", "input_types", "input_languages", "output_types", "output_languages"):
+        assert details[key]
+    assert details["num_params"].isdigit() and details["index_page"].startswith("# ")
+    assert all(isinstance(value, str) for value in details.values())
+    assert content["intended_uses"]["purpose_of_model"]
+    request = to_api(parse_spec("ModelPackage", spec))
+    assert json.loads(request["ModelCard"]["ModelCardContent"]) == content  # sent as its JSON text
+    assert request["ModelLifeCycle"] == {
+        "Stage": "Development",
+        "StageStatus": "InReview",
+        "StageDescription": spec["modelLifeCycle"]["stageDescription"],
+    }
+    group = _sample("modelpackagegroup-code-summarizer.yaml")
+    assert spec["modelPackageGroupRef"]["name"] == group["metadata"]["name"]

@@ -39,6 +39,10 @@ from .cel import rule, validations
 
 # Marks a field that exists only in the Kubernetes resource and never reaches SageMaker.
 KUBERNETES_ONLY = "x-mro-kubernetes-only"
+# Marks a field holding a JSON document as a YAML object where the API member is the
+# document's text (a string): its value is the member's maximum length, in characters of
+# the compact serialization (`json_text`). tests/unit/test_api_botocore.py checks it.
+JSON_DOCUMENT = "x-mro-json-document"
 
 # Extra bounds where botocore sets none. The apiserver estimates the cost of every CEL rule
 # from the largest value a schema allows, so unbounded strings and lists make rules (such as
@@ -65,6 +69,34 @@ def kubernetes_only(
 ) -> Any:
     """A field with no SageMaker member: omitted from requests by `to_api`."""
     return Field(default, json_schema_extra={KUBERNETES_ONLY: True, **(json_schema_extra or {})}, **kwargs)
+
+
+def json_document(max_chars: int, *, description: str) -> Any:
+    """A JSON document written as a YAML object (`type: object` with
+    x-kubernetes-preserve-unknown-fields in the CRD) whose API member is its JSON text of at
+    most `max_chars` characters: `to_api` serializes it, the model checks the size."""
+    return Field(None, description=description, json_schema_extra={JSON_DOCUMENT: max_chars})
+
+
+def json_text(document: Any) -> str:
+    """The compact JSON text of a document, as sent to SageMaker (non-ASCII kept as is, so
+    its length is what SageMaker counts)."""
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def check_json_document(document: dict[str, Any] | None, max_chars: int) -> dict[str, Any] | None:
+    """A field validator's body: the document serializes to at most `max_chars` characters."""
+    if document is None:
+        return None
+    try:
+        size = len(json_text(document))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"must be a JSON object ({err})") from None
+    if size > max_chars:
+        raise ValueError(
+            f"is {size} characters as JSON; SageMaker takes at most {max_chars}: shorten the document"
+        )
+    return document
 
 
 def api_string(min_length: int | None, max_length: int | None, pattern: str | None) -> Any:
@@ -127,6 +159,11 @@ class ApiModel(BaseModel):
         return isinstance(extra, dict) and bool(extra.get(KUBERNETES_ONLY))
 
     @classmethod
+    def is_json_document(cls, field_name: str) -> bool:
+        extra = cls.model_fields[field_name].json_schema_extra
+        return isinstance(extra, dict) and JSON_DOCUMENT in extra
+
+    @classmethod
     def __get_pydantic_json_schema__(
         cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
@@ -176,12 +213,15 @@ def api_member_name(field_name: str) -> str:
 
 def to_api(value: Any) -> Any:
     """The SageMaker request shape of a model (or list/dict of them): PascalCase members,
-    unset (None) fields and Kubernetes-only fields left out."""
+    unset (None) fields and Kubernetes-only fields left out, JSON documents as their text."""
     if isinstance(value, ApiModel):
         request: dict[str, Any] = {}
         for name in type(value).model_fields:
             field_value = getattr(value, name)
             if field_value is None or type(value).is_kubernetes_only(name):
+                continue
+            if type(value).is_json_document(name):
+                request[api_member_name(name)] = json_text(field_value)
                 continue
             request[api_member_name(name)] = to_api(field_value)
         return request

@@ -89,6 +89,9 @@ PRESENTATION: dict[str, dict[str, Any]] = {
             READY,
             {"name": "Version", "type": "integer", "jsonPath": ".status.modelPackageVersion"},
             {"name": "Approval", "type": "string", "jsonPath": ".status.modelApprovalStatus"},
+            # who made the last approval change (approvalHistory's newest entry): a field manager
+            # or an IAM identity; a printer column's JSONPath cannot index a list from its end
+            {"name": "Approval By", "type": "string", "jsonPath": ".status.lastApprovalChangedBy"},
             {"name": "Status", "type": "string", "jsonPath": ".status.modelPackageStatus"},
             REASON,
             _arn(1),

@@ -162,7 +162,11 @@ class ModelSpec(ApiModel):
 
     @model_validator(mode="after")
     def _check_choices(self) -> ModelSpec:
-        if (self.primaryContainer is None) == (not self.containers):
+        # as the CRD's rule: with primaryContainer, no containers at all (not even []);
+        # without it, at least one
+        if self.primaryContainer is not None and self.containers is not None:
+            raise ValueError(CONTAINER_CHOICE_MESSAGE)
+        if self.primaryContainer is None and not self.containers:
             raise ValueError(CONTAINER_CHOICE_MESSAGE)
         return self
 

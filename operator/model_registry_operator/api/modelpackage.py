@@ -4,7 +4,7 @@ UpdateModelPackage)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -36,6 +36,8 @@ from .common import (
     Url,
     anchored,
     api_string,
+    check_json_document,
+    json_document,
     kubernetes_only,
     lookaround_pattern,
 )
@@ -418,6 +420,38 @@ CustomerMetadataKey = Annotated[str, api_string(1, 128, r"([\p{L}\p{Z}\p{N}_.:\/
 CustomerMetadataValue = Annotated[str, api_string(1, 256, r"([\p{L}\p{Z}\p{N}_.:\/=+\-@]*)${1,256}")]
 
 
+# --- Lifecycle stage and model card (UpdateModelPackage keeps both equal to the spec) --------
+
+
+class ModelLifeCycle(ApiModel):
+    botocore_shape = "ModelLifeCycle"
+
+    stage: EntityName = Field(description="The stage of the version, e.g. Development, Staging, Production.")
+    stageStatus: EntityName = Field(description="The status of the stage, e.g. InReview, Approved.")
+    stageDescription: Annotated[str, api_string(0, 1024, r".{0,1024}")] | None = None
+
+
+# botocore ModelCardContent: a string of at most 100,000 characters holding the card's JSON.
+MODEL_CARD_CONTENT_MAX = 100_000
+
+
+class ModelPackageModelCard(ApiModel):
+    botocore_shape = "ModelPackageModelCard"
+
+    modelCardContent: dict[str, Any] | None = json_document(
+        MODEL_CARD_CONTENT_MAX,
+        description="The model card's JSON document (SageMaker's model card schema: model_overview, "
+        "intended_uses, ...) written as a YAML object; sent as its JSON text, at most 100,000 characters, "
+        "and compared with SageMaker's as parsed JSON.",
+    )
+    modelCardStatus: Literal["Draft", "PendingReview", "Approved", "Archived"] | None = None
+
+    @field_validator("modelCardContent")
+    @classmethod
+    def _content_fits(cls, content: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_json_document(content, MODEL_CARD_CONTENT_MAX)
+
+
 # --- Spec and status -------------------------------------------------------------------------
 
 NO_UPDATE_API = "UpdateModelPackage cannot change it; create a new ModelPackage (a new version) instead"
@@ -547,6 +581,16 @@ class ModelPackageSpec(ApiModel):
     skipModelValidation: Literal["All", "None"] | None = None
     sourceUri: Annotated[str, api_string(0, 1024, r"[\p{L}\p{M}\p{Z}\p{N}\p{P}]{0,1024}")] | None = None
     securityConfig: ModelPackageSecurityConfig | None = None
+    modelLifeCycle: ModelLifeCycle | None = Field(
+        None,
+        description="The version's lifecycle stage: kept equal with UpdateModelPackage (drift corrected); "
+        "when omitted, only observed.",
+    )
+    modelCard: ModelPackageModelCard | None = Field(
+        None,
+        description="The version's model card: kept equal with UpdateModelPackage (drift corrected); "
+        "when omitted, only observed.",
+    )
     tags: TagList | None = None
     artifacts: Annotated[list[Artifact], Field(min_length=1, max_length=16)] | None = kubernetes_only(
         description="Model files the operator copies into the registry's bucket before registering.",
@@ -610,6 +654,23 @@ class ArtifactStatus(StatusModel):
     size: int | None = None
 
 
+APPROVAL_HISTORY_MAX = 20
+
+
+class ApprovalRecord(StatusModel):
+    """One approval change: the approval and its description after it, when, and who made it."""
+
+    modelApprovalStatus: str | None = None
+    approvalDescription: str | None = None
+    time: datetime | None = None
+    changedBy: str | None = Field(
+        None,
+        description="Who: the Kubernetes field manager that last set spec.modelApprovalStatus (a change applied "
+        "from the spec), or SageMaker's LastModifiedBy, an IAM identity ARN or a Studio user profile (a change "
+        "observed in SageMaker).",
+    )
+
+
 class ModelPackageStatus(CommonStatus):
     modelPackageVersion: int | None = None
     modelPackageGroupName: str | None = None
@@ -618,6 +679,14 @@ class ModelPackageStatus(CommonStatus):
     )
     modelApprovalStatus: str | None = Field(None, description="Approval status as observed in SageMaker.")
     approvalDescription: str | None = None
+    approvalHistory: Annotated[list[ApprovalRecord], Field(max_length=APPROVAL_HISTORY_MAX)] = Field(
+        default_factory=list,
+        description=f"Each approval change the operator made or observed, newest last, at most {APPROVAL_HISTORY_MAX}.",
+    )
+    lastApprovalChangedBy: str | None = Field(
+        None,
+        description="changedBy of the newest approvalHistory entry (a printer column cannot index a list from its end).",
+    )
     artifacts: list[ArtifactStatus] = Field(default_factory=list)
     creationTime: datetime | None = None
     lastModifiedTime: datetime | None = None

@@ -33,6 +33,9 @@ class Meta:
     created: datetime.datetime | None = None  # metadata.creationTimestamp
     annotations: dict[str, str] = field(default_factory=dict)
     deleted: datetime.datetime | None = None  # metadata.deletionTimestamp
+    # top-level spec field -> the field manager that last set it (metadata.managedFields), e.g.
+    # {"modelApprovalStatus": "argocd-controller"}: who asked for what the spec says
+    managers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_body(cls, body: Any) -> Meta:
@@ -45,7 +48,27 @@ class Meta:
             _timestamp(meta.get("creationTimestamp")),
             dict(meta.get("annotations") or {}),
             _timestamp(meta.get("deletionTimestamp")),
+            spec_managers(meta.get("managedFields")),
         )
+
+
+def spec_managers(managed_fields: Any) -> dict[str, str]:
+    """{top-level spec field: manager} from metadata.managedFields (FieldsV1): of the entries
+    that own a field (two do when server-side appliers agree on its value), the newest; an
+    entry of the status subresource owns no spec field."""
+    owners: dict[str, tuple[str, str]] = {}  # field -> (time, manager)
+    for entry in managed_fields if isinstance(managed_fields, list) else []:
+        if not isinstance(entry, dict) or entry.get("subresource") or not entry.get("manager"):
+            continue
+        fields = entry.get("fieldsV1")
+        spec = fields.get("f:spec") if isinstance(fields, dict) else None
+        if not isinstance(spec, dict):
+            continue
+        time = str(entry.get("time") or "")
+        for key in spec:
+            if key.startswith("f:") and time >= owners.get(key[2:], ("", ""))[0]:
+                owners[key[2:]] = (time, str(entry["manager"]))
+    return {name: manager for name, (_, manager) in owners.items()}
 
 
 def _timestamp(value: Any) -> datetime.datetime | None:
@@ -112,8 +135,8 @@ class NoLookup:
 
 class Stop(Exception):
     """The reconcile ends here: `outcome` is what to report, `delay` when to look again
-    (None: on the next change). Raised by the steps every reconcile starts with: parsing the
-    spec, resolving the objects it references."""
+    (None: on the next change), with the status fields and Events gathered so far. Raised by
+    any step: parsing the spec, resolving references, waiting for SageMaker, a refusal."""
 
     def __init__(
         self, outcome: Outcome, delay: float | None = None, short: bool = False, patient: bool = True
@@ -178,7 +201,8 @@ class Call:
     ) -> Result:
         """The full status: the kind's fields, observedGeneration and the three conditions.
         Every Stalled outcome is also reported as a Warning Event, once per distinct stall.
-        A Reconciling retry is stretched by timing.patience unless `patient` is False."""
+        A Reconciling retry is stretched by timing.patience unless `patient` is False or the
+        wait is `short`."""
         events = list(self.events)
         if outcome.state == "Stalled" and not self._already_stalled(outcome):
             events.append(Event.warning(outcome.reason, outcome.message))
@@ -187,7 +211,8 @@ class Call:
         status["conditions"] = build_conditions(
             outcome, self.meta.generation, self.previous.get("conditions")
         )
-        if retry is not None and outcome.state == "Reconciling" and patient:
+        if retry is not None and outcome.state == "Reconciling" and patient and not short:
+            # a short wait ends within seconds by itself: stretching it only delays the end
             retry = max(retry, patience(status["conditions"]))
         return Result(status, events, retry, short=short and retry is not None)
 

@@ -42,6 +42,9 @@ class Kind(Generic[SpecT]):
     # the deletionPolicy of an object whose spec sets none, when it is not the operator's
     # (an adopted version is Retain: the operator did not create it)
     default_policy: Callable[[dict[str, Any]], DeletionPolicy | None] | None = None
+    # the objects of other kinds in its namespace a raw spec waits for: [(kind, name)]; their
+    # changes wake this object (wiring.py) instead of a timer
+    references: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
 
     @property
     def plural(self) -> str:
@@ -54,20 +57,26 @@ class Kind(Generic[SpecT]):
         except Stop as stop:
             return call.finish(stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient)
         except ReconcileError as err:
+            call.events.clear()  # what the failed attempt did is said by the attempt that completes
             return call.failed(err, (self.stall_after or {}).get(err.reason))
         except Exception as exc:  # noqa: BLE001 - a bug is reported on the object, not hidden
+            call.events.clear()
             return self._internal_error(call, exc)
 
     def delete(self, call: Call, ctx: Context) -> Result:
         self._start(call, ctx)
         try:
             return self.delete_steps(call, ctx)
+        except Stop as stop:
+            return call.finish(stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient)
         except ReconcileError as err:
+            call.events.clear()
             result = call.failed(err)
             # a terminal error is still retried, slowly: the finalizer stays until it succeeds
             result.retry = result.retry or FAILED_DELETE_RETRY_DELAY
             return result
         except Exception as exc:  # noqa: BLE001 - a bug is reported on the object, not hidden
+            call.events.clear()
             return self._internal_error(call, exc)
 
     def parse(self, call: Call) -> SpecT:

@@ -30,8 +30,8 @@ from ..reasons import EventReason, Reason
 from ..registry.base import Shape, not_deletable, with_marks
 from ..registry.requests import is_subset, request_for, stable_hash, tag_map, to_api
 from ..timing import WAIT_FOR_MODEL_TO_APPEAR_DELAY, WAIT_FOR_PACKAGE_DELAY
-from .call import Call, Event, Lookup, Meta, Result, Stop, Waiting, rfc3339
-from .conditions import Outcome, is_ready
+from .call import Call, Event, Meta, Result, Stop, Waiting, rfc3339
+from .conditions import READY, Outcome, condition, is_ready
 from .context import Context
 from .kind import Kind
 from .tags import adopted, sync_owned_tags
@@ -43,9 +43,19 @@ FIELDS = ("arn", "creationTime", "containers", "specHash")
 SPEC_HASH_ANNOTATION = f"{GROUP}/model-spec-hash"
 
 
-def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, lookup: Lookup) -> str:
-    package = lookup.get("ModelPackage", meta.namespace, ref)
+def resolve_package(
+    ref: str, path: str, require_approved: bool, call: Call, index: int
+) -> tuple[str, str | None]:
+    """(the package's ARN, a notice or None). Waits until the package exists, is Ready and (with
+    requireApprovedPackage) Approved; but a model already made from it is kept when the
+    package is later rejected or deleted (an endpoint may serve it): its recorded ARN is used
+    and the notice says why the package no longer qualifies."""
+    meta = call.meta
+    kept = kept_package(call, index)
+    package = call.lookup.get("ModelPackage", meta.namespace, ref)
     if package is None:
+        if kept:
+            return kept, f"ModelPackage {ref} was deleted"
         raise Waiting(
             Outcome.reconciling(
                 Reason.WAITING_FOR_PACKAGE,
@@ -56,6 +66,8 @@ def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, loo
         )
     status = package.get("status") or {}
     if not status.get("arn") or not is_ready(status):
+        if kept:
+            return kept, None  # e.g. the package is being updated: nothing to say yet
         raise Waiting(
             Outcome.reconciling(
                 Reason.WAITING_FOR_PACKAGE, f"Waiting for ModelPackage {ref} to become Ready."
@@ -63,23 +75,36 @@ def resolve_package(ref: str, path: str, require_approved: bool, meta: Meta, loo
             WAIT_FOR_PACKAGE_DELAY,
             short=True,
         )
-    if require_approved and status.get("modelApprovalStatus") != "Approved":
+    approval = status.get("modelApprovalStatus") or "not approved"
+    if require_approved and approval != "Approved":
+        if kept:
+            return kept, f"ModelPackage {ref} is now {approval}"
         raise Waiting(
             Outcome.reconciling(
                 Reason.WAITING_FOR_APPROVAL,
-                f"Waiting for ModelPackage {ref} to be Approved (it is "
-                f"{status.get('modelApprovalStatus') or 'not approved'}); approve it or set spec.requireApprovedPackage "
-                "to false.",
+                f"Waiting for ModelPackage {ref} to be Approved (it is {approval}); approve it or set "
+                "spec.requireApprovedPackage to false.",
             ),
             WAIT_FOR_PACKAGE_DELAY,
         )
-    return str(status["arn"])
+    return str(status["arn"]), None
 
 
-def resolved_request(spec: ModelSpec, meta: Meta, lookup: Lookup) -> tuple[Shape, dict[str, Any]]:
-    """(the CreateModel request with references resolved, the status fields naming them)."""
+def kept_package(call: Call, index: int) -> str | None:
+    """The package ARN the model this object made was created from, at container `index`,
+    while the spec is the one it was made from; else None."""
+    if call.spec_changed or not call.previous.get("arn"):
+        return None
+    containers = call.previous.get("containers") or []
+    recorded = containers[index].get("modelPackageName") if index < len(containers) else None
+    return str(recorded) if recorded else None
+
+
+def resolved_request(spec: ModelSpec, call: Call) -> tuple[Shape, dict[str, Any], list[str]]:
+    """(the CreateModel request with references resolved, the status fields naming them,
+    notices about packages that no longer qualify)."""
     request = to_api(spec)
-    request["ModelName"] = spec.modelName or meta.name
+    request["ModelName"] = spec.modelName or call.meta.name
     require_approved = spec.requireApprovedPackage is not False
     containers: list[tuple[str, ContainerDefinition, Shape]]
     if spec.primaryContainer is not None:
@@ -90,16 +115,19 @@ def resolved_request(spec: ModelSpec, meta: Meta, lookup: Lookup) -> tuple[Shape
             for index, container in enumerate(spec.containers or [])
         ]
     resolved = []  # status.containers: one entry per container, in order
-    for path, container, container_request in containers:
+    notices = []
+    for index, (path, container, container_request) in enumerate(containers):
         entry = {"containerHostname": container.containerHostname}
         if container.modelPackageRef is not None:
-            arn = resolve_package(container.modelPackageRef.name, path, require_approved, meta, lookup)
+            arn, notice = resolve_package(container.modelPackageRef.name, path, require_approved, call, index)
             container_request["ModelPackageName"] = arn
             entry["modelPackageName"] = arn
+            if notice:
+                notices.append(notice)
         elif container.modelPackageName:
             entry["modelPackageName"] = container.modelPackageName
         resolved.append({k: v for k, v in entry.items() if v})
-    return request_for("CreateModel", request), {"containers": resolved}
+    return request_for("CreateModel", request), {"containers": resolved}, notices
 
 
 def model_name_of(arn: str | None) -> str | None:
@@ -149,7 +177,7 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     3. replace it when the spec changed (SageMaker has no UpdateModel), or adopt a matching one;
     4. delete the old name's model after a rename;
     5. create it when absent, else sync its tags."""
-    request, resolved = resolved_request(spec, call.meta, call.lookup)
+    request, resolved, notices = resolved_request(spec, call)
     plan = Plan(call, request)
     observed = ctx.registry.describe_model(plan.name)
     current_tags: dict[str, str] = {}
@@ -175,9 +203,22 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
             short=True,
         )
     call.fields.update(arn=observed.get("ModelArn"), creationTime=rfc3339(observed.get("CreationTime")))
-    return call.finish(
-        Outcome.ready(Reason.SYNCED, f"Model {plan.name} exists in SageMaker and matches the spec.")
-    )
+    return call.finish(ready(call, plan.name, notices))
+
+
+def ready(call: Call, name: str, notices: list[str]) -> Outcome:
+    """Ready: the model exists and matches its spec, with a word about packages it was made
+    from that no longer qualify (a Warning Event when that word is new)."""
+    message = f"Model {name} exists in SageMaker and matches the spec."
+    if notices:
+        message = (
+            f"Model {name} exists in SageMaker and matches the spec; {'; '.join(notices)}: the model is "
+            "kept (an endpoint may serve it). Delete this Model to delete it, or approve the package again."
+        )
+        said = (condition(call.previous, READY) or {}).get("message")
+        if said != message:
+            call.events.append(Event.warning(EventReason.PACKAGE_NO_LONGER_APPROVED, message))
+    return Outcome.ready(Reason.SYNCED, message)
 
 
 def check_owner(call: Call, plan: Plan, tags: dict[str, str], ctx: Context) -> None:
@@ -299,4 +340,16 @@ def delete(call: Call, ctx: Context) -> Result:
     return call.unchanged(outcome) if outcome else call.unchanged()
 
 
-CONTROLLER = Kind("Model", ModelSpec, FIELDS, reconcile, delete)
+def references(raw_spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """The ModelPackages a raw spec's containers reference (a malformed one: none)."""
+    containers = [raw_spec.get("primaryContainer"), *(raw_spec.get("containers") or [])]
+    return [
+        ("ModelPackage", ref["name"])
+        for container in containers
+        if isinstance(container, dict)
+        for ref in [container.get("modelPackageRef")]
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str)
+    ]
+
+
+CONTROLLER = Kind("Model", ModelSpec, FIELDS, reconcile, delete, references=references)

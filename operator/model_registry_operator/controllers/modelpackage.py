@@ -11,14 +11,24 @@ One reconcile for create, update, resume and resync:
    Pending/InProgress, or report Failed as Stalled with SageMaker's reason;
 5. apply what differs with UpdateModelPackage: approval (only when the spec sets it),
    approval description, customer metadata (removed keys removed), additional inference
-   specifications (append-only) and the other updatable members.
+   specifications (append-only) and the other updatable members (inference specification,
+   source URI, lifecycle stage, model card: its content compared as parsed JSON).
+
+Every approval change is recorded in status.approvalHistory (at most 20, newest last) with
+who made it: for one applied from the spec, the field manager that last set
+spec.modelApprovalStatus (metadata.managedFields); for one observed in SageMaker, its
+LastModifiedBy (a listing summary has none: the version is described once, when the listing
+shows an approval other than the one recorded).
 """
 
 from __future__ import annotations
 
+import datetime
+import json
 from typing import Any
 
 from ..api import ModelPackageSpec
+from ..api.modelpackage import APPROVAL_HISTORY_MAX
 from ..artifacts.sizes import size_text
 from ..errors import TerminalError
 from ..identity import MARKER_KEYS, Claim, Ownership
@@ -47,10 +57,14 @@ FIELDS = (
     "modelPackageStatus",
     "modelApprovalStatus",
     "approvalDescription",
+    "approvalHistory",
+    "lastApprovalChangedBy",
     "artifacts",
     "creationTime",
     "lastModifiedTime",
 )
+# SageMaker's approval of a new version when CreateModelPackage does not set one.
+DEFAULT_APPROVAL = "PendingManualApproval"
 WAITING_STATES = ("Pending", "InProgress")
 # CreateModelPackage members no API changes later: an adopted version that differs from one
 # its spec sets is SpecMismatch.
@@ -196,9 +210,32 @@ def updates_for(
     if added:
         update["AdditionalInferenceSpecificationsToAdd"] = added
     for member in OTHER_UPDATABLE:
-        if member in desired and not is_subset(desired[member], observed.get(member)):
+        if member in desired and not same_member(member, desired[member], observed.get(member)):
             update[member] = desired[member]
     return update
+
+
+def same_member(member: str, desired: Any, observed: Any) -> bool:
+    """SageMaker has what the spec sets: a model card's content compared as parsed JSON (key
+    order and whitespace are not a difference), the rest as a subset (`is_subset`)."""
+    if member != "ModelCard":
+        return is_subset(desired, observed)
+    card = observed if isinstance(observed, dict) else {}
+    if "ModelCardStatus" in desired and desired["ModelCardStatus"] != card.get("ModelCardStatus"):
+        return False
+    return "ModelCardContent" not in desired or _parsed(desired["ModelCardContent"]) == _parsed(
+        card.get("ModelCardContent")
+    )
+
+
+_UNPARSABLE = object()
+
+
+def _parsed(text: Any) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return _UNPARSABLE
 
 
 def describe_update(update: Shape) -> str:
@@ -208,6 +245,10 @@ def describe_update(update: Shape) -> str:
         "CustomerMetadataProperties": "customer metadata",
         "CustomerMetadataPropertiesToRemove": "customer metadata",
         "AdditionalInferenceSpecificationsToAdd": "additional inference specifications",
+        "ModelCard": "model card",
+        "ModelLifeCycle": "lifecycle stage",
+        "SourceUri": "source URI",
+        "InferenceSpecification": "inference specification",
     }
     parts = dict.fromkeys(names.get(k, k[0].lower() + k[1:]) for k in update)
     return ", ".join(parts)
@@ -234,22 +275,31 @@ def reconcile(call: Call, spec: ModelPackageSpec, ctx: Context) -> Result:
         observed, full = observe(spec, call, ctx, group, cheap)
     if observed is None:
         return register(call, spec, ctx, group, desired)
+    observed, full, changed_by = note_approval_changed_elsewhere(call, ctx, observed, full)
     call.fields.update(observed_fields(observed, full))
     if adopting and full:
         check_immutable_members(spec, desired, observed)
     wait_for_completion(call, ctx, observed, full)
     fill_artifact_urls(desired, spec, call.fields.get("artifacts"), observed if full else None)
-    update = apply_updates(call, spec, ctx, group, desired, observed, full)
+    update = apply_updates(call, spec, ctx, group, desired, observed, full, changed_by)
     if full and (spec.tags or (call.spec_changed and not adopting)):
         sync_tags(call, ctx, desired, keep_others=adopting)
     if not update and not spec.modelApprovalStatus:
-        report_approval_changed_elsewhere(call)
+        report_approval_changed_elsewhere(call, changed_by)
     how = "adopted" if adopting else "registered"
     return call.finish(Outcome.ready(Reason.SYNCED, f"{call.fields['arn']} is {how} and matches the spec."))
 
 
 def register(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, desired: Shape) -> Result:
     arn = create(call, spec, ctx, group, desired)
+    if group:  # a version's initial approval (an unversioned package has none)
+        record_approval(
+            call,
+            desired.get("ModelApprovalStatus") or DEFAULT_APPROVAL,
+            spec.approvalDescription,  # applied right after the create (CreateModelPackage has no member for it)
+            now(),
+            registrant(call, spec),
+        )
     group_name = group_name_of(group) if group else None  # as SageMaker reports it
     call.fields.update(
         arn=arn,
@@ -304,15 +354,28 @@ def apply_updates(
     desired: Shape,
     observed: Shape,
     full: bool,
+    changed_by: str | None = None,
 ) -> Shape:
-    """UpdateModelPackage with what differs from the spec; the update made ({}: none)."""
+    """UpdateModelPackage with what differs from the spec; the update made ({}: none).
+    `changed_by`: who changed the approval in SageMaker, when it was (the Event names them)."""
     fields = call.fields
     update = updates_for(spec, desired, observed, full, call.previous)
     if not update:
         return update
     ctx.registry.update_package({"ModelPackageArn": fields["arn"], **update})
+    approver = approver_of(call)
     if call.previous.get("modelPackageStatus") not in WAITING_STATES:
-        call.events.extend(update_events(update, observed, call.spec_changed, fields["arn"]))
+        call.events.extend(
+            update_events(update, observed, call.spec_changed, fields["arn"], approver, changed_by)
+        )
+        if "ModelApprovalStatus" in update or "ApprovalDescription" in update:
+            record_approval(
+                call,
+                update.get("ModelApprovalStatus") or observed.get("ModelApprovalStatus"),
+                update.get("ApprovalDescription", fields.get("approvalDescription")),
+                now(),
+                approver,
+            )
     # else: completing its own create (members CreateModelPackage does not take, such as the
     # approval description): part of the Created, neither a change nor drift
     fields.update(
@@ -337,15 +400,94 @@ def sync_tags(call: Call, ctx: Context, desired: Shape, keep_others: bool) -> No
         call.events.append(Event.normal(EventReason.UPDATED, f"Tags of {arn} now follow the spec."))
 
 
-def report_approval_changed_elsewhere(call: Call) -> None:
-    was, now = call.previous.get("modelApprovalStatus"), call.fields.get("modelApprovalStatus")
-    if was not in (None, now):
+def report_approval_changed_elsewhere(call: Call, changed_by: str | None) -> None:
+    was, current = call.previous.get("modelApprovalStatus"), call.fields.get("modelApprovalStatus")
+    if was not in (None, current):
+        by = f" by {changed_by}" if changed_by else ""
         call.events.append(
             Event.normal(
                 EventReason.APPROVAL_CHANGED,
-                f"Approval of {call.fields['arn']} changed in SageMaker from {was} to {now}.",
+                f"Approval of {call.fields['arn']} changed in SageMaker from {was} to {current}{by}.",
             )
         )
+
+
+# --- the approval audit trail (status.approvalHistory) ---------------------------------------
+
+
+def now() -> str:
+    return rfc3339(datetime.datetime.now(datetime.UTC)) or ""
+
+
+def record_approval(
+    call: Call, approval: str | None, description: str | None, time: str | None, changed_by: str | None
+) -> None:
+    """Append an entry to status.approvalHistory (the newest 20 are kept)."""
+    entry = {
+        "modelApprovalStatus": approval,
+        "approvalDescription": description,
+        "time": time or now(),
+        "changedBy": changed_by,
+    }
+    history = [*(call.fields.get("approvalHistory") or []), {k: v for k, v in entry.items() if v is not None}]
+    call.fields["approvalHistory"] = history[-APPROVAL_HISTORY_MAX:]
+    call.fields["lastApprovalChangedBy"] = changed_by
+
+
+def approver_of(call: Call) -> str | None:
+    """The field manager that last set spec.modelApprovalStatus (or, without one, the
+    approval description): who a change applied from the spec is attributed to."""
+    managers = call.meta.managers
+    return managers.get("modelApprovalStatus") or managers.get("approvalDescription")
+
+
+def registrant(call: Call, spec: ModelPackageSpec) -> str | None:
+    """Who a new version's initial approval is attributed to: the manager of
+    spec.modelApprovalStatus, or when the spec leaves approval out (SageMaker's default),
+    the one that set the group the version is registered in."""
+    if spec.modelApprovalStatus:
+        return approver_of(call)
+    managers = call.meta.managers
+    return next(
+        (managers[f] for f in ("modelPackageGroupRef", "modelPackageGroupName") if f in managers), None
+    )
+
+
+def modified_by(package: Shape, created: bool = False) -> str | None:
+    """Who last changed a version in SageMaker (DescribeModelPackage's LastModifiedBy; with
+    `created`, else CreatedBy): its IAM identity's ARN, else its Studio user profile."""
+    for member in ("LastModifiedBy", "CreatedBy") if created else ("LastModifiedBy",):
+        user = package.get(member) or {}
+        who = (user.get("IamIdentity") or {}).get("Arn") or user.get("UserProfileName")
+        if who:
+            return str(who)
+    return None
+
+
+def note_approval_changed_elsewhere(
+    call: Call, ctx: Context, observed: Shape, full: bool
+) -> tuple[Shape, bool, str | None]:
+    """An approval in SageMaker other than the one last recorded was changed there: it goes
+    into the history with who changed it. A listing summary has no LastModifiedBy, so the
+    version is then described (once per change: the next status records the new approval).
+    Returns (observed, full, who changed it or None)."""
+    was, current = call.previous.get("modelApprovalStatus"), observed.get("ModelApprovalStatus")
+    if was is None or current in (None, was):
+        return observed, full, None
+    if not full:
+        described = ctx.registry.describe_package(call.fields["arn"])
+        if described is not None:
+            observed, full = described, True
+            current = observed.get("ModelApprovalStatus") or current
+    changed_by = modified_by(observed) if full else None
+    record_approval(
+        call,
+        current,
+        observed.get("ApprovalDescription") if full else None,
+        rfc3339(observed.get("LastModifiedTime")) if full else None,
+        changed_by,
+    )
+    return observed, full, changed_by
 
 
 def observe(
@@ -421,6 +563,15 @@ def observe_adopted(
             )
         arn = summary["ModelPackageArn"]
         described = ctx.registry.describe_package(arn)
+        found = described or summary
+        # the approval it had when adopted, by who last changed it (or registered it)
+        record_approval(
+            call,
+            found.get("ModelApprovalStatus"),
+            found.get("ApprovalDescription"),
+            rfc3339(found.get("LastModifiedTime") or found.get("CreationTime")),
+            modified_by(found, created=True),
+        )
         call.events.append(
             Event.normal(
                 EventReason.ADOPTED,
@@ -572,18 +723,26 @@ def only_marks(member: str, value: Any, observed: Shape) -> bool:
     }
 
 
-def update_events(update: Shape, observed: Shape, spec_changed: bool, arn: str) -> list[Event]:
+def update_events(
+    update: Shape,
+    observed: Shape,
+    spec_changed: bool,
+    arn: str,
+    approver: str | None = None,
+    changed_by: str | None = None,
+) -> list[Event]:
+    """`approver`: the field manager of spec.modelApprovalStatus; `changed_by`: who changed
+    the approval in SageMaker (LastModifiedBy)."""
     events = []
     approval, was = update.get("ModelApprovalStatus"), observed.get("ModelApprovalStatus")
+    as_set = f" as spec.modelApprovalStatus, set by {approver}, says" if approver else " as the spec says"
     if approval is not None and approval != was:
         if spec_changed:
-            message = f"Set the approval of {arn} to {approval} (was {was})."
+            message = f"Set the approval of {arn} to {approval} (was {was}){as_set}."
             events.append(Event.normal(EventReason.APPROVAL_CHANGED, message))
         else:
-            message = (
-                f"The approval of {arn} was changed to {was} in SageMaker; "
-                f"set it back to {approval} as the spec says."
-            )
+            by = f" by {changed_by}" if changed_by else ""
+            message = f"The approval of {arn} was changed to {was} in SageMaker{by}; set it back to {approval}{as_set}."
             events.append(Event.normal(EventReason.DRIFT_CORRECTED, message))
     rest = {k: v for k, v in update.items() if k != "ModelApprovalStatus" and not only_marks(k, v, observed)}
     if rest:
@@ -651,4 +810,9 @@ CONTROLLER = Kind(
     stall_after={Reason.SOURCE_UNREACHABLE: SOURCE_STALL_AFTER},
     # an adopted version is not the operator's: kept unless the spec says Delete
     default_policy=lambda raw_spec: "Retain" if raw_spec.get("modelPackageVersion") is not None else None,
+    references=lambda raw_spec: [
+        ("ModelPackageGroup", ref["name"])
+        for ref in [raw_spec.get("modelPackageGroupRef")]
+        if isinstance(ref, dict) and isinstance(ref.get("name"), str)
+    ],
 )

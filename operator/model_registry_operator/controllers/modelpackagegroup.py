@@ -36,6 +36,7 @@ from .kind import Kind
 from .tags import adopted, sync_owned_tags
 
 FIELDS = ("arn", "modelPackageGroupStatus", "creationTime")
+GROUP_STATES = frozenset({Reason.PENDING, Reason.IN_PROGRESS, Reason.DELETING})
 VERSIONS_NAMED = 3  # remaining versions named in the Stalled message
 
 
@@ -135,9 +136,9 @@ def report(call: Call, name: str, observed: Shape) -> Result:
                 "check it in SageMaker, then delete and re-create this object.",
             )
         )
-    outcome = Outcome.reconciling(
-        Reason(group_status), f"Model package group {name} is {group_status} in SageMaker."
-    )
+    # SageMaker's own word (Pending, InProgress, Deleting); a status it adds later: InProgress
+    reason = Reason(group_status) if group_status in GROUP_STATES else Reason.IN_PROGRESS
+    outcome = Outcome.reconciling(reason, f"Model package group {name} is {group_status} in SageMaker.")
     return call.finish(outcome, retry=WAIT_FOR_GROUP_TO_APPEAR_DELAY, short=True)
 
 

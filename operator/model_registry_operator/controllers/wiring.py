@@ -21,22 +21,32 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import datetime
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import kopf
 
 from .. import GROUP, VERSION
 from ..api.common import KOPF_STATUS
 from ..metrics import OperatorMetrics
+from ..reasons import Reason
 from ..settings import Settings
-from ..timing import INLINE_WAIT_SECONDS, STATUS_WRITE_TIMEOUT, audit_due
+from ..timing import (
+    HURRY_CHECK_DELAY,
+    INLINE_WAIT_SECONDS,
+    STATUS_WRITE_TIMEOUT,
+    WAKE_ATTEMPTS,
+    WAKE_RETRY_DELAY,
+    audit_due,
+)
 from .call import Call, Event, Meta, Result
-from .conditions import READY, Outcome, build_conditions, condition
+from .conditions import READY, RECONCILING, Outcome, build_conditions, condition
 from .context import Context
 from .kind import Kind
 
@@ -231,6 +241,15 @@ class Runtime:
     # per object UID, the wall-clock time of its last resync that got through (Ready): the
     # next one audits if its turn came in between, however late or early kopf's timer fired
     resynced: dict[str, float] = field(default_factory=dict)
+    # every kind's handlers by kind name: a change of one object wakes the objects of other
+    # kinds that wait for it
+    kinds: dict[str, KindHandlers] = field(default_factory=dict)
+    # per referenced object (kind, namespace, name): whether it exists and its approval, as
+    # last seen: a change wakes the Models made from it (a package rejected or deleted later)
+    seen: dict[tuple[str, str, str], tuple[bool, str | None]] = field(default_factory=dict)
+    wakes: set[asyncio.Task[None]] = field(default_factory=set)  # running, kept from the GC
+    # UIDs whose handler was running when what they wait for changed: it looks again at once
+    woken: set[str] = field(default_factory=set)
 
     def attempt(self, meta: Meta) -> int:
         """How many reconciles of this object's current generation failed in a row."""
@@ -243,17 +262,16 @@ class Runtime:
         else:
             self.failures.pop(meta.uid, None)
 
-    def audit_turn(self, uid: str, settings: Settings) -> bool:
-        """Whether this resync of the object is its audit (see timing.audit_due)."""
-        now = self.wall_clock()
+    def audit_turn(self, uid: str, settings: Settings, now: float) -> bool:
+        """Whether this resync of the object, started at `now`, is its audit (timing.audit_due)."""
         since = self.resynced.get(uid, now - settings.resync_seconds)
         return audit_due(uid, now, since, settings.audit_seconds)
 
-    def resynced_with(self, uid: str, result: Result) -> None:
-        """A resync that got through (Ready) ends the object's audit turn; a failed audit is
-        tried again by the next resync."""
+    def resynced_with(self, uid: str, result: Result, started: float) -> None:
+        """A resync that got through (Ready) ends the object's audit turn as of when it
+        `started` (wall clock); a failed audit is tried again by the next resync."""
         if (condition(result.status, READY) or {}).get("status") == "True":
-            self.resynced[uid] = self.wall_clock()
+            self.resynced[uid] = started
 
     def forget(self, uid: str) -> None:
         self.locks.forget(uid)
@@ -299,6 +317,9 @@ class KindHandlers:
         kopf.on.event(*resource, id="metrics", registry=reg)(self.on_event)
         if self.kind.name in INDEXES:
             kopf.index(*resource, id=INDEXES[self.kind.name], registry=reg)(index_entry)
+        if self.kind.references is not None:
+            kopf.index(*resource, id=dependents_index(self.kind.name), registry=reg)(self.dependents_entry)
+        self.runtime.kinds[self.kind.name] = self
 
     async def on_change(self, body: Any, patch: Any, reason: Any = None, **kwargs: Any) -> None:
         # At operator start, an object already in sync for its generation is checked the
@@ -317,10 +338,139 @@ class KindHandlers:
         self.runtime.forget(uid)
         self.metrics.gone(uid)
 
-    def on_event(self, type: str | None, body: Any, **_: Any) -> None:
+    async def on_event(self, type: str | None, body: Any, **kwargs: Any) -> None:
         # also gone without the delete handler (a finalizer removed by hand)
         if type == "DELETED":
             self.metrics.gone(body["metadata"]["uid"])
+        self.wake_dependents(type, body, kwargs)
+
+    # --- waking the objects that wait for this one ------------------------------------
+
+    def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+        """Index of this kind's objects by what they reference: (kind, namespace, name) -> the
+        object, as its reconcile needs it."""
+        assert self.kind.references is not None
+        spec: dict[str, Any] = dict(body.get("spec") or {})
+        snapshot = {
+            "apiVersion": body.get("apiVersion"),
+            "kind": body.get("kind"),
+            "metadata": {k: v for k, v in body["metadata"].items() if k in SNAPSHOT_METADATA},
+            "spec": spec,
+            "status": dict(body.get("status") or {}),
+        }
+        return {(kind, namespace, name): snapshot for kind, name in self.kind.references(spec)}
+
+    def wake_dependents(self, event_type: str | None, body: Any, indexes: dict[str, Any]) -> None:
+        """Wake the objects waiting for this one (its group, its package) now instead of when
+        their retry timer fires, however long they waited; and reconcile the Models made from
+        a package whose approval or existence just changed. Only the kopf layer knows both
+        ends, so it is done here."""
+        meta, status = body["metadata"], body.get("status") or {}
+        key = (self.kind.name, meta.get("namespace") or "", meta["name"])
+        now = (
+            event_type != "DELETED" and not meta.get("deletionTimestamp"),
+            status.get("modelApprovalStatus"),
+        )
+        before = self.runtime.seen.get(key)
+        self.runtime.seen[key] = now
+        changed = before is not None and before != now
+        for dependent in self.runtime.kinds.values():
+            index = indexes.get(dependents_index(dependent.kind.name))
+            if index is None:
+                continue
+            for snapshot in list(index.get(key, [])):
+                if waits(snapshot):
+                    work = dependent.hurry(
+                        snapshot, functools.partial(fresh, indexes, dependent.kind.name, key)
+                    )
+                elif changed and is_ready_status(snapshot.get("status") or {}):
+                    work = dependent.wake(snapshot, indexes)
+                else:
+                    continue
+                task = asyncio.get_running_loop().create_task(work)
+                self.runtime.wakes.add(task)
+                task.add_done_callback(self.runtime.wakes.discard)
+
+    async def hurry(
+        self, snapshot: dict[str, Any], again: Callable[[str], dict[str, Any] | None], tries: int = 2
+    ) -> None:
+        """Make kopf retry a waiting object's handler now. kopf keeps each handler's next try in
+        the object (status.kopf.progress.<handler>.delayed) and runs it when that time comes or
+        is moved: one merge patch moves it, and kopf, the object's only writer otherwise,
+        reconciles it within the second (no second writer racing its handler). A handler that
+        was just finishing may write its own later time over it: looked at again once, after
+        HURRY_CHECK_DELAY, through `again` (the object as indexed now)."""
+        await self._move_delays(snapshot)
+        uid = snapshot["metadata"]["uid"]
+        for _ in range(tries - 1):
+            await asyncio.sleep(HURRY_CHECK_DELAY)
+            now = again(uid)
+            if now is None or not waits(now) or not still_delayed(now):
+                return
+            await self._move_delays(now)
+
+    async def _move_delays(self, snapshot: dict[str, Any]) -> None:
+        progress = ((snapshot.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
+        due = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
+        moved = {
+            handler: {"delayed": due}
+            for handler, record in progress.items()
+            if isinstance(record, dict)
+            and record.get("delayed")
+            and not (record.get("success") or record.get("failure"))
+        }
+        if snapshot["metadata"]["uid"] in self.handling:
+            # its handler is running right now: it looks again before it gives up (reconcile_until_done)
+            self.runtime.woken.add(snapshot["metadata"]["uid"])
+            return
+        if not moved:
+            return
+        await self.write_status(snapshot, {KOPF_STATUS: {"progress": moved}})  # else its own timer comes
+
+    async def write_status(self, snapshot: dict[str, Any], change: dict[str, Any]) -> bool:
+        """Merge-patch an object's status from outside its handler; False when that failed."""
+        meta = snapshot["metadata"]
+        try:
+            await asyncio.get_running_loop().run_in_executor(
+                self.runtime.executor,
+                self.write,
+                self.kind.plural,
+                meta.get("namespace") or "",
+                meta["name"],
+                change,
+            )
+        except Exception as exc:  # noqa: BLE001 - what it would have said is said later
+            self.log.warning("cannot write the status of %s/%s: %s", meta.get("namespace"), meta["name"], exc)
+            return False
+        return True
+
+    async def wake(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """Reconcile one object outside kopf's schedule and write what it found. kopf's own
+        retry of it, when it comes, finds the work done."""
+        previous = dict(snapshot.get("status") or {})
+        progress = StatusProgress(self.write, self.kind.plural, snapshot, previous)
+        handled = Handled(self.kind.reconcile, snapshot, IndexLookup(indexes), False, False, progress)
+        for _ in range(WAKE_ATTEMPTS):
+            result = await self.reconcile_until_done(handled, previous)
+            if result is not None:
+                break
+            await asyncio.sleep(WAKE_RETRY_DELAY)  # its own handler holds it right now
+        else:
+            return
+        change = status_change(result.status, progress.close())
+        if change and not await self.write_status(snapshot, change):
+            return  # its own handler or resync writes it later
+        meta = snapshot["metadata"]
+        log_state_change(self.log, meta, previous, result.status)
+        for event in result.events:
+            self.log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta["name"], event.message)
+            kopf.event(
+                kopf.Body(cast(kopf.RawBody, snapshot)),
+                type=event.type,
+                reason=str(event.reason),
+                message=event.message,
+            )
+        self.metrics.written(self.kind.name, meta["uid"], result.status)
 
     async def run(
         self,
@@ -352,6 +502,7 @@ class KindHandlers:
         if result is None:
             return
         meta = body["metadata"]
+        log_state_change(self.log, meta, previous, result.status)
         for event in result.events:
             self.log.info(
                 "%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message
@@ -368,6 +519,11 @@ class KindHandlers:
             if result is None:
                 return None
             events.extend(result.events)
+            uid = handled.body["metadata"]["uid"]
+            if result.retry is not None and uid in self.runtime.woken:
+                self.runtime.woken.discard(uid)  # what it waited for changed meanwhile
+                status = result.status
+                continue
             if not result.short or result.retry is None or waited + result.retry > INLINE_WAIT_SECONDS:
                 result.events = events
                 return result
@@ -383,6 +539,7 @@ class KindHandlers:
         if not lock.acquire(blocking=handled.blocking):
             return None  # a resync while a change is being handled: that handler covers it
         try:
+            wall = runtime.wall_clock()
             call = Call(
                 meta,
                 dict(handled.body.get("spec") or {}),
@@ -391,7 +548,7 @@ class KindHandlers:
                 attempt=runtime.attempt(meta),
                 resync=resync,
                 # a resync's turn to describe in full (customer metadata, ... changed in SageMaker)
-                audit=resync and runtime.audit_turn(meta.uid, self.ctx.settings),
+                audit=resync and runtime.audit_turn(meta.uid, self.ctx.settings, wall),
                 progress=handled.progress,
             )
             started = time.monotonic()
@@ -406,10 +563,85 @@ class KindHandlers:
             )
             runtime.record(meta, result.failed)
             if resync:
-                runtime.resynced_with(meta.uid, result)
+                runtime.resynced_with(meta.uid, result, wall)
             return result
         finally:
             lock.release()
+
+
+# Reasons of a wait that a change of the referenced object ends.
+WOKEN_REASONS = frozenset({Reason.WAITING_FOR_GROUP, Reason.WAITING_FOR_PACKAGE, Reason.WAITING_FOR_APPROVAL})
+SNAPSHOT_METADATA = frozenset(
+    {
+        "name",
+        "namespace",
+        "uid",
+        "generation",
+        "annotations",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "managedFields",
+    }
+)
+
+
+def active(status: dict[str, Any]) -> tuple[str, str] | None:
+    """(the condition that is True, its reason)."""
+    for c in status.get("conditions") or []:
+        if isinstance(c, dict) and c.get("status") == "True":
+            return str(c.get("type")), str(c.get("reason"))
+    return None
+
+
+def log_state_change(log: logging.Logger, meta: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+    """One INFO line when an object's condition or reason changes (a retry or a wait that goes
+    on says nothing more: kopf's own retry lines are DEBUG, main.WaitingIsNotAnError)."""
+    now = active(after)
+    if now is None or now == active(before):
+        return
+    message = next((c.get("message") for c in after.get("conditions") or [] if c.get("type") == now[0]), "")
+    log.info("%s/%s is %s/%s: %s", meta.get("namespace"), meta.get("name"), now[0], now[1], message)
+
+
+def fresh(indexes: dict[str, Any], kind: str, key: Any, uid: str) -> dict[str, Any] | None:
+    """The object `uid` of `kind` as its dependents index holds it now."""
+    index = indexes.get(dependents_index(kind))
+    for snapshot in list(index.get(key, [])) if index is not None else []:
+        if snapshot["metadata"].get("uid") == uid:
+            return dict(snapshot)
+    return None
+
+
+def still_delayed(snapshot: dict[str, Any]) -> bool:
+    """Its handler's next try is still ahead (a wake was overwritten)."""
+    progress = ((snapshot.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
+    now = datetime.datetime.now(datetime.UTC)
+    for record in progress.values():
+        delayed = record.get("delayed") if isinstance(record, dict) else None
+        if delayed and datetime.datetime.fromisoformat(str(delayed)) > now + datetime.timedelta(seconds=1):
+            return True
+    return False
+
+
+def dependents_index(kind: str) -> str:
+    return f"{kind.lower()}_dependents"
+
+
+def waits(snapshot: dict[str, Any]) -> bool:
+    """The object is Reconciling, waiting for an object it references."""
+    reconciling = condition(snapshot.get("status") or {}, RECONCILING) or {}
+    return reconciling.get("status") == "True" and reconciling.get("reason") in WOKEN_REASONS
+
+
+def is_ready_status(status: dict[str, Any]) -> bool:
+    return (condition(status, READY) or {}).get("status") == "True"
+
+
+def status_change(status: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
+    """The merge patch that makes `written` `status` (kopf's own records untouched)."""
+    change: dict[str, Any] = {k: None for k in written if k not in status and k != KOPF_STATUS}
+    change.update({k: v for k, v in status.items() if written.get(k) != v and k != KOPF_STATUS})
+    return change
 
 
 def index_entry(

@@ -12,7 +12,7 @@ from ..api.common import to_api as api_shape
 from .base import Shape
 
 # Members of the create requests (from botocore's SageMaker model; tests/unit/
-# test_controller_common.py checks them against it). Listed here rather than read from
+# test_timing_and_requests.py checks them against it). Listed here rather than read from
 # botocore at run time: its SageMaker model is ~18 MB of Python objects, already loaded
 # once by the boto3 client.
 CREATE_MEMBERS: dict[str, frozenset[str]] = {
@@ -78,7 +78,7 @@ def request_for(operation: str, shape: Shape) -> Shape:
 
 def tag_map(tags: list[dict[str, str]] | None) -> dict[str, str]:
     """API tags `[{Key, Value}]` as a dict."""
-    return {tag["Key"]: tag["Value"] for tag in tags or []}
+    return {tag["Key"]: tag.get("Value", "") for tag in tags or []}
 
 
 def stable_hash(value: Any) -> str:

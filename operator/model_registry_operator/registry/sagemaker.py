@@ -140,7 +140,7 @@ class SageMakerRegistry:
 
     def list_packages(self, group: str) -> list[Shape]:
         """Every version summary of `group` (status and approval included), all pages. The
-        controllers share one listing per group among its packages (controllers.common.GroupListings)."""
+        controllers share one listing per group among its packages (controllers.listings.GroupListings)."""
         return list(self._list_packages(group))
 
     def find_package(self, group: str, marks: Mapping[str, str]) -> Shape | None:
@@ -169,8 +169,11 @@ class SageMakerRegistry:
         for summary in self._list_packages(group, newest_first=True):
             arn = summary["ModelPackageArn"]
             with self._marks_lock:
-                seen = arn in self._marks
-            if seen:
+                seen = self._marks.get(arn)
+            if seen is not None:
+                # described before, maybe by another object's lookup running at the same time
+                if wanted & seen:
+                    return self.describe_package(arn)
                 continue
             described = self.describe_package(arn)
             if described is None:

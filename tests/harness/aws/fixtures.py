@@ -17,6 +17,10 @@ Usage::
         aws.faults.add("PutObject", "error500", probability=0.3, seed=7)
         aws.set_status_delay(2.0)      # new packages: Pending, InProgress, then Completed
 
+        ana = aws.client("sagemaker", identity="arn:aws:iam::123456789012:user/ana")
+        ana.update_model_package(...)  # DescribeModelPackage: LastModifiedBy.IamIdentity.Arn = ana
+        aws.set_identity("AKIAPIPELINE", "arn:aws:sts::123456789012:assumed-role/Pipeline/run-1")
+
         env = {**os.environ, **aws.env}        # for an operator subprocess
         ...
         assert aws.count("CreateModelPackage") == 3
@@ -25,7 +29,12 @@ Usage::
 
 Clients from ``aws.client(...)`` have dummy credentials, path-style S3 addressing and no
 automatic retries (an injected fault reaches the test as a ``ClientError``); pass
-``config=`` to change that. ``aws.env`` holds AWS_ENDPOINT_URL, AWS_REGION,
+``config=`` to change that. SageMaker records the caller of a create/update (CreatedBy, LastModifiedBy: UserContext
+with IamIdentity Arn/PrincipalId) by the request's access key id: ``aws.set_identity(key,
+arn)`` says who a key is (``aws.client(service, identity=arn)`` does it for a client of its
+own key; ``aws.env_for(arn)`` for a subprocess); other keys are who moto's STS
+GetCallerIdentity says (``arn:aws:sts::123456789012:user/moto`` for the dummy keys).
+``aws.env`` holds AWS_ENDPOINT_URL, AWS_REGION,
 AWS_DEFAULT_REGION, dummy keys, and points the shared config/credentials files at
 /dev/null so that a subprocess reads nothing from the user's ~/.aws.
 
@@ -36,7 +45,9 @@ through the JSON control API under ``/_harness/`` (see ``harness.aws.traffic``).
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Iterator
+from typing import Any
 
 import boto3
 import pytest
@@ -63,7 +74,7 @@ class Aws:
     def __init__(self, server: AwsServer) -> None:
         self.server = server
         self.faults = server.faults
-        self._clients: dict[str, object] = {}
+        self._clients: dict[tuple[str, str | None], object] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -82,22 +93,47 @@ class Aws:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
-    def client(self, service: str, config: Config | None = None):
+    def client(self, service: str, config: Config | None = None, identity: str | None = None):
         """A boto3 client for this endpoint; the same one for repeated calls without
-        ``config`` (loading a service model takes a good part of a second)."""
-        if config is None and service in self._clients:
-            return self._clients[service]
+        ``config`` (loading a service model takes a good part of a second). With
+        ``identity`` (an IAM/STS ARN) the client signs with a key of its own that SageMaker
+        attributes to that identity (``set_identity``)."""
+        credentials = DUMMY_CREDENTIALS
+        if identity is not None:
+            key = self.access_key_for(identity)
+            self.set_identity(key, identity)  # again after a reset
+            credentials = {"aws_access_key_id": key, "aws_secret_access_key": "testing"}
+        cache_key = (service, identity)
+        if config is None and cache_key in self._clients:
+            return self._clients[cache_key]
         base = Config(retries={"total_max_attempts": 1}, s3={"addressing_style": "path"})
         client = _boto3_session().client(
             service,
             region_name=self.region,
             endpoint_url=self.endpoint_url,
             config=base.merge(config) if config else base,
-            **DUMMY_CREDENTIALS,
+            **credentials,
         )
         if config is None:
-            self._clients[service] = client
+            self._clients[cache_key] = client
         return client
+
+    @staticmethod
+    def access_key_for(identity: str) -> str:
+        """A stable access key id for an identity ARN (AKIA + 16 characters, as IAM's)."""
+        return "AKIA" + hashlib.sha256(identity.encode()).hexdigest().upper()[:16]
+
+    def set_identity(self, access_key_id: str, arn: str, **context: Any) -> dict[str, Any]:
+        """Calls signed with ``access_key_id`` come from ``arn``; ``context``: principal_id,
+        source_identity, user_profile_name, domain_id, user_profile_arn. Answers the
+        UserContext SageMaker will record (CreatedBy / LastModifiedBy)."""
+        return self.server.config.set_identity(access_key_id, arn, **context)
+
+    def env_for(self, identity: str) -> dict[str, str]:
+        """``env`` for a subprocess whose calls SageMaker attributes to ``identity``."""
+        key = self.access_key_for(identity)
+        self.set_identity(key, identity)
+        return {**self.env, "AWS_ACCESS_KEY_ID": key}
 
     def make_bucket(self, name: str) -> str:
         self.client("s3").create_bucket(

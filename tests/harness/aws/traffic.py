@@ -11,7 +11,11 @@ share memory with the server (bench and demo scripts)::
     GET    /_harness/requests  -> {"requests": [...], "counts": {"PutObject": 3, ...}}
     POST   /_harness/config    {"statusDelaySeconds": 2.5}
     GET    /_harness/config
-    POST   /_harness/reset     forget all AWS state, faults, requests and config
+    POST   /_harness/identities {"accessKeyId": "AKIAANA", "arn": "arn:aws:iam::123456789012:user/ana"}
+                               (optional: principalId, sourceIdentity, userProfileName, domainId,
+                               userProfileArn) -> the UserContext SageMaker records for that key
+    GET    /_harness/identities
+    POST   /_harness/reset     forget all AWS state, faults, requests, config and identities
 """
 
 from __future__ import annotations
@@ -176,6 +180,12 @@ class HarnessMiddleware:
         elif route == "reset" and method == "POST":
             self.reset()
             return 200, {"reset": True}
+        elif route == "identities":
+            if method == "POST":
+                return 200, self.config.identities_from_dict(payload)
+            if method == "GET":
+                with self.config._lock:
+                    return 200, {"identities": dict(self.config.identities)}
         elif route == "config":
             if method == "POST":
                 self.config.update_from_dict(payload)

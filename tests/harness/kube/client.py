@@ -227,10 +227,19 @@ class KubeClient:
 
     # ------------------------------------------------------------ CRUD
 
-    def create(self, obj: dict[str, Any], namespace: str | None = None, **params: Any) -> dict[str, Any]:
+    def create(
+        self,
+        obj: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        user_agent: str | None = None,
+        **params: Any,
+    ) -> dict[str, Any]:
+        """`params`: query parameters (fieldManager=..., dryRun="All"); `user_agent` names the
+        field manager when fieldManager is not given (see harness.kube.managed_fields)."""
         r = self.resource_for(obj)
         ns = self._ns(r, namespace or obj.get("metadata", {}).get("namespace"))
-        return self.call("POST", r.path(ns), json=obj, params=params or None)
+        return self.call("POST", r.path(ns), json=obj, params=params or None, headers=_agent(user_agent))
 
     def get(self, resource: str, name: str, namespace: str | None = None) -> dict[str, Any]:
         r = self.resource(resource)
@@ -252,11 +261,22 @@ class KubeClient:
         ns = None if all_namespaces else self._ns(r, namespace)
         return self.call("GET", r.path(ns), params=params or None)["items"]
 
-    def replace(self, obj: dict[str, Any], subresource: str | None = None) -> dict[str, Any]:
+    def replace(
+        self,
+        obj: dict[str, Any],
+        subresource: str | None = None,
+        *,
+        field_manager: str | None = None,
+        user_agent: str | None = None,
+    ) -> dict[str, Any]:
         r = self.resource_for(obj)
         meta = obj["metadata"]
         return self.call(
-            "PUT", r.path(self._ns(r, meta.get("namespace")), meta["name"], subresource), json=obj
+            "PUT",
+            r.path(self._ns(r, meta.get("namespace")), meta["name"], subresource),
+            json=obj,
+            params={"fieldManager": field_manager} if field_manager else None,
+            headers=_agent(user_agent),
         )
 
     def patch(
@@ -268,20 +288,39 @@ class KubeClient:
         *,
         subresource: str | None = None,
         type: str = "merge",
+        field_manager: str | None = None,
+        user_agent: str | None = None,
     ) -> dict[str, Any]:
-        """`type` is merge (RFC 7386), json (RFC 6902) or strategic."""
+        """`type` is merge (RFC 7386), json (RFC 6902) or strategic; `field_manager` is sent
+        as ?fieldManager=, `user_agent` as the User-Agent (the manager without it)."""
         r = self.resource(resource)
         return self.call(
             "PATCH",
             r.path(self._ns(r, namespace), name, subresource),
             json=patch,
-            headers={"Content-Type": PATCH_TYPES[type]},
+            params={"fieldManager": field_manager} if field_manager else None,
+            headers={"Content-Type": PATCH_TYPES[type], **_agent(user_agent)},
         )
 
     def patch_status(
-        self, resource: str, name: str, status: dict[str, Any], namespace: str | None = None
+        self,
+        resource: str,
+        name: str,
+        status: dict[str, Any],
+        namespace: str | None = None,
+        *,
+        field_manager: str | None = None,
+        user_agent: str | None = None,
     ) -> dict[str, Any]:
-        return self.patch(resource, name, {"status": status}, namespace, subresource="status")
+        return self.patch(
+            resource,
+            name,
+            {"status": status},
+            namespace,
+            subresource="status",
+            field_manager=field_manager,
+            user_agent=user_agent,
+        )
 
     def delete(
         self, resource: str, name: str, namespace: str | None = None, *, missing_ok: bool = False
@@ -383,6 +422,10 @@ class KubeClient:
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{resource} {name!r} still exists after {timeout}s: {last!r}")
             time.sleep(interval)
+
+
+def _agent(user_agent: str | None) -> dict[str, str]:
+    return {"User-Agent": user_agent} if user_agent else {}
 
 
 def load_crds(directory: str | os.PathLike[str]) -> Iterable[dict[str, Any]]:

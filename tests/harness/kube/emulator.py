@@ -24,13 +24,18 @@ against the CRD's openAPIV3Schema and CEL rules (harness.crd_validation), answer
 -> 400, default -> Warning header), `Table` output with additionalPrinterColumns for
 `kubectl get`, a minimal /openapi/v3 (so kubectl validates server-side), dryRun, delete
 preconditions, a request log named as RBAC names requests, and injectable faults.
+metadata.managedFields as the apiserver writes them for create/update/patch (operation
+Update; manager from ?fieldManager= else the User-Agent before its first "/"; one entry per
+manager, apiVersion and subresource; fields move to their last writer; `[{}]` clears them;
+harness.kube.managed_fields, whose `field_manager(obj, path)` says who last set a field).
 
 Not emulated (differences from a real apiserver):
 - no authentication, authorization or admission webhooks (RBAC is not enforced: derive
   what an operator needs from the request log); no conversion webhooks: every served
   version of a CRD sees the same stored fields, only apiVersion differs;
-- server-side apply (application/apply-patch+yaml) answers 415; no managedFields; a
-  strategic merge patch on a built-in kind is a plain merge patch (no patchMergeKey);
+- server-side apply (application/apply-patch+yaml) answers 415, so no Apply entries in
+  managedFields; their lists are atomic (no `k:`/`v:` items for x-kubernetes-list-type
+  map/set); a strategic merge patch on a built-in kind is a plain merge patch (no patchMergeKey);
 - no garbage collection by ownerReferences, no propagationPolicy, no deletecollection;
   deleting a CRD removes its objects at once (the apiserver waits for their finalizers);
 - built-in kinds (Event, ConfigMap, Lease...) are stored as sent, unvalidated; CRD
@@ -68,7 +73,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from . import crd_install, errors, resources, tables
+from . import crd_install, errors, managed_fields, resources, tables
 from .errors import ApiError
 from .resources import ResourceType
 from .selectors import field_selector, label_selector
@@ -335,16 +340,17 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
     def resource_types(self) -> list[ResourceType]:
         return list(self._types.values())
 
-    def apply_crd(self, crd: dict[str, Any]) -> dict[str, Any]:
-        """Create or replace a CRD directly (as `kubectl apply` would); raises ApiError if invalid."""
+    def apply_crd(self, crd: dict[str, Any], manager: str = "kubectl-client-side-apply") -> dict[str, Any]:
+        """Create or replace a CRD directly (as `kubectl apply` would, recorded in managedFields
+        under `manager`); raises ApiError if invalid."""
         rt = self._types[("apiextensions.k8s.io", "v1", "customresourcedefinitions")]
         name = (crd.get("metadata") or {}).get("name", "")
         existing = self._store[rt.group_resource].get(("", name))
         if existing is None:
-            return copy.deepcopy(self._create(rt, None, copy.deepcopy(crd), {})[0])
+            return copy.deepcopy(self._create(rt, None, copy.deepcopy(crd), {}, manager)[0])
         replacement = copy.deepcopy(crd)
         replacement.setdefault("metadata", {})["resourceVersion"] = existing["metadata"]["resourceVersion"]
-        return copy.deepcopy(self._write(rt, existing, replacement, None, {})[0])
+        return copy.deepcopy(self._write(rt, existing, replacement, None, {}, manager)[0])
 
     def _next_rv(self) -> str:
         self._rv += 1
@@ -409,6 +415,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             raise errors.path_not_found(raw.path)
         namespace = route.namespace if rt.namespaced else None
         method = raw.method
+        manager = ""
+        if method in ("POST", "PUT", "PATCH"):
+            manager = self._manager(method, params, raw.headers.get("User-Agent", ""))
 
         if method == "GET" and params.get("watch") in ("true", "1"):
             return await self._serve_watch(raw, rt, namespace, route.name, params)
@@ -425,7 +434,9 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                 return aiohttp.web.json_response(tables.table(rt, [obj], obj["metadata"]["resourceVersion"]))
             return aiohttp.web.json_response(obj)
         if method == "POST" and route.name is None:
-            return self._answer(rt, *self._create(rt, namespace, self._json_object(body), params), 201)
+            return self._answer(
+                rt, *self._create(rt, namespace, self._json_object(body), params, manager), 201
+            )
         if method == "PUT" and route.name is not None:
             old = self._get(rt, namespace, route.name)
             new = self._json_object(body)
@@ -444,11 +455,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                         }
                     ],
                 )
-            return self._answer(rt, *self._write(rt, old, new, route.subresource, params), 200)
+            return self._answer(rt, *self._write(rt, old, new, route.subresource, params, manager), 200)
         if method == "PATCH" and route.name is not None:
             old = self._get(rt, namespace, route.name)
             new = self._patched(rt, old, raw.headers.get("Content-Type", ""), body)
-            return self._answer(rt, *self._write(rt, old, new, route.subresource, params), 200)
+            return self._answer(rt, *self._write(rt, old, new, route.subresource, params, manager), 200)
         if method == "DELETE" and route.name is not None and route.subresource is None:
             obj, code = self._delete(rt, namespace, route.name, body, params)
             return aiohttp.web.json_response(self._serve_object(rt, obj), status=code)
@@ -687,6 +698,70 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         if not isinstance(obj.setdefault("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
 
+    @staticmethod
+    def _manager(method: str, params: dict[str, str], user_agent: str) -> str:
+        """The field manager of a write: ?fieldManager=, else the User-Agent's prefix."""
+        field_manager = params.get("fieldManager")
+        if field_manager is not None and (
+            len(field_manager) > managed_fields.MAX_MANAGER_LENGTH or not field_manager.isprintable()
+        ):
+            kind = {"POST": "CreateOptions", "PUT": "UpdateOptions"}.get(method, "PatchOptions")
+            message = (
+                f"Too long: may not be more than {managed_fields.MAX_MANAGER_LENGTH} bytes"
+                if len(field_manager) > managed_fields.MAX_MANAGER_LENGTH
+                else "Invalid value: must only contain printable characters"
+            )
+            raise errors.invalid(
+                "meta.k8s.io",
+                kind,
+                "",
+                [{"reason": "FieldValueInvalid", "field": "fieldManager", "message": message}],
+            )
+        return managed_fields.manager_for(field_manager, user_agent)
+
+    @staticmethod
+    def _check_managed_fields(rt: ResourceType, name: str, sent: Any) -> None:
+        if sent is None or managed_fields.is_reset(sent):
+            return
+        causes = managed_fields.invalid_entries(sent)
+        if causes:
+            raise errors.invalid(rt.group, rt.kind, name, causes)
+
+    @staticmethod
+    def _record_managed_fields(
+        rt: ResourceType,
+        sent: Any,
+        old: dict[str, Any],
+        result: dict[str, Any],
+        subresource: str | None,
+        manager: str,
+    ) -> None:
+        """Set result's metadata.managedFields as the apiserver's field manager does (Update)."""
+        meta = result["metadata"]
+        if managed_fields.is_reset(sent):  # [{}]: the client clears them, this write records nothing
+            meta.pop("managedFields", None)
+            return
+        base = sent if isinstance(sent, list) and sent else (old.get("metadata") or {}).get("managedFields")
+        before, after = old, result
+        if rt.plural == "namespaces" and rt.group == "":
+            # spec.finalizers is set by the apiserver (PrepareForCreate), after the field manager ran
+            before = {k: v for k, v in old.items() if k != "spec"}
+            after = {k: v for k, v in result.items() if k != "spec"}
+        entries = managed_fields.record_update(
+            base,
+            before,
+            after,
+            manager=manager,
+            api_version=rt.api_version,
+            subresource=subresource,
+            status_subresource="status" in rt.subresources,
+            time=_now(),
+        )
+        if entries:
+            meta["managedFields"] = entries
+        else:
+            meta.pop("managedFields", None)
+
     def _check_identity(
         self, rt: ResourceType, obj: dict[str, Any], name: str, namespace: str | None
     ) -> None:
@@ -735,7 +810,12 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
             )
 
     def _create(
-        self, rt: ResourceType, namespace: str | None, obj: dict[str, Any], params: dict[str, str]
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        obj: dict[str, Any],
+        params: dict[str, str],
+        manager: str = "",
     ) -> tuple[dict[str, Any], list[str]]:
         """Store a new object; returns it and the warnings for the client (pruned fields).
 
@@ -772,6 +852,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         key = (namespace or "", meta["name"])
         if key in self._store[rt.group_resource]:
             raise errors.already_exists(rt.group, rt.plural, meta["name"])
+        sent_managed_fields = meta.get("managedFields")
+        self._check_managed_fields(rt, meta["name"], sent_managed_fields)
         for field in SYSTEM_METADATA:
             meta.pop(field, None)
         if "status" in rt.subresources and rt.crd is not None:
@@ -789,6 +871,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         meta = obj["metadata"]
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = _now()
+        self._record_managed_fields(rt, sent_managed_fields, {}, obj, None, manager)
         if rt.has_generation:
             meta["generation"] = 1
         if params.get("dryRun"):
@@ -803,7 +886,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
 
     def _create_namespace_now(self, name: str) -> None:
         rt = self._type_for("", "namespaces")
-        self._create(rt, None, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}, {})
+        namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        self._create(rt, None, namespace, {}, "kube-apiserver")
 
     def _patched(
         self, rt: ResourceType, old: dict[str, Any], content_type: str, body: bytes
@@ -847,6 +931,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         new: dict[str, Any],
         subresource: str | None,
         params: dict[str, str],
+        manager: str = "",
     ) -> tuple[dict[str, Any], list[str]]:
         """An update (PUT or PATCH result) of the main resource or of /status; returns as `_create`."""
         self._check_type_meta(rt, new)
@@ -870,6 +955,12 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                     ],
                 )
 
+        # managedFields the client sent (a PUT echoes them; a patch may replace or clear them)
+        sent_managed_fields = None if subresource else new_meta.get("managedFields")
+        if sent_managed_fields is not None and sent_managed_fields != old_meta.get("managedFields"):
+            self._check_managed_fields(rt, name, sent_managed_fields)
+        else:
+            sent_managed_fields = old_meta.get("managedFields")
         warnings: list[str] = []
         if rt.crd is not None:
             new, warnings = self._prepare_cr(rt, new, params)
@@ -925,6 +1016,7 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         if rt.crd is not None:
             self._validate_cr(rt, result, old)
 
+        self._record_managed_fields(rt, sent_managed_fields, old, result, subresource, manager)
         result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
         if result == old or params.get("dryRun"):
             return result, warnings  # no change: no new version, no event

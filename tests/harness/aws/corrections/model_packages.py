@@ -14,6 +14,17 @@ from the seed pages in /work/shared/seeds/):
 - A group ARN is not accepted where the API takes "the name or ARN"; DescribeModelPackage
   resolves a bare group name to its latest version.
 - ModelPackageStatus is always Completed.
+- CreatedBy / LastModifiedBy (UserContext) are a made-up Studio user profile
+  ("fake-user-profile-name", "fake-domain-id") for every caller, and an update copies
+  CreatedBy into LastModifiedBy. UserContext: "Information about the user who created or
+  modified a SageMaker resource", IamIdentity.Arn "The Amazon Resource Name (ARN) of the
+  IAM identity", PrincipalId "The ID of the principal that assumes the IAM identity". Here
+  they name the caller's IAM identity: the one configured for the request's access key
+  (``HarnessConfig.set_identity``, control API ``/_harness/identities``), else the one
+  moto's STS GetCallerIdentity answers for that key; no Studio user profile unless one is
+  configured.
+- ListModelPackages summaries carry the whole description; ModelPackageSummary has only
+  its ten members (no CreatedBy, LastModifiedBy, InferenceSpecification...).
 """
 
 from __future__ import annotations
@@ -23,8 +34,10 @@ import time
 from typing import Any
 
 from moto.core.responses import ActionResult, EmptyResult
+from moto.core.utils import utcnow
 from moto.sagemaker.exceptions import ConflictException, ValidationError
 from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
+from moto.sts.models import sts_backends
 
 from ..config import CONFIG
 from ._common import ARN, arn_of, backend_method, harness_state, name_from, response_method
@@ -53,6 +66,20 @@ REPLACED_ON_UPDATE = (
 # "AdditionalInferenceSpecificationsToAdd ... Total number of additional Inference
 # Specifications can not exceed 15." (botocore UpdateModelPackage documentation)
 MAX_ADDITIONAL_INFERENCE_SPECIFICATIONS = 15
+
+# botocore's ModelPackageSummary members: what a ListModelPackages entry holds.
+SUMMARY_MEMBERS = (
+    "ModelPackageName",
+    "ModelPackageGroupName",
+    "ModelPackageVersion",
+    "ModelPackageArn",
+    "ModelPackageDescription",
+    "CreationTime",
+    "ModelPackageStatus",
+    "ModelApprovalStatus",
+    "ModelLifeCycle",
+    "ModelPackageRegistrationType",
+)
 
 _lock = threading.RLock()  # the server is threaded; create/delete must not interleave
 clock = time.monotonic  # a module attribute, so that tests can move time without waiting
@@ -169,9 +196,20 @@ def respond_describe_model_package_group(self) -> ActionResult:
 # -- packages --------------------------------------------------------------------------
 
 
+def caller_of(response) -> dict[str, Any]:
+    """The UserContext of the request's signer (see the module docstring)."""
+    access_key_id = response.get_access_key()
+    configured = CONFIG.identity(access_key_id)
+    if configured is not None:
+        return configured
+    sts = sts_backends[response.current_account]["global"]
+    principal_id, arn, _ = sts.get_caller_identity(access_key_id, response.region)
+    return {"IamIdentity": {"Arn": arn, "PrincipalId": principal_id}}
+
+
 @backend_method
 def create_model_package(
-    self, *, model_package_name, model_package_group_name, client_token, extra=None, **members
+    self, *, model_package_name, model_package_group_name, client_token, extra=None, caller=None, **members
 ) -> str:
     with _lock:
         if model_package_group_name and members.get("tags") is not None:
@@ -224,6 +262,8 @@ def create_model_package(
             **members,
         )
         package._harness_extra = dict(extra or {})
+        if caller is not None:
+            package.created_by = caller
         delay = CONFIG.status_delay_seconds
         package._harness_delay = delay
         package._harness_ready_at = clock() + delay
@@ -260,7 +300,7 @@ def respond_create_model_package(self) -> ActionResult:
     members = {snake: self._get_param(api) for api, snake in CREATE_MEMBERS.items()}
     members["certify_for_marketplace"] = self._get_param("CertifyForMarketplace", False)
     extra = {m: self._get_param(m) for m in EXTRA_MEMBERS if self._get_param(m) is not None}
-    arn = self.sagemaker_backend.create_model_package(**members, extra=extra)
+    arn = self.sagemaker_backend.create_model_package(**members, extra=extra, caller=caller_of(self))
     return ActionResult({"ModelPackageArn": arn})
 
 
@@ -288,7 +328,7 @@ def respond_delete_model_package(self) -> EmptyResult:
 
 
 @backend_method
-def update_model_package(self, model_package_arn: str, **members: Any) -> str:
+def update_model_package(self, model_package_arn: str, caller: dict | None = None, **members: Any) -> str:
     # UpdateModelPackage changes what it is given and nothing else (AWS CLI
     # update-model-package, seed 004: every member but --model-package-arn is optional).
     with _lock:
@@ -316,7 +356,10 @@ def update_model_package(self, model_package_arn: str, **members: Any) -> str:
                 package.inference_specification = members[member]
             else:
                 package._harness_extra = {**getattr(package, "_harness_extra", {}), member: members[member]}
-        package.modifications_done()  # LastModifiedTime / LastModifiedBy
+        # LastModifiedTime / LastModifiedBy: who made this update (moto's
+        # modifications_done() would copy CreatedBy)
+        package.last_modified_time = utcnow()
+        package.last_modified_by = caller if caller is not None else package.created_by
         return package.arn
 
 
@@ -362,7 +405,9 @@ UPDATE_MEMBERS = (
 @response_method
 def respond_update_model_package(self) -> ActionResult:
     members = {member: self._get_param(member) for member in UPDATE_MEMBERS}
-    arn = self.sagemaker_backend.update_model_package(self._get_param("ModelPackageArn"), **members)
+    arn = self.sagemaker_backend.update_model_package(
+        self._get_param("ModelPackageArn"), caller=caller_of(self), **members
+    )
     return ActionResult({"ModelPackageArn": arn})
 
 
@@ -385,5 +430,5 @@ def respond_list_model_packages(self) -> ActionResult:
         sort_by=self._get_param("SortBy"),
         sort_order=self._get_param("SortOrder"),
     )
-    summaries = [p.gen_response_object() for p in packages]
+    summaries = [{k: v for k, v in p.gen_response_object().items() if k in SUMMARY_MEMBERS} for p in packages]
     return ActionResult({"ModelPackageSummaryList": summaries, "NextToken": next_token})

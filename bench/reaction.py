@@ -1,0 +1,239 @@
+"""How fast objects waiting for another react when it changes, however long they waited.
+
+    .venv/bin/python bench/reaction.py [--models 100] [--packages 1000] [--groups 10] [--wait 300]
+
+Starts the Kubernetes API emulator (in this process), the SageMaker harness and the operator
+(subprocesses), then sets up both waits at once:
+- models: M ModelPackages are registered (PendingManualApproval) and M Models made from them
+  wait for their approval; after WAIT seconds all the packages are approved at once;
+- packages: N ModelPackages in G groups are applied before their groups; after WAIT seconds
+  the groups are applied.
+The approvals come first; once every Model is Ready, the groups. It prints, for each, the
+time from the change (each approval, each group's creation) to the
+waiting object's SageMaker create call (CreateModel, CreateModelPackage) and to its Ready:
+p50, p95 and max. The waits are long enough (default 5 minutes) for any growing retry timer
+to pass a minute: a figure within seconds shows the objects were woken by the change.
+Targets (issue 11): p95 <= 2 s, max <= 5 s.
+
+The create calls are matched to the changes in time order (the harness does not log which
+object a call was for): the i-th CreateModel after the approvals is counted against the i-th
+approval. The Ready times are per object (the emulator is listed every 0.1 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from converge import IMAGE, NAMESPACE, REPO, AwsHarness, cpu_seconds, free_port, peak_rss_mb
+
+from harness.kube import KubeCluster
+
+API = "registry.mlops.dev/v1alpha1"
+ROLE = "arn:aws:iam::123456789012:role/sagemaker"
+
+
+def package(name: str, group: str, approval: str | None = None) -> dict:
+    spec: dict = {
+        "modelPackageGroupRef": {"name": group},
+        "inferenceSpecification": {
+            "containers": [{"image": IMAGE, "modelDataUrl": f"s3://models/{name}/model.tar.gz"}],
+            "supportedContentTypes": ["text/csv"],
+            "supportedResponseMIMETypes": ["text/csv"],
+        },
+    }
+    if approval:
+        spec["modelApprovalStatus"] = approval
+    return {"apiVersion": API, "kind": "ModelPackage", "metadata": {"name": name}, "spec": spec}
+
+
+def model(name: str, package_name: str) -> dict:
+    spec = {"executionRoleArn": ROLE, "primaryContainer": {"modelPackageRef": {"name": package_name}}}
+    return {"apiVersion": API, "kind": "Model", "metadata": {"name": name}, "spec": spec}
+
+
+def group(name: str) -> dict:
+    return {"apiVersion": API, "kind": "ModelPackageGroup", "metadata": {"name": name}, "spec": {}}
+
+
+def is_ready(obj: dict) -> bool:
+    status = obj.get("status") or {}
+    return status.get("observedGeneration") == obj["metadata"].get("generation") and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or []
+    )
+
+
+def reason(obj: dict) -> str | None:
+    for c in (obj.get("status") or {}).get("conditions") or []:
+        if c.get("status") == "True":
+            return c.get("reason")
+    return None
+
+
+def create_times(aws: AwsHarness, operation: str) -> list[float]:
+    with urllib.request.urlopen(f"{aws.url}/_harness/requests") as response:
+        records = json.load(response)["requests"]
+    return sorted(r["started"] for r in records if r["operation"] == operation and r["status"] < 300)
+
+
+def figures(latencies: list[float]) -> str:
+    if not latencies:
+        return "none"
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * len(ordered)) - 1)]
+    return f"p50 {statistics.median(ordered):.2f}s, p95 {p95:.2f}s, max {ordered[-1]:.2f}s (n={len(ordered)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=100, help="Models waiting for approval (default 100)")
+    parser.add_argument(
+        "--packages", type=int, default=1000, help="ModelPackages waiting for groups (default 1000)"
+    )
+    parser.add_argument("--groups", type=int, default=10, help="their ModelPackageGroups (default 10)")
+    parser.add_argument("--wait", type=float, default=300.0, help="seconds they wait (default 300)")
+    parser.add_argument("--timeout", type=float, default=300.0, help="give up this long after the changes")
+    args = parser.parse_args()
+
+    workdir = pathlib.Path(tempfile.mkdtemp(prefix="mro-reaction-"))
+    kube = KubeCluster.start_emulator(workdir / "kubeconfig")
+    aws = AwsHarness()
+    operator = None
+    try:
+        kube.apply_crds_from(REPO / "crds")
+        kube.create_namespace(NAMESPACE)
+        env = {**os.environ, **aws.env, **kube.env, "PYTHONPATH": str(REPO / "operator")}
+        log = open(workdir / "operator.log", "wb")
+        operator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "model_registry_operator.cli",
+                "run",
+                "-A",
+                "--liveness",
+                f"http://127.0.0.1:{free_port()}/healthz",
+                "--metrics",
+                f"127.0.0.1:{free_port()}",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        time.sleep(2.0)
+        pool = concurrent.futures.ThreadPoolExecutor(8)
+
+        def apply(objs: list[dict]) -> None:
+            list(pool.map(lambda obj: kube.create(obj, namespace=NAMESPACE), objs))
+
+        # the models' packages, registered and pending approval, then the models waiting for them
+        apply([group("approvals")])
+        names = [f"pkg-{i:04d}" for i in range(args.models)]
+        apply([package(name, "approvals") for name in names])
+        wait_until(kube, "modelpackages", set(names), is_ready, operator, args.timeout, workdir)
+        apply([model(f"mdl-{name}", name) for name in names])
+        # the packages waiting for their groups
+        waiting = [f"wait-{i:05d}" for i in range(args.packages)]
+        apply([package(name, f"group-{i % args.groups}", "Approved") for i, name in enumerate(waiting)])
+        print(
+            f"{args.models} Models wait for their packages' approval and {args.packages} ModelPackages for their "
+            f"{args.groups} groups, for {args.wait:.0f}s ..."
+        )
+        started_wait = time.monotonic()
+        time.sleep(args.wait)
+        still = {r for obj in kube.list("models", namespace=NAMESPACE) for r in [reason(obj)]}
+        print(f"after {time.monotonic() - started_wait:.0f}s the Models are {sorted(filter(None, still))}")
+
+        # the changes, at once
+        before_models = len(create_times(aws, "CreateModel"))
+        before_packages = len(create_times(aws, "CreateModelPackage"))
+        approved: dict[str, float] = {}
+
+        def approve(name: str) -> None:
+            kube.patch(
+                "modelpackages", name, {"spec": {"modelApprovalStatus": "Approved"}}, namespace=NAMESPACE
+            )
+            approved[f"mdl-{name}"] = time.time()
+
+        created: dict[str, float] = {}
+
+        def make_group(index: int) -> None:
+            kube.create(group(f"group-{index}"), namespace=NAMESPACE)
+            created[f"group-{index}"] = time.time()
+
+        # one change after the other, each measured alone (the packages have waited longer)
+        cpu_before = cpu_seconds(operator.pid)
+        list(pool.map(approve, names))
+        model_ready = wait_until(
+            kube, "models", set(approved), is_ready, operator, args.timeout, workdir, wall=True
+        )
+        list(pool.map(make_group, range(args.groups)))
+        package_ready = wait_until(
+            kube, "modelpackages", set(waiting), is_ready, operator, args.timeout, workdir, wall=True
+        )
+        cpu = cpu_seconds(operator.pid) - cpu_before
+
+        model_creates = create_times(aws, "CreateModel")[before_models:]
+        package_creates = create_times(aws, "CreateModelPackage")[before_packages:]
+        group_of = {name: f"group-{i % args.groups}" for i, name in enumerate(waiting)}
+        package_changed = sorted(created[group_of[name]] for name in waiting)
+        print(
+            f"Models, from each approval to its CreateModel: {figures(matched(sorted(approved.values()), model_creates))}"
+        )
+        print(
+            f"Models, from each approval to Ready:          {figures([model_ready[n] - t for n, t in approved.items()])}"
+        )
+        print(
+            "ModelPackages, from their group's creation to CreateModelPackage: "
+            f"{figures(matched(package_changed, package_creates))}"
+        )
+        print(
+            "ModelPackages, from their group's creation to Ready:              "
+            f"{figures([package_ready[n] - created[group_of[n]] for n in waiting])}"
+        )
+        print(f"operator CPU after the changes: {cpu:.1f}s; peak RSS {peak_rss_mb(operator.pid):.0f} MB")
+        return 0
+    finally:
+        if operator is not None:
+            operator.terminate()
+            operator.wait(10)
+        aws.stop()
+        kube.stop()
+
+
+def matched(changes: list[float], calls: list[float]) -> list[float]:
+    """The i-th call after the changes against the i-th change, both in time order."""
+    return [call - change for change, call in zip(changes, calls)]
+
+
+def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False) -> dict[str, float]:
+    """When each named object first satisfied `done` (time.time() with `wall`)."""
+    seen: dict[str, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(seen) < len(names):
+        if operator.poll() is not None:
+            raise SystemExit(f"the operator exited; see {workdir / 'operator.log'}")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"only {len(seen)}/{len(names)} {plural} done after {timeout:.0f}s")
+        now = time.time() if wall else time.monotonic()
+        for obj in kube.list(plural, namespace=NAMESPACE):
+            name = obj["metadata"]["name"]
+            if name in names and name not in seen and done(obj):
+                seen[name] = now
+        time.sleep(0.1)
+    return seen
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""Objects waiting for another are woken by its change, not by their retry timer: a Model
+waiting for its package's approval and a ModelPackage waiting for its group act within
+seconds of the change, however long they waited; a Model whose package is rejected or
+deleted later keeps its model and says so. Generous bounds: the benchmark
+(bench/reaction.py) measures the real figures."""
+
+import time
+
+import pytest
+
+from conftest import (
+    ROLE,
+    condition,
+    package_spec,
+    resource,
+    wait_condition,
+    wait_event,
+    wait_ready,
+    wait_until,
+)
+
+pytestmark = pytest.mark.e2e
+# the operator's retry timer after this long a wait is already longer than the bound below
+WAITED = 24.0
+BOUND = 3.0
+
+
+def model_spec(package: str) -> dict:
+    return {"executionRoleArn": ROLE, "primaryContainer": {"modelPackageRef": {"name": package}}}
+
+
+def test_a_model_waiting_for_approval_is_created_within_seconds_of_it(kube, kube_namespace, operator, aws):
+    ns = kube_namespace
+    kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)
+    wait_ready(kube, "mp", "churn-v1", ns, operator)
+    kube.create(resource("Model", "churn", model_spec("churn-v1")), namespace=ns)
+    wait_condition(kube, "mdl", "churn", ns, "Reconciling", "WaitingForApproval", operator)
+    time.sleep(WAITED)  # its retry timer has grown past BOUND by now (a quarter of the wait)
+    approved = time.monotonic()
+    kube.patch("mp", "churn-v1", {"spec": {"modelApprovalStatus": "Approved"}}, namespace=ns)
+    wait_ready(kube, "mdl", "churn", ns, operator, timeout=BOUND + 2.0)
+    took = time.monotonic() - approved
+    assert took <= BOUND + 2.0, f"the Model was Ready {took:.1f} s after the approval"
+    assert aws.count("CreateModel") == 1
+
+
+def test_a_package_waiting_for_its_group_is_registered_within_seconds_of_it(
+    kube, kube_namespace, operator, aws
+):
+    ns = kube_namespace
+    kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)
+    wait_condition(kube, "mp", "churn-v1", ns, "Reconciling", "WaitingForGroup", operator)
+    time.sleep(WAITED)
+    created = time.monotonic()
+    kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+    wait_ready(kube, "mp", "churn-v1", ns, operator, timeout=BOUND + 4.0)
+    took = time.monotonic() - created
+    assert took <= BOUND + 4.0, f"the package was Ready {took:.1f} s after its group was applied"
+    assert aws.count("CreateModelPackage") == 1
+
+
+def test_a_model_whose_package_is_rejected_keeps_its_model_and_says_so_until_approved_again(
+    kube, kube_namespace, operator, aws
+):
+    ns = kube_namespace
+    kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+    kube.create(
+        resource("ModelPackage", "churn-v1", package_spec("churn", modelApprovalStatus="Approved")),
+        namespace=ns,
+    )
+    kube.create(resource("Model", "churn", model_spec("churn-v1")), namespace=ns)
+    ready = wait_ready(kube, "mdl", "churn", ns, operator)
+    kube.patch("mp", "churn-v1", {"spec": {"modelApprovalStatus": "Rejected"}}, namespace=ns)
+
+    def warned():
+        obj = kube.find("mdl", "churn", namespace=ns)
+        message = condition(obj, "Ready").get("message", "")
+        return obj if "ModelPackage churn-v1 is now Rejected" in message else None
+
+    warned_obj = wait_until(
+        warned, "the Model to say its package was rejected", timeout=BOUND + 2.0, operator=operator
+    )
+    assert condition(warned_obj, "Ready")["status"] == "True"  # the model exists and matches its spec
+    wait_event(kube, ns, "churn", "PackageNoLongerApproved", operator, timeout=BOUND)
+    assert aws.count("DeleteModel") == 0 and aws.count("CreateModel") == 1
+
+    kube.patch("mp", "churn-v1", {"spec": {"modelApprovalStatus": "Approved"}}, namespace=ns)
+    wait_until(
+        lambda: (
+            condition(kube.find("mdl", "churn", namespace=ns), "Ready").get("message")
+            == condition(ready, "Ready")["message"]
+        ),
+        "the notice to clear",
+        timeout=BOUND + 2.0,
+        operator=operator,
+    )
