@@ -400,8 +400,16 @@ def sync_tags(call: Call, ctx: Context, desired: Shape, keep_others: bool) -> No
         call.events.append(Event.normal(EventReason.UPDATED, f"Tags of {arn} now follow the spec."))
 
 
+def recorded_approval(call: Call) -> str | None:
+    """The approval last recorded: status.modelApprovalStatus, else the newest history entry's
+    (a version registered without one has the default SageMaker may not report back)."""
+    history = call.previous.get("approvalHistory") or []
+    newest = history[-1].get("modelApprovalStatus") if history and isinstance(history[-1], dict) else None
+    return call.previous.get("modelApprovalStatus") or newest
+
+
 def report_approval_changed_elsewhere(call: Call, changed_by: str | None) -> None:
-    was, current = call.previous.get("modelApprovalStatus"), call.fields.get("modelApprovalStatus")
+    was, current = recorded_approval(call), call.fields.get("modelApprovalStatus")
     if was not in (None, current):
         by = f" by {changed_by}" if changed_by else ""
         call.events.append(
@@ -471,7 +479,7 @@ def note_approval_changed_elsewhere(
     into the history with who changed it. A listing summary has no LastModifiedBy, so the
     version is then described (once per change: the next status records the new approval).
     Returns (observed, full, who changed it or None)."""
-    was, current = call.previous.get("modelApprovalStatus"), observed.get("ModelApprovalStatus")
+    was, current = recorded_approval(call), observed.get("ModelApprovalStatus")
     if was is None or current in (None, was):
         return observed, full, None
     if not full:
