@@ -207,7 +207,12 @@ def main() -> int:
     finally:
         if operator is not None:
             operator.terminate()
-            operator.wait(10)
+            try:
+                operator.wait(30)
+            except subprocess.TimeoutExpired:
+                print("the operator did not stop within 30 s of SIGTERM: killed", file=sys.stderr)
+                operator.kill()
+                operator.wait()
         aws.stop()
         kube.stop()
 
