@@ -85,6 +85,30 @@ class AwsHarness:
         self.process.wait(10)
 
 
+def start_operator(env: dict[str, str], log_path: pathlib.Path) -> subprocess.Popen:
+    """`model-registry-operator run -A` with liveness and metrics served on free ports, as in
+    production; its log goes to `log_path`. Returns once it has had time to start its watches."""
+    log = open(log_path, "wb")
+    operator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "model_registry_operator.cli",
+            "run",
+            "-A",
+            "--liveness",
+            f"http://127.0.0.1:{free_port()}/healthz",
+            "--metrics",
+            f"127.0.0.1:{free_port()}",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    time.sleep(2.0)  # let the operator connect and start its watches
+    return operator
+
+
 def objects(n: int, g: int) -> tuple[list[dict], list[dict]]:
     groups = [
         {"apiVersion": API, "kind": "ModelPackageGroup", "metadata": {"name": f"group-{i}"}, "spec": {}}
@@ -165,24 +189,7 @@ def main() -> int:
             "MRO_RESYNC_SECONDS": str(args.resync),
             "PYTHONPATH": str(REPO / "operator"),
         }
-        log = open(workdir / "operator.log", "wb")
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "model_registry_operator.cli",
-                "run",
-                "-A",
-                "--liveness",
-                f"http://127.0.0.1:{free_port()}/healthz",
-                "--metrics",
-                f"127.0.0.1:{free_port()}",
-            ],  # served, as in production
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(2.0)  # let the operator connect and start its watches
+        operator = start_operator(env, workdir / "operator.log")
         kube.clear_requests()
         bench_calls = 0
 

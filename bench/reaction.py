@@ -36,7 +36,7 @@ import urllib.request
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from converge import IMAGE, NAMESPACE, REPO, AwsHarness, cpu_seconds, free_port, peak_rss_mb
+from converge import IMAGE, NAMESPACE, REPO, AwsHarness, cpu_seconds, peak_rss_mb, start_operator
 
 from harness.kube import KubeCluster
 
@@ -114,24 +114,7 @@ def main() -> int:
         kube.apply_crds_from(REPO / "crds")
         kube.create_namespace(NAMESPACE)
         env = {**os.environ, **aws.env, **kube.env, "PYTHONPATH": str(REPO / "operator")}
-        log = open(workdir / "operator.log", "wb")
-        operator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "model_registry_operator.cli",
-                "run",
-                "-A",
-                "--liveness",
-                f"http://127.0.0.1:{free_port()}/healthz",
-                "--metrics",
-                f"127.0.0.1:{free_port()}",
-            ],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        time.sleep(2.0)
+        operator = start_operator(env, workdir / "operator.log")
         pool = concurrent.futures.ThreadPoolExecutor(8)
 
         def apply(objs: list[dict]) -> None:

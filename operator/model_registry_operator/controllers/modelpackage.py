@@ -28,7 +28,8 @@ import json
 from typing import Any
 
 from ..api import ModelPackageSpec
-from ..api.modelpackage import APPROVAL_HISTORY_MAX
+from ..api.common import api_member_name
+from ..api.modelpackage import APPROVAL_HISTORY_MAX, GROUP_CHOICE, IMMUTABLE_FIELDS
 from ..artifacts.sizes import size_text
 from ..errors import TerminalError
 from ..identity import MARKER_KEYS, Claim, Ownership
@@ -68,19 +69,8 @@ DEFAULT_APPROVAL = "PendingManualApproval"
 WAITING_STATES = ("Pending", "InProgress")
 # CreateModelPackage members no API changes later: an adopted version that differs from one
 # its spec sets is SpecMismatch.
-ADOPTED_IMMUTABLE_MEMBERS = (
-    "ModelPackageDescription",
-    "SourceAlgorithmSpecification",
-    "ValidationSpecification",
-    "MetadataProperties",
-    "ModelMetrics",
-    "DriftCheckBaselines",
-    "CertifyForMarketplace",
-    "Domain",
-    "Task",
-    "SamplePayloadUrl",
-    "SkipModelValidation",
-    "SecurityConfig",
+ADOPTED_IMMUTABLE_MEMBERS = tuple(
+    api_member_name(field) for field in IMMUTABLE_FIELDS if field not in GROUP_CHOICE
 )
 # UpdateModelPackage members compared with DescribeModelPackage and re-applied when they differ.
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")

@@ -46,7 +46,7 @@ from ..timing import (
     audit_due,
 )
 from .call import Call, Event, Meta, Result
-from .conditions import READY, RECONCILING, Outcome, build_conditions, condition
+from .conditions import RECONCILING, Outcome, build_conditions, condition, is_ready
 from .context import Context
 from .kind import Kind
 
@@ -270,7 +270,7 @@ class Runtime:
     def resynced_with(self, uid: str, result: Result, started: float) -> None:
         """A resync that got through (Ready) ends the object's audit turn as of when it
         `started` (wall clock); a failed audit is tried again by the next resync."""
-        if (condition(result.status, READY) or {}).get("status") == "True":
+        if is_ready(result.status):
             self.resynced[uid] = started
 
     def forget(self, uid: str) -> None:
@@ -383,7 +383,7 @@ class KindHandlers:
                     work = dependent.hurry(
                         snapshot, functools.partial(fresh, indexes, dependent.kind.name, key)
                     )
-                elif changed and is_ready_status(snapshot.get("status") or {}):
+                elif changed and is_ready(snapshot.get("status") or {}):
                     work = dependent.wake(snapshot, indexes)
                 else:
                     continue
@@ -631,10 +631,6 @@ def waits(snapshot: dict[str, Any]) -> bool:
     """The object is Reconciling, waiting for an object it references."""
     reconciling = condition(snapshot.get("status") or {}, RECONCILING) or {}
     return reconciling.get("status") == "True" and reconciling.get("reason") in WOKEN_REASONS
-
-
-def is_ready_status(status: dict[str, Any]) -> bool:
-    return (condition(status, READY) or {}).get("status") == "True"
 
 
 def status_change(status: dict[str, Any], written: dict[str, Any]) -> dict[str, Any]:
