@@ -194,3 +194,101 @@ def test_an_unexpected_exception_becomes_a_reconciling_condition_not_a_traceback
     # retried like any retryable error (a 10 s floor, then backoff by attempt), counted as a failure
     assert 10 <= result.retry <= 12 and result.failed
     assert "failed unexpectedly" in caplog.text
+
+
+def handlers_for(steps, kind_name="ModelPackageGroup"):
+    """A kind's kopf handlers (a group's spec may be empty) with its reconcile steps replaced
+    by `steps`."""
+    import dataclasses
+
+    from prometheus_client import CollectorRegistry
+
+    from model_registry_operator.controllers import modelpackage, modelpackagegroup
+    from model_registry_operator.controllers.wiring import KindHandlers, Runtime
+    from model_registry_operator.metrics import OperatorMetrics
+
+    controller = {"ModelPackageGroup": modelpackagegroup, "ModelPackage": modelpackage}[kind_name].CONTROLLER
+    kind = dataclasses.replace(controller, reconcile_steps=steps)
+    ctx = Context.create(FakeRegistry(), Settings())
+    return KindHandlers(kind, ctx, Runtime(), OperatorMetrics(CollectorRegistry()), lambda *_: None)
+
+
+def test_a_wake_up_ends_an_inline_wait_at_once():
+    """A handler riding out a short wait in memory (a group being created) looks again as soon
+    as what it waits for changes, not when its wait ends."""
+    import asyncio
+    import time
+
+    from model_registry_operator.controllers.call import Stop
+    from model_registry_operator.controllers.wiring import Handled
+
+    calls = []
+
+    def steps(call, spec, ctx):
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise Stop(Outcome.reconciling("WaitingForGroup", "Waiting for group g."), 8.0, short=True)
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    handlers = handlers_for(steps)
+    obj = body({})
+    handled = Handled(
+        handlers.kind.reconcile,
+        obj,
+        IndexLookup({}),
+        False,
+        True,
+        StatusProgress(lambda *_: None, "modelpackages", obj, {}),
+    )
+
+    async def scenario():
+        woken = asyncio.Event()
+        asyncio.get_running_loop().call_later(0.2, woken.set)
+        return await handlers.reconcile_until_done(handled, {}, woken)
+
+    started = time.monotonic()
+    result = asyncio.run(scenario())
+    assert result is not None and result.retry is None and len(calls) == 2
+    assert calls[1] - started < 4.0  # woken after 0.2 s, not after the 8 s wait
+
+
+def test_dependents_are_woken_only_when_what_they_wait_for_changes():
+    """An edit of a package's spec (not reconciled yet) or a progress write does not wake the
+    Models waiting for its approval; its approval changing does."""
+    import asyncio
+
+    handlers = handlers_for(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), "ModelPackage"
+    )
+    waiting = {
+        "metadata": {"name": "m", "namespace": "ml", "uid": "m1"},
+        "spec": {},
+        "status": {"conditions": build_conditions(Outcome.reconciling("WaitingForApproval", "w"), 1, None)},
+    }
+    hurried = []
+
+    class Dependent:
+        kind = type("K", (), {"name": "Model"})
+
+        async def hurry(self, snapshot, again):
+            hurried.append(snapshot["metadata"]["uid"])
+
+    handlers.runtime.kinds = {"Model": Dependent()}
+    indexes = {"model_dependents": {("ModelPackage", "ml", "p"): [waiting]}}
+
+    def package(approval):
+        status = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
+        if approval:
+            status["modelApprovalStatus"] = approval
+        return {"metadata": {"name": "p", "namespace": "ml", "uid": "u", "generation": 1}, "status": status}
+
+    async def scenario():
+        handlers.wake_dependents(None, package("PendingManualApproval"), indexes)  # listed at start
+        handlers.wake_dependents("MODIFIED", package("PendingManualApproval"), indexes)  # a spec edit
+        await asyncio.sleep(0)
+        assert hurried == []
+        handlers.wake_dependents("MODIFIED", package("Approved"), indexes)
+        await asyncio.sleep(0.01)
+
+    asyncio.run(scenario())
+    assert hurried == ["m1"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import functools
 import logging
@@ -229,6 +230,10 @@ class Runtime:
     """What only the kopf layer keeps between calls, shared by the three kinds."""
 
     executor: concurrent.futures.Executor | None = None  # None: the event loop's default
+    # the status writes made outside a handler (wake-ups): never queued behind reconciles
+    write_executor: concurrent.futures.Executor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="status-write")
+    )
     # writes a status merge patch from a reconcile thread (progress of a long copy);
     # None: the kubernetes client's
     status_writer: StatusWriter | None = None
@@ -246,10 +251,8 @@ class Runtime:
     kinds: dict[str, KindHandlers] = field(default_factory=dict)
     # per referenced object (kind, namespace, name): whether it exists and its approval, as
     # last seen: a change wakes the Models made from it (a package rejected or deleted later)
-    seen: dict[tuple[str, str, str], tuple[bool, str | None]] = field(default_factory=dict)
+    seen: dict[tuple[str, str, str], tuple[bool, bool, str | None]] = field(default_factory=dict)
     wakes: set[asyncio.Task[None]] = field(default_factory=set)  # running, kept from the GC
-    # UIDs whose handler was running when what they wait for changed: it looks again at once
-    woken: set[str] = field(default_factory=set)
 
     def attempt(self, meta: Meta) -> int:
         """How many reconciles of this object's current generation failed in a row."""
@@ -300,7 +303,9 @@ class KindHandlers:
         self, kind: Kind[Any], ctx: Context, runtime: Runtime, metrics: OperatorMetrics, write: StatusWriter
     ):
         self.kind, self.ctx, self.runtime, self.metrics, self.write = kind, ctx, runtime, metrics, write
-        self.handling: set[str] = set()  # UIDs a change or delete handler is working on right now
+        # UIDs a change or delete handler is working on right now -> set when what the object
+        # waits for changed meanwhile: it looks again at once, also during an inline wait
+        self.handling: dict[str, asyncio.Event] = {}
         self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
 
     def register(self, reg: kopf.OperatorRegistry) -> None:
@@ -367,13 +372,19 @@ class KindHandlers:
         ends, so it is done here."""
         meta, status = body["metadata"], body.get("status") or {}
         key = (self.kind.name, meta.get("namespace") or "", meta["name"])
-        now = (
-            event_type != "DELETED" and not meta.get("deletionTimestamp"),
-            status.get("modelApprovalStatus"),
-        )
-        before = self.runtime.seen.get(key)
-        self.runtime.seen[key] = now
-        changed = before is not None and before != now
+        exists = event_type != "DELETED" and not meta.get("deletionTimestamp")
+        now = (exists, exists and is_ready(status), status.get("modelApprovalStatus"))
+        # an object listed at start is new to this process, not changed: its dependents are
+        # resumed anyway; one just created was absent before
+        before = self.runtime.seen.get(key, ABSENT if event_type == "ADDED" else now)
+        if event_type == "DELETED":
+            self.runtime.seen.pop(key, None)
+        else:
+            self.runtime.seen[key] = now
+        if before == now:
+            # what dependents wait for is the same (a spec edit not yet reconciled, a
+            # progress write): waking them would only make them wait again
+            return
         for dependent in self.runtime.kinds.values():
             index = indexes.get(dependents_index(dependent.kind.name))
             if index is None:
@@ -383,7 +394,8 @@ class KindHandlers:
                     work = dependent.hurry(
                         snapshot, functools.partial(fresh, indexes, dependent.kind.name, key)
                     )
-                elif changed and is_ready(snapshot.get("status") or {}):
+                elif (before[0], before[2]) != (now[0], now[2]) and is_ready(snapshot.get("status") or {}):
+                    # a Ready Model made from a package that was deleted, or whose approval changed
                     work = dependent.wake(snapshot, indexes)
                 else:
                     continue
@@ -419,9 +431,10 @@ class KindHandlers:
             and record.get("delayed")
             and not (record.get("success") or record.get("failure"))
         }
-        if snapshot["metadata"]["uid"] in self.handling:
+        woken = self.handling.get(snapshot["metadata"]["uid"])
+        if woken is not None:
             # its handler is running right now: it looks again before it gives up (reconcile_until_done)
-            self.runtime.woken.add(snapshot["metadata"]["uid"])
+            woken.set()
             return
         if not moved:
             return
@@ -432,7 +445,7 @@ class KindHandlers:
         meta = snapshot["metadata"]
         try:
             await asyncio.get_running_loop().run_in_executor(
-                self.runtime.executor,
+                self.runtime.write_executor,
                 self.write,
                 self.kind.plural,
                 meta.get("namespace") or "",
@@ -489,14 +502,14 @@ class KindHandlers:
         if resync and (uid in self.handling or change_pending(body)):
             self.metrics.looked_at(uid)  # still this replica's, its condition stands
             return  # the change handler (and its retries) own the object until it is done
-        if not resync:
-            self.handling.add(uid)
+        woken = None if resync else self.handling.setdefault(uid, asyncio.Event())
         progress = StatusProgress(self.write, self.kind.plural, body, previous)
         handled = Handled(fn, body, IndexLookup(kwargs), resync or cheap, blocking, progress)
         try:
-            result = await self.reconcile_until_done(handled, previous)
+            result = await self.reconcile_until_done(handled, previous, woken)
         finally:
-            self.handling.discard(uid)
+            if not resync:
+                self.handling.pop(uid, None)
             # the reconcile thread is done: no progress write can race kopf's patch below
             written = progress.close()
         if result is None:
@@ -510,7 +523,11 @@ class KindHandlers:
         self.metrics.written(self.kind.name, uid, result.status)
         apply_result(result, body, patch, written)
 
-    async def reconcile_until_done(self, handled: Handled, status: dict[str, Any]) -> Result | None:
+    async def reconcile_until_done(
+        self, handled: Handled, status: dict[str, Any], woken: asyncio.Event | None = None
+    ) -> Result | None:
+        """Reconcile until done or a long wait; `woken` (set by wake_dependents): what the
+        object waits for changed, so a wait ends at once."""
         loop = asyncio.get_running_loop()
         events: list[Event] = []
         waited = 0.0
@@ -519,17 +536,21 @@ class KindHandlers:
             if result is None:
                 return None
             events.extend(result.events)
-            uid = handled.body["metadata"]["uid"]
-            if result.retry is not None and uid in self.runtime.woken:
-                self.runtime.woken.discard(uid)  # what it waited for changed meanwhile
-                status = result.status
+            status = result.status
+            if result.retry is not None and woken is not None and woken.is_set():
+                woken.clear()  # what it waited for changed meanwhile
                 continue
             if not result.short or result.retry is None or waited + result.retry > INLINE_WAIT_SECONDS:
                 result.events = events
                 return result
-            await asyncio.sleep(result.retry)
-            waited += result.retry
-            status = result.status
+            started = loop.time()
+            if woken is None:
+                await asyncio.sleep(result.retry)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken.wait(), result.retry)
+                woken.clear()
+            waited += loop.time() - started
 
     def reconcile_once(self, handled: Handled, status: dict[str, Any]) -> Result | None:
         """One reconcile or delete, from `status` (the one read, or the last inline wait's)."""
@@ -569,6 +590,8 @@ class KindHandlers:
             lock.release()
 
 
+# What dependents see of a referenced object that does not exist: (exists, Ready, approval).
+ABSENT: tuple[bool, bool, str | None] = (False, False, None)
 # Reasons of a wait that a change of the referenced object ends.
 WOKEN_REASONS = frozenset({Reason.WAITING_FOR_GROUP, Reason.WAITING_FOR_PACKAGE, Reason.WAITING_FOR_APPROVAL})
 SNAPSHOT_METADATA = frozenset(

@@ -64,6 +64,7 @@ import logging
 import re
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -125,6 +126,7 @@ class RequestRecord:
     subresource: str | None = None
     code: int | None = None  # the HTTP status; None while a watch is still streaming
     user_agent: str = ""  # tells the operator's requests (kopf/...) from a test client's
+    received: float = dataclasses.field(default_factory=time.time)  # wall clock, for benchmarks' timelines
 
     @property
     def permission(self) -> tuple[str, str, str] | None:
