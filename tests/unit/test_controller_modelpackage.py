@@ -606,6 +606,29 @@ def test_tags_of_a_version_are_added_after_create_and_follow_the_spec(ctx, looku
     assert ctx.registry.tags[arn] == {"owner": "ana"} and "Updated" in reasons(final)
 
 
+def handled(status, raw):
+    """`status` as kopf leaves it after handling `raw` to the end: its diff base recorded."""
+    return {**status, "kopf": {"lastHandledConfiguration": json.dumps({"spec": raw})}}
+
+
+def test_an_approval_change_does_not_read_tags_it_left_alone(ctx, lookup):
+    tagged = spec(tags=[{"key": "team", "value": "risk"}])
+    ready = converge(ctx, lookup, tagged)[-1]
+    listed = ctx.registry.calls["list_tags"]
+    approved = spec(tags=[{"key": "team", "value": "risk"}], modelApprovalStatus="Approved")
+    final = converge(ctx, lookup, approved, status=handled(ready.status, tagged), generation=2)[-1]
+    assert state(final) == ("Ready", "Synced") and ctx.registry.calls["list_tags"] == listed
+    # the tags changed as well: they are applied
+    retagged = spec(tags=[{"key": "team", "value": "fraud"}], modelApprovalStatus="Rejected")
+    converge(ctx, lookup, retagged, status=handled(final.status, approved), generation=3)
+    assert ctx.registry.tags[final.status["arn"]] == {"team": "fraud"}
+    # the last reconcile did not end Ready (a tag write may have failed): they are applied again
+    ctx.registry.tags[final.status["arn"]] = {}
+    failed = {**final.status, "conditions": [{"type": "Ready", "status": "False"}]}
+    converge(ctx, lookup, retagged, status=handled(failed, retagged), generation=3)
+    assert ctx.registry.tags[final.status["arn"]] == {"team": "fraud"}
+
+
 def test_applied_again_with_a_new_uid_it_takes_its_version_back_never_a_second(ctx, lookup):
     import datetime
 

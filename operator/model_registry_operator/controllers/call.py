@@ -9,15 +9,16 @@ through the `Context`, and return a `Result`. Only the kopf layer (wiring.py) ap
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from ..api.common import DeletionPolicy
+from ..api.common import KOPF_STATUS, DeletionPolicy
 from ..errors import ReconcileError, RetryableError
 from ..reasons import EventReason, Reason
 from ..timing import patience, retry_delay, stated_retry_delay
-from .conditions import Outcome, build_conditions
+from .conditions import Outcome, build_conditions, is_ready
 
 EventType = Literal["Normal", "Warning"]
 Status = dict[str, Any]
@@ -185,6 +186,22 @@ class Call:
     def spec_changed(self) -> bool:
         """The spec is newer than the last status written: a change, not a resync's drift."""
         return self.previous.get("observedGeneration") != self.meta.generation
+
+    def done_as_now(self, member: str) -> bool:
+        """The last reconcile ended Ready, for a spec whose <member> was as it is now (kopf's
+        diff base, status.kopf.lastHandledConfiguration, is the spec it last handled to the
+        end): a change that did not touch the member need not read it back (drift is the
+        resync's)."""
+        if not is_ready(self.previous):
+            return False
+        recorded = (self.previous.get(KOPF_STATUS) or {}).get("lastHandledConfiguration")
+        try:
+            handled = json.loads(recorded) if isinstance(recorded, str) else None
+        except ValueError:
+            return False
+        if not isinstance(handled, dict) or not isinstance(handled.get("spec"), dict):
+            return False
+        return bool(handled["spec"].get(member) == self.raw_spec.get(member))
 
     def deletion_policy(self, default: DeletionPolicy) -> DeletionPolicy:
         """spec.deletionPolicy, else the one recorded in status at the first reconcile, else

@@ -272,7 +272,9 @@ def reconcile(call: Call, spec: ModelPackageSpec, ctx: Context) -> Result:
     wait_for_completion(call, ctx, observed, full)
     fill_artifact_urls(desired, spec, call.fields.get("artifacts"), observed if full else None)
     update = apply_updates(call, spec, ctx, group, desired, observed, full, changed_by)
-    if full and (spec.tags or (call.spec_changed and not adopting)):
+    # a change that left the tags alone (an approval) lists none
+    tags_done = not call.resync and call.done_as_now("tags")
+    if full and not tags_done and (spec.tags or (call.spec_changed and not adopting)):
         sync_tags(call, ctx, desired, keep_others=adopting)
     if not update and not spec.modelApprovalStatus:
         report_approval_changed_elsewhere(call, changed_by)
