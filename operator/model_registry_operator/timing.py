@@ -59,9 +59,17 @@ def versions_patience(resync_seconds: float) -> float:
 # approval that takes a week would be 200,000 writes; this is about 5,000.
 PATIENCE_SHARE = 0.25
 PATIENCE_CAP = 120.0
+# A wait that the change of a Kubernetes object ends (a ModelPackage for its group, a Model
+# for its package's approval) is woken by that change (controllers/wiring.py): its timer is
+# a safety net only, and stretches further: 1000 packages waiting for their groups are 8
+# retries a second at a two-minute cap, each a write; the woken ones compete with them.
+WOKEN_PATIENCE_SHARE = 0.5
+WOKEN_PATIENCE_CAP = 600.0
 
 
-def patience_after(waited: float) -> float:
+def patience_after(waited: float, woken: bool = False) -> float:
+    if woken:
+        return min(WOKEN_PATIENCE_CAP, max(0.0, waited) * WOKEN_PATIENCE_SHARE)
     return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
 
 
@@ -86,9 +94,12 @@ def true_for(
     return max(0.0, ((now or datetime.datetime.now(datetime.UTC)) - started).total_seconds())
 
 
-def patience(conditions: list[dict[str, Any]], now: datetime.datetime | None = None) -> float:
-    """The least delay before an object that has been Reconciling this long is looked at again."""
-    return patience_after(true_for(conditions, "Reconciling", now) or 0.0)
+def patience(
+    conditions: list[dict[str, Any]], now: datetime.datetime | None = None, woken: bool = False
+) -> float:
+    """The least delay before an object that has been Reconciling this long is looked at
+    again; `woken`: a change of what it waits for wakes it anyway."""
+    return patience_after(true_for(conditions, "Reconciling", now) or 0.0, woken)
 
 
 # --- retries after errors ------------------------------------------------------------------

@@ -138,3 +138,33 @@ def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
     previous = {"conditions": build_conditions(waiting, 1, None, now=hour_ago)}
     assert finish(waiting, Meta("m", "ml", "u", 1), previous, {}, retry=3.0).retry == 120
     assert finish(waiting, Meta("m", "ml", "u", 1), {}, {}, retry=3.0).retry == 3.0
+
+
+def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
+    """A Model waiting for a referenced package's approval is woken by the package's change:
+    its own retry stretches to half the time waited, at most ten minutes."""
+    import datetime
+
+    from controller_calls import DictLookup, reconcile
+    from fakes import FakeRegistry
+    from model_registry_operator.controllers import model
+    from model_registry_operator.controllers.conditions import Outcome, build_conditions
+    from model_registry_operator.controllers.context import Context
+    from model_registry_operator.settings import Settings
+
+    hour_ago = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
+    waiting = Outcome.reconciling("WaitingForApproval", "waiting")
+    previous = {"observedGeneration": 1, "conditions": build_conditions(waiting, 1, None, now=hour_ago)}
+    ctx = Context.create(FakeRegistry(), Settings())
+    role = "arn:aws:iam::123456789012:role/sagemaker"
+    pending = {
+        "arn": "arn:aws:sagemaker:us-east-2:123456789012:model-package/g/1",
+        "modelApprovalStatus": "PendingManualApproval",
+    }
+    pending["conditions"] = build_conditions(Outcome.ready("Synced", "ok"), 1, None)
+    lookup = DictLookup({("ModelPackage", "ml", "p"): {"spec": {}, "status": pending}})
+    by_ref = {"executionRoleArn": role, "primaryContainer": {"modelPackageRef": {"name": "p"}}}
+    result = reconcile(model.CONTROLLER, by_ref, Meta("m", "ml", "u", 1), previous, ctx, lookup)
+    assert result.status["conditions"][1]["reason"] == "WaitingForApproval" and result.retry == 600

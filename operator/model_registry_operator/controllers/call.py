@@ -140,18 +140,27 @@ class Stop(Exception):
     any step: parsing the spec, resolving references, waiting for SageMaker, a refusal."""
 
     def __init__(
-        self, outcome: Outcome, delay: float | None = None, short: bool = False, patient: bool = True
+        self,
+        outcome: Outcome,
+        delay: float | None = None,
+        short: bool = False,
+        patient: bool = True,
+        woken: bool = False,
     ):
         super().__init__(outcome.message)
         self.outcome, self.delay, self.short, self.patient = outcome, delay, short, patient
+        self.woken = woken  # a change of a Kubernetes object ends the wait (timing.patience)
 
 
 class Waiting(Stop):
     """A reconcile cannot go on until something else happens (a referenced object, an
-    approval): `outcome` is the Reconciling condition to report, `delay` when to look again."""
+    approval): `outcome` is the Reconciling condition to report, `delay` when to look again;
+    `woken`: the wait is for a Kubernetes object whose change wakes this one (wiring.py)."""
 
-    def __init__(self, outcome: Outcome, delay: float, short: bool = False, patient: bool = True):
-        super().__init__(outcome, delay, short, patient)
+    def __init__(
+        self, outcome: Outcome, delay: float, short: bool = False, patient: bool = True, woken: bool = False
+    ):
+        super().__init__(outcome, delay, short, patient, woken)
 
 
 def carried(previous: Status | None, *keys: str) -> Status:
@@ -214,12 +223,17 @@ class Call:
         return policy
 
     def finish(
-        self, outcome: Outcome, retry: float | None = None, short: bool = False, patient: bool = True
+        self,
+        outcome: Outcome,
+        retry: float | None = None,
+        short: bool = False,
+        patient: bool = True,
+        woken: bool = False,
     ) -> Result:
         """The full status: the kind's fields, observedGeneration and the three conditions.
         Every Stalled outcome is also reported as a Warning Event, once per distinct stall.
         A Reconciling retry is stretched by timing.patience unless `patient` is False or the
-        wait is `short`."""
+        wait is `short`, further when the change waited for wakes it (`woken`)."""
         events = list(self.events)
         if outcome.state == "Stalled" and not self._already_stalled(outcome):
             events.append(Event.warning(outcome.reason, outcome.message))
@@ -230,7 +244,7 @@ class Call:
         )
         if retry is not None and outcome.state == "Reconciling" and patient and not short:
             # a short wait ends within seconds by itself: stretching it only delays the end
-            retry = max(retry, patience(status["conditions"]))
+            retry = max(retry, patience(status["conditions"], woken=woken))
         return Result(status, events, retry, short=short and retry is not None)
 
     def _already_stalled(self, outcome: Outcome) -> bool:

@@ -55,7 +55,9 @@ class Kind(Generic[SpecT]):
         try:
             return self.reconcile_steps(call, self.parse(call), ctx)
         except Stop as stop:
-            return call.finish(stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient)
+            return call.finish(
+                stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient, woken=stop.woken
+            )
         except ReconcileError as err:
             call.events.clear()  # what the failed attempt did is said by the attempt that completes
             return call.failed(err, (self.stall_after or {}).get(err.reason))
@@ -68,7 +70,9 @@ class Kind(Generic[SpecT]):
         try:
             return self.delete_steps(call, ctx)
         except Stop as stop:
-            return call.finish(stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient)
+            return call.finish(
+                stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient, woken=stop.woken
+            )
         except ReconcileError as err:
             call.events.clear()
             result = call.failed(err)

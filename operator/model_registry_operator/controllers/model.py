@@ -63,6 +63,7 @@ def resolve_package(
                 f"exist in namespace {meta.namespace}; create it or correct the reference.",
             ),
             WAIT_FOR_PACKAGE_DELAY,
+            woken=True,
         )
     status = package.get("status") or {}
     if not status.get("arn") or not is_ready(status):
@@ -86,6 +87,7 @@ def resolve_package(
                 "spec.requireApprovedPackage to false.",
             ),
             WAIT_FOR_PACKAGE_DELAY,
+            woken=True,
         )
     return str(status["arn"]), None
 

@@ -98,6 +98,7 @@ def resolve_group(call: Call, spec: ModelPackageSpec) -> str | None:
                 "point spec.modelPackageGroupRef at another group, or delete this ModelPackage.",
             ),
             WAIT_FOR_GROUP_DELAY,
+            woken=True,
         )
     if group is None:
         raise Waiting(
@@ -107,6 +108,7 @@ def resolve_group(call: Call, spec: ModelPackageSpec) -> str | None:
                 "or correct spec.modelPackageGroupRef.name.",
             ),
             WAIT_FOR_GROUP_DELAY,
+            woken=True,
         )
     group_status = group.get("status") or {}
     if not is_ready(group_status) or not group_status.get("arn"):
