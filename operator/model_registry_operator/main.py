@@ -300,7 +300,6 @@ def configure_kopf(kopf_settings: Any) -> None:
     kopf_settings.networking.request_timeout = timing.KUBERNETES_REQUEST_TIMEOUT
     # Retries of unexpected errors: never a hot loop.
     kopf_settings.execution.default_backoff = timing.KOPF_DEFAULT_BACKOFF
-    kopf_settings.batching.batch_window = timing.KOPF_BATCH_WINDOW
 
 
 def liveness_problem(url: str | None) -> str | None:

@@ -163,11 +163,6 @@ WAKE_ATTEMPTS = 6
 # kopf's retry delay for an error no handler classified (a handler never raises one: this
 # bounds a bug's hot loop).
 KOPF_DEFAULT_BACKOFF = 10.0
-# How long kopf waits for more events of an object before it handles them (kopf's default
-# is 0.1 s): a wake-up crosses three such waits (the package's new status, the Model's moved
-# retry, ...), and the burst it coalesces (kopf's own patch answered by its watch event) comes
-# within milliseconds.
-KOPF_BATCH_WINDOW = 0.02
 # Watches are reconnected regularly, so a silent connection loss cannot stall the operator
 # for long; requests to the API server are bounded.
 WATCH_SERVER_TIMEOUT = 300  # an integer: the API server refuses timeoutSeconds=300.0
