@@ -1,6 +1,11 @@
 """How fast the operator converges N ModelPackages in G groups, and what it costs.
 
     .venv/bin/python bench/converge.py [-n 1000] [-g 10] [--resync 60]
+    .venv/bin/python bench/converge.py -n 100 -g 2 --kill 5 --no-resync   # restarts
+
+With `--kill K` the operator is killed (SIGKILL) and started again K times while it creates
+the versions, after each K+1-th of the CreateModelPackage calls: what recovery costs, and that
+it made exactly one version per package (checked at the end, after the counts are read).
 
 Starts the Kubernetes API emulator (in this process), the SageMaker harness (a
 subprocess) and the operator (`model-registry-operator run`, a subprocess), applies G
@@ -66,6 +71,12 @@ class AwsHarness:
     def counts(self) -> collections.Counter:
         with urllib.request.urlopen(f"{self.url}/_harness/requests") as response:
             return collections.Counter(json.load(response)["counts"])
+
+    def post(self, route: str, body: dict) -> None:
+        request = urllib.request.Request(
+            f"{self.url}/_harness/{route}", json.dumps(body).encode(), {"Content-Type": "application/json"}
+        )
+        urllib.request.urlopen(request).close()
 
     @property
     def env(self) -> dict[str, str]:
@@ -157,6 +168,27 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def versions_made(aws: AwsHarness, groups: int) -> int:
+    """Versions in the bench's groups (read after the counts: these calls are not the operator's)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    client = session.create_client(
+        "sagemaker",
+        region_name="us-east-2",
+        endpoint_url=aws.url,
+        aws_access_key_id="bench",
+        aws_secret_access_key="bench",
+    )
+    total = 0
+    for index in range(groups):
+        pages = client.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=f"group-{index}", ModelPackageType="Versioned"
+        )
+        total += sum(len(page["ModelPackageSummaryList"]) for page in pages)
+    return total
+
+
 def per_op(counts: collections.Counter) -> str:
     return ", ".join(f"{op} {count}" for op, count in counts.most_common())
 
@@ -171,6 +203,20 @@ def main() -> int:
     parser.add_argument("--no-resync", action="store_true", help="skip the resync measurement")
     parser.add_argument("--timeout", type=float, default=600.0, help="give up after this many seconds")
     parser.add_argument("--crds", type=pathlib.Path, default=REPO / "crds", help="CRD directory")
+    parser.add_argument(
+        "--kill",
+        type=int,
+        default=0,
+        metavar="K",
+        help="kill -9 and restart the operator K times while creating",
+    )
+    parser.add_argument(
+        "--create-latency",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="CreateModelPackage takes S seconds more",
+    )
     args = parser.parse_args()
     if args.packages < 1 or args.groups < 1:
         parser.error("--packages and --groups must be at least 1")
@@ -192,6 +238,19 @@ def main() -> int:
         operator = start_operator(env, workdir / "operator.log")
         kube.clear_requests()
         bench_calls = 0
+        if args.create_latency > 0:
+            aws.post(
+                "faults",
+                {
+                    "operation": "CreateModelPackage",
+                    "kind": "latency",
+                    "probability": 1.0,
+                    "seconds": args.create_latency,
+                },
+            )
+        # after which CreateModelPackage call each kill -9 comes; CPU of the killed operators
+        kills = [args.packages * (i + 1) // (args.kill + 1) for i in range(args.kill)]
+        killed_cpu, starts, lifetimes = 0.0, 1, []  # lifetimes: SageMaker calls by each killed operator
 
         groups, packages = objects(args.packages, args.groups)
         t0 = time.monotonic()
@@ -205,13 +264,25 @@ def main() -> int:
                 raise SystemExit(f"the operator exited; see {workdir / 'operator.log'}")
             if time.monotonic() - t0 > args.timeout:
                 raise SystemExit(f"only {ready}/{args.packages} Ready after {args.timeout:.0f}s")
+            if kills:
+                time.sleep(0.02)
+                so_far = aws.counts()
+                if so_far["CreateModelPackage"] >= kills[0]:
+                    kills.pop(0)
+                    lifetimes.append(so_far)
+                    killed_cpu += cpu_seconds(operator.pid)
+                    operator.kill()  # SIGKILL
+                    operator.wait()
+                    operator = start_operator(env, workdir / f"operator-{starts}.log")
+                    starts += 1
+                continue
             # listing N objects is work for the emulator too: rarely at first, often near the end
             time.sleep(2.0 if ready < 0.9 * args.packages else 0.25)
             ready = ready_count(kube)
             bench_calls += 1
         converged = time.monotonic() - t0
         cpu = {
-            "operator": cpu_seconds(operator.pid),
+            "operator": killed_cpu + cpu_seconds(operator.pid),
             "SageMaker harness": cpu_seconds(aws.process.pid),
             "bench + Kubernetes emulator": cpu_seconds(os.getpid()),
         }
@@ -238,6 +309,13 @@ def main() -> int:
             f"Kubernetes API calls by the operator to Ready: {kube_calls} ({kube_calls / args.packages:.2f}/package): "
             f"{per_op(+by_kind)}"
         )
+        print(f"operator CPU per package: {1000 * cpu['operator'] / args.packages:.1f} ms")
+        if args.kill:
+            made = versions_made(aws, args.groups)
+            verdict = "exactly one each" if made == args.packages else f"{made - args.packages:+d}: WRONG"
+            print(f"kill -9 and restart: {args.kill} times; versions in SageMaker: {made} ({verdict})")
+            for number, (before, after) in enumerate(zip([collections.Counter(), *lifetimes], lifetimes), 1):
+                print(f"  operator {number} until killed: {per_op(after - before)}")
 
         if not args.no_resync:
             # Steady state: one full period after all are Ready, every object's timer ticks

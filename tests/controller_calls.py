@@ -18,6 +18,9 @@ class DictLookup:
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         return self.objects.get((kind, namespace, name))
 
+    def each(self, kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+        return [(ns, name, obj) for (k, ns, name), obj in self.objects.items() if k == kind]
+
 
 def make_call(
     raw_spec: dict[str, Any] | None,

@@ -41,19 +41,25 @@ def arn(kind: str, name: str) -> str:
 
 
 class FakeRegistry:
-    def __init__(self) -> None:
+    def __init__(self, account: str = ACCOUNT, region: str = REGION) -> None:
+        self.account, self.region = account, region  # of the ARNs it makes
         self.groups: dict[str, dict[str, Any]] = {}
         self.packages: dict[str, dict[str, Any]] = {}  # by ARN
         self.models: dict[str, dict[str, Any]] = {}
         self.tags: dict[str, dict[str, str]] = {}
+        self.group_policies: dict[str, str] = {}  # group name -> resource policy text, as put
         self.tokens: dict[str, str] = {}
         self.last_version: dict[str, int] = {}
         self.calls: Counter[str] = Counter()
         self.requests: list[tuple[str, dict[str, Any]]] = []
         self.package_status = "Completed"
+        self.recorded: dict[str, str] | None = None  # the last find_package's `recorded`, called
         # who the calls come from: SageMaker's CreatedBy/LastModifiedBy (UserContext) of what they change
         self.identity: dict[str, Any] = {"IamIdentity": {"Arn": OPERATOR_IDENTITY}}
         self._failures: dict[str, list[ReconcileError]] = {}
+
+    def arn(self, kind: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account}:{kind}/{name}"
 
     # test controls
 
@@ -81,7 +87,7 @@ class FakeRegistry:
         name = request["ModelPackageGroupName"]
         if name in self.groups:
             raise sagemaker_error("ValidationException", f"Model Package Group {name} already exists.")
-        group_arn = arn("model-package-group", name)
+        group_arn = self.arn("model-package-group", name)
         self.groups[name] = {
             "ModelPackageGroupName": name,
             "ModelPackageGroupArn": group_arn,
@@ -97,6 +103,24 @@ class FakeRegistry:
         if self._versions(name):
             raise sagemaker_error("ConflictException", f"Model Package Group {name} is not empty.")
         self.groups.pop(name, None)
+        self.group_policies.pop(name, None)
+
+    # group resource policies: the text as put; no policy (or no group) is None, as
+    # SageMakerRegistry reads SageMaker's ValidationException "Cannot find resource policy ..."
+
+    def get_group_policy(self, name: str) -> str | None:
+        self._call("get_group_policy")
+        return self.group_policies.get(name)
+
+    def put_group_policy(self, name: str, policy_json: str) -> None:
+        self._call("put_group_policy", {"ModelPackageGroupName": name, "ResourcePolicy": policy_json})
+        if name not in self.groups:
+            raise sagemaker_error("ValidationException", f"Cannot find Model Package Group: {name}")
+        self.group_policies[name] = policy_json
+
+    def delete_group_policy(self, name: str) -> None:
+        self._call("delete_group_policy")
+        self.group_policies.pop(name, None)
 
     # packages
 
@@ -115,8 +139,9 @@ class FakeRegistry:
         )
         return [{k: p[k] for k in keys if k in p} for p in self._versions(group)]
 
-    def find_package(self, group: str, marks: dict[str, str]) -> dict[str, Any] | None:
+    def find_package(self, group: str, marks: dict[str, str], recorded: Any = None) -> dict[str, Any] | None:
         self._call("find_package")
+        self.recorded = recorded() if recorded is not None else None
         for package in self._versions(group):
             metadata = package.get("CustomerMetadataProperties") or {}
             if any(metadata.get(key) == value for key, value in marks.items()):
@@ -134,7 +159,7 @@ class FakeRegistry:
                 raise sagemaker_error("ValidationException", f"Model Package Group {group} does not exist.")
             # versions count up and are never reused, also after a delete (as in SageMaker)
             version = self.last_version[group] = self.last_version.get(group, 0) + 1
-            package_arn = arn("model-package", f"{group}/{version}")
+            package_arn = self.arn("model-package", f"{group}/{version}")
             package = {
                 "ModelPackageGroupName": group,
                 "ModelPackageVersion": version,
@@ -142,7 +167,7 @@ class FakeRegistry:
             }
         else:
             name = request["ModelPackageName"]
-            package_arn = arn("model-package", name)
+            package_arn = self.arn("model-package", name)
             package = {"ModelPackageName": name}
         package.update({k: copy.deepcopy(v) for k, v in request.items() if k not in ("ClientToken", "Tags")})
         package.update(
@@ -160,7 +185,7 @@ class FakeRegistry:
 
     def describe_package(self, name_or_arn: str) -> dict[str, Any] | None:
         self._call("describe_package")
-        package = self.packages.get(name_or_arn) or self.packages.get(arn("model-package", name_or_arn))
+        package = self.packages.get(name_or_arn) or self.packages.get(self.arn("model-package", name_or_arn))
         return copy.deepcopy(package) if package else None
 
     def update_package(self, request: dict[str, Any]) -> None:
@@ -203,7 +228,7 @@ class FakeRegistry:
         name = request["ModelName"]
         if name in self.models:
             raise sagemaker_error("ValidationException", f"Cannot create already existing model {name}.")
-        model_arn = arn("model", name)
+        model_arn = self.arn("model", name)
         self.models[name] = {**copy.deepcopy(request), "ModelArn": model_arn, "CreationTime": _now()}
         self.tags[model_arn] = {t["Key"]: t["Value"] for t in request.get("Tags") or []}
         return model_arn

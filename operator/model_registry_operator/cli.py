@@ -75,7 +75,23 @@ def build_parser() -> CommandParser:
         help="this operator's name in the identity <instance>/<namespace>/<name> it marks SageMaker objects "
         "with; clusters sharing an AWS account set different ones (default default) [MRO_INSTANCE]",
     )
-    run.add_argument("--peering", default=None, help="kopf peering name (several replicas are safe)")
+    run.add_argument(
+        "--sagemaker-rate",
+        metavar="PER_SECOND",
+        help="SageMaker requests per second per AWS account and region (the account's quota); the operator "
+        "stays below it and slows down further when SageMaker throttles (default: no ceiling, only slowing "
+        "down on throttling; 0 or off: no limiter) [MRO_SAGEMAKER_RATE]",
+    )
+    run.add_argument(
+        "--shards",
+        metavar="N",
+        help="split the objects into N shards, each reconciled by the replica holding its Lease: every "
+        "replica is active (normally N = the replica count; replaces --peering; default 1: no sharding) "
+        "[MRO_SHARDS]",
+    )
+    run.add_argument(
+        "--peering", default=None, help="kopf peering name (several replicas, one active; not with --shards)"
+    )
     run.add_argument("--verbose", action="store_true", help="debug logging")
     validate = commands.add_parser(
         "validate",
@@ -132,11 +148,19 @@ def main(argv: list[str] | None = None) -> int:
             resync_seconds=args.resync_seconds,
             deletion_policy=args.deletion_policy,
             instance=args.instance,
+            sagemaker_rate=args.sagemaker_rate,
+            shards=args.shards,
             allow_http=args.allow_http,
             namespaces=tuple(args.namespaces or ()),
             all_namespaces=not args.namespaces,
         )
         metrics = metrics_address(args.metrics, os.environ)
+        if args.peering and settings.shards > 1:
+            # peering pauses all replicas but one; sharding keeps every replica active on its share
+            raise ValueError(
+                f"--peering cannot be combined with {settings.shards} shards: sharding replaces peering "
+                "(every replica is active and takes over a dead one's shards); drop --peering or set MRO_SHARDS=1"
+            )
     except ValueError as exc:
         print(f"model-registry-operator: invalid setting: {exc}", file=sys.stderr)
         return 2

@@ -219,38 +219,73 @@ def stale_crds_problem() -> str | None:
 
 
 def build_context(settings: Settings, metrics: OperatorMetrics) -> tuple[Context, Runtime, str]:
-    """(what the reconciles need, what the kopf layer keeps, the AWS region)."""
+    """(what the reconciles need, what the kopf layer keeps, the AWS region).
+
+    The registry of the operator's own identity in its region is made here (its configuration
+    is checked at start); the others (another region, a namespace's role) when an object first
+    needs them (accounts.Accounts), each once, shared by every thread."""
+    import botocore.session
+
+    from .accounts import Accounts
     from .registry import SageMakerRegistry, default_config
 
-    registry = SageMakerRegistry(config=default_config(max_pool_connections=HANDLER_THREADS))
-    metrics.watch_sagemaker(registry.metrics)
+    session = botocore.session.get_session()  # the operator's own: credential chain, endpoints
+    config = default_config(max_pool_connections=HANDLER_THREADS)
+    registry = SageMakerRegistry(session=session, config=config, rate_limit=settings.sagemaker_rate)
     executor = concurrent.futures.ThreadPoolExecutor(HANDLER_THREADS, thread_name_prefix="reconcile")
     ctx = Context.create(
-        registry, settings, copy_artifacts=artifact_copier(settings, registry.region, metrics)
+        registry,
+        settings,
+        copy_artifacts=artifact_copier(settings, registry.region, metrics, session=session),
     )
+    ctx.accounts = Accounts(
+        settings,
+        registry.region,
+        session=session,
+        registry_factory=lambda on, region: SageMakerRegistry(
+            region, session=on, config=config, rate_limit=settings.sagemaker_rate
+        ),
+        copier_factory=lambda on, region, bucket: artifact_copier(
+            settings, region, metrics, session=on, bucket=bucket
+        ),
+        own=(registry, ctx.listings),
+    )
+    metrics.watch_sagemaker(ctx.accounts.metrics)
     return ctx, Runtime(executor=executor), registry.region
 
 
-def artifact_copier(settings: Settings, region: str, metrics: OperatorMetrics) -> CopyArtifacts | None:
-    """copy_artifacts bound to one S3 client and the artifact bucket (never called without one:
+def artifact_copier(
+    settings: Settings,
+    region: str,
+    metrics: OperatorMetrics,
+    *,
+    session: Any = None,
+    bucket: str | None = None,
+) -> CopyArtifacts | None:
+    """copy_artifacts bound to one S3 client (of `session`: a botocore session, by default the
+    operator's own) and an artifact bucket (default: the operator's; never called without one:
     controllers/modelpackage.py says ArtifactBucketNotConfigured first), or None when the
     library is not installed.
 
     Each artifact's result is counted in the metrics: copied, reused (a complete copy was
     already in the bucket), or failed (the copy of the spec's artifacts failed)."""
     # built without a bucket too: the S3 client's configuration is checked at start
-    bucket = settings.artifact_bucket or ""
+    bucket = bucket or settings.artifact_bucket or ""
     try:
         from .artifacts import copy_artifacts
     except ImportError:
         return None
-    import boto3
+    import botocore.session
     from botocore.config import Config
 
-    s3 = boto3.session.Session().client(
+    s3: Any = (session or botocore.session.get_session()).create_client(
         "s3",
         region_name=region,
-        config=Config(retries={"mode": "standard"}, max_pool_connections=HANDLER_THREADS),
+        config=Config(
+            retries={"mode": "standard"},
+            max_pool_connections=HANDLER_THREADS,
+            user_agent_extra="model-registry-operator",
+        ),
     )
 
     def copy(artifacts: Any, *, key_prefix: str, progress: Any = None) -> list[dict[str, Any]]:
@@ -379,8 +414,22 @@ def run_operator(
     def login(**kwargs: Any) -> Any:
         # an own registry has none of kopf's implicit login handlers: the kubernetes client's
         # (kubeconfig, in-cluster service account) is the one this operator documents
-        return kopf.login_via_client(**kwargs)
+        info = kopf.login_via_client(**kwargs)
+        return runtime.shards.identified(info) if runtime.shards is not None else info
 
+    if settings.shards > 1:
+        # every replica active on its share of the objects (sharding.py); replaces peering (cli.py)
+        from .sharding import Sharding
+
+        runtime.shards = Sharding.create(settings)
+        runtime.status_writer = runtime.shards.objects  # its writes name this replica (User-Agent)
+        runtime.shards.register(registry)
+        log.info(
+            "sharding: %d shards, this replica is %s (Leases %s-shard-<i>)",
+            settings.shards,
+            runtime.shards.identity,
+            settings.shard_lease_name,
+        )
     register_all(registry, ctx, metrics, runtime)
     log.info(
         "starting: instance=%s namespaces=%s resync=%ss deletionPolicy=%s region=%s",

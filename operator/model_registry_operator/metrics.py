@@ -1,14 +1,15 @@
 """Prometheus metrics of the operator, served over HTTP (`--metrics ADDR:PORT`, MRO_METRICS).
 
 Label sets stay bounded whatever the cluster holds: kind, outcome, condition, SageMaker
-operation and error code, copy result. Object names never become labels.
+operation and error code, AWS account and region (one per configured role and region), copy
+result. Object names never become labels.
 
 - Reconciles are counted and timed where their result is known (controllers/wiring.py).
 - `objects{kind, condition}` is computed at scrape time from the condition each object was
   last written with, kept per UID: an object leaves it when its delete finishes or the API
   server reports it gone, and a restarted operator refills it as it resumes every object.
-- SageMaker requests are read at scrape time from the registry's own counters
-  (SageMakerRegistry.metrics()), not counted twice.
+- SageMaker requests are read at scrape time from the registries' own counters
+  (SageMakerRegistry.metrics(), summed per account and region), not counted twice.
 - Process metrics (CPU, memory, open files) come with prometheus_client's default registry.
 """
 
@@ -122,38 +123,64 @@ class _ObjectsCollector:
         yield gauge
 
 
-class _SageMakerCollector:
-    """Reads SageMakerRegistry.metrics(): {"calls": {op: n}, "attempts": {op: n},
-    "errors": {(op, code): n}} at scrape time."""
+# {(account, region): SageMakerRegistry.metrics()}: the registries' counters per AWS account
+# and region (accounts.Accounts.metrics); both labels are bounded by the configured roles and regions
+SageMakerCounters = dict[tuple[str, str], dict[str, dict[Any, int]]]
 
-    def __init__(self, read: Callable[[], dict[str, dict[Any, int]]]):
+
+class _SageMakerCollector:
+    """Reads the registries' counters at scrape time: per (account, region), SageMakerRegistry.metrics():
+    {"calls": {op: n}, "attempts": {op: n}, "errors": {(op, code): n}}, and with a rate limiter
+    "rate_limit": {"rate_millis": n, "wait_millis": n}."""
+
+    def __init__(self, read: Callable[[], SageMakerCounters]):
         self._read = read
 
     def collect(self) -> Iterator[Metric]:
-        counters = self._read()
+        registries = self._read()
         calls = CounterMetricFamily(
             f"{PREFIX}_sagemaker_calls",
             "SageMaker API calls by operation; a call botocore retried counts once.",
-            labels=["operation"],
+            labels=["account", "region", "operation"],
         )
         requests = CounterMetricFamily(
             f"{PREFIX}_sagemaker_requests",
             "HTTP requests to SageMaker by operation, botocore's retries included.",
-            labels=["operation"],
+            labels=["account", "region", "operation"],
         )
         errors = CounterMetricFamily(
             f"{PREFIX}_sagemaker_errors",
             "SageMaker HTTP requests that failed, by "
             "operation and error code (or network exception), botocore's retries "
             "included.",
-            labels=["operation", "code"],
+            labels=["account", "region", "operation", "code"],
         )
-        for family, values in ((calls, counters.get("calls", {})), (requests, counters.get("attempts", {}))):
-            for operation, count in sorted(values.items()):
-                family.add_metric([operation], count)
-        for (operation, code), count in sorted(counters.get("errors", {}).items()):
-            errors.add_metric([operation, code], count)
-        yield from (calls, requests, errors)
+        rate = GaugeMetricFamily(
+            f"{PREFIX}_sagemaker_rate_limit",
+            "SageMaker requests per second the operator currently allows itself (its limiter: the "
+            "configured rate, lowered while SageMaker throttles); absent while there is no limit.",
+            labels=["account", "region"],
+        )
+        waited = CounterMetricFamily(
+            f"{PREFIX}_sagemaker_rate_limit_wait_seconds",
+            "Seconds SageMaker requests waited for the operator's rate limiter, summed over threads.",
+            labels=["account", "region"],
+        )
+        for (account, region), counters in sorted(registries.items()):
+            for family, values in (
+                (calls, counters.get("calls", {})),
+                (requests, counters.get("attempts", {})),
+            ):
+                for operation, count in sorted(values.items()):
+                    family.add_metric([account, region, operation], count)
+            for (operation, code), count in sorted(counters.get("errors", {}).items()):
+                errors.add_metric([account, region, operation, code], count)
+            limiter = counters.get("rate_limit", {})  # registry/ratelimit.py, in thousandths
+            if "rate_millis" in limiter:
+                rate.add_metric([account, region], limiter["rate_millis"] / 1000)
+            if "wait_millis" in limiter:
+                waited.add_metric([account, region], limiter["wait_millis"] / 1000)
+        yield from (calls, requests, errors, rate, waited)
 
 
 class OperatorMetrics:
@@ -195,8 +222,8 @@ class OperatorMetrics:
         self.objects = ObjectConditions(objects_max_age)
         registry.register(_ObjectsCollector(self.objects))
 
-    def watch_sagemaker(self, read: Callable[[], dict[str, dict[Any, int]]]) -> None:
-        """Expose a SageMakerRegistry's counters (its `metrics` method)."""
+    def watch_sagemaker(self, read: Callable[[], SageMakerCounters]) -> None:
+        """Expose the registries' counters per (account, region) (accounts.Accounts.metrics)."""
         self.registry.register(_SageMakerCollector(read))
 
     def reconciled(

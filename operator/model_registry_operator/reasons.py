@@ -28,6 +28,9 @@ class Reason(StrEnum):
     WAITING_FOR_APPROVAL = "WaitingForApproval"
     WAITING_FOR_VERSIONS = "WaitingForVersions"
     WAITING_FOR_VERSION = "WaitingForVersion"  # spec.modelPackageVersion: not registered yet
+    # the object's namespace is not in the operator's namespace index yet (just created): its
+    # annotations say which AWS account to use, so nothing is called before they are known
+    WAITING_FOR_NAMESPACE = "WaitingForNamespace"
     # Reconciling: retried failures
     THROTTLED = "Throttled"
     SAGEMAKER_UNAVAILABLE = "SageMakerUnavailable"
@@ -50,6 +53,11 @@ class Reason(StrEnum):
     VERSIONS_REMAIN = "VersionsRemain"
     SPEC_MISMATCH = "SpecMismatch"  # an adopted version differs from a member the spec sets and cannot change
     VERSION_GONE = "VersionGone"  # an adopted version was deleted in SageMaker
+    # accounts (accounts.py): the namespace's role cannot be assumed (STS refused, or the
+    # annotation is not usable); the namespace now maps to another account than the one the
+    # object's SageMaker object is in
+    ASSUME_ROLE_FAILED = "AssumeRoleFailed"
+    ACCOUNT_CHANGED = "AccountChanged"
     # artifacts
     UNKNOWN_ARTIFACT = "UnknownArtifact"
     INVALID_SOURCE = "InvalidSource"

@@ -39,6 +39,8 @@ class SettingsOverrides(TypedDict, total=False):
     namespaces: tuple[str, ...] | None
     all_namespaces: bool | None
     instance: str | None
+    sagemaker_rate: float | str | None  # a flag's text, checked like MRO_SAGEMAKER_RATE
+    shards: int | str | None  # a flag's text, checked like MRO_SHARDS
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ class Settings:
     # The first part of every object's identity <instance>/<namespace>/<name> in SageMaker
     # (identity.py): clusters sharing an AWS account set it differently.
     instance: str = "default"
+    # SageMaker requests per second per AWS account and region (the account's quota), the
+    # ceiling of each client's limiter (registry/ratelimit.py); None: no ceiling, the limiter
+    # only slows down once SageMaker throttles; 0: no limiter at all.
+    sagemaker_rate: float | None = None
+    # Replicas that share the work (sharding.py): objects are split into this many shards, each
+    # reconciled by the replica holding its Lease <shard_lease_name>-shard-<i> in
+    # shard_lease_namespace (None: the service account's namespace, else "default"). 1: no
+    # sharding, one replica does all the work (kopf peering may keep standbys).
+    shards: int = 1
+    shard_lease_name: str = "model-registry-operator"
+    shard_lease_namespace: str | None = None
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides: Unpack[SettingsOverrides]) -> Settings:
@@ -76,6 +89,10 @@ class Settings:
             "MRO_SOURCE_BUCKETS": ("source_buckets", _source_buckets),
             "MRO_SOURCE_HOSTS": ("source_hosts", _source_hosts),
             "MRO_INSTANCE": ("instance", _instance),
+            "MRO_SAGEMAKER_RATE": ("sagemaker_rate", _rate),
+            "MRO_SHARDS": ("shards", _shards),
+            "MRO_SHARD_LEASE_NAME": ("shard_lease_name", _lease_name),
+            "MRO_SHARD_LEASE_NAMESPACE": ("shard_lease_namespace", _instance),
         }
         for var, (name, parse) in parsers.items():
             if var in env and env[var] != "":
@@ -93,6 +110,16 @@ class Settings:
                 overrides["instance"] = _instance(str(overrides["instance"]))
             except ValueError as exc:
                 raise ValueError(f"--instance: {exc}") from None
+        if overrides.get("sagemaker_rate") is not None:
+            try:
+                overrides["sagemaker_rate"] = _rate(str(overrides["sagemaker_rate"]))
+            except ValueError as exc:
+                raise ValueError(f"--sagemaker-rate: {exc}") from None
+        if overrides.get("shards") is not None:
+            try:
+                overrides["shards"] = _shards(str(overrides["shards"]))
+            except ValueError as exc:
+                raise ValueError(f"--shards: {exc}") from None
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 
@@ -109,6 +136,26 @@ def _instance(value: str) -> str:
     return value
 
 
+def _shards(value: str) -> int:
+    """How many shards the objects are split into: a whole number from 1 (no sharding) to 1000."""
+    try:
+        shards = int(value.strip())
+    except ValueError:
+        raise ValueError(f"expected a whole number of shards (1: no sharding), got {value!r}") from None
+    if not 1 <= shards <= 1000:
+        raise ValueError(f"expected a whole number of shards from 1 (no sharding) to 1000, got {value!r}")
+    return shards
+
+
+def _lease_name(value: str) -> str:
+    """The first part of the shard Leases' names (<name>-shard-<i>); also a label value."""
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,40}[a-z0-9])?", value):
+        raise ValueError(
+            f"expected a name of lower-case letters, digits and '-' (at most 42), like a Helm release, got {value!r}"
+        )
+    return value
+
+
 def _number(value: str, expected: str) -> float:
     try:
         number = float(value)
@@ -117,6 +164,16 @@ def _number(value: str, expected: str) -> float:
     if not math.isfinite(number):
         raise ValueError(f"expected {expected}, got {value!r}")
     return number
+
+
+def _rate(value: str) -> float:
+    """Requests per second: a positive number, or 0 (or `off`) for no limiter at all."""
+    if value.strip().lower() == "off":
+        return 0.0
+    rate = _number(value, "a number of requests per second (0 or off: no limiter)")
+    if rate < 0:
+        raise ValueError(f"expected a number of requests per second (0 or off: no limiter), got {value!r}")
+    return rate
 
 
 def _positive_seconds(value: str) -> float:

@@ -182,6 +182,32 @@ STATUS_WRITE_TIMEOUT = 10.0
 LISTING_REUSE_SHARE = 0.9
 # A listing older than this is not trusted to tell that a fresh version completed.
 COMPLETION_LISTING_MAX_AGE = 1.0
+# A fresh version's completion is read for every group of an account and region at once
+# (controllers/listings.RecentVersions: one listing of all versions, newest first). A round
+# goes when the oldest waiting version has waited MIN and either a page's worth waits (90 of
+# the 100 a page holds: room for versions created meanwhile, newer, listed first),
+# nothing was created for QUIET seconds, or the oldest has waited MAX: one version alone is
+# seen after MIN, a burst costs about a call per 100. A round pages down until it has seen
+# every waiting version, at most MAX_PAGES pages, and not further than SKEW seconds (of
+# SageMaker's CreationTime) before the oldest; what it did not see is described. A version
+# nobody asked about for EXPIRY seconds (its object deleted) is no longer waited for.
+COMPLETION_ROUND_MIN_WAIT = 1.0
+COMPLETION_ROUND_QUIET = 0.5
+COMPLETION_ROUND_MAX_WAIT = 2.0
+COMPLETION_ROUND_PAGE = 90
+COMPLETION_ROUND_MAX_PAGES = 10
+COMPLETION_ROUND_SKEW = 30.0
+COMPLETION_WAIT_EXPIRY = 60.0
+# The identity index (registry/identity_index.py) answers "no version carries this identity"
+# from memory while its listing of the group is at most this old; older, the newest page is
+# read again first (versions another writer with the same instance made meanwhile). The
+# default resync period: the packages' resync listings, which it takes in, keep it younger.
+IDENTITY_INDEX_MAX_AGE = 300.0
+
+
+def uid_fraction(uid: str) -> float:
+    """A number in [0, 1) drawn from an object's UID: the same in every process."""
+    return int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) / 16**12
 
 
 def audit_due(uid: str, now: float, since: float, period: float) -> bool:
@@ -191,8 +217,15 @@ def audit_due(uid: str, now: float, since: float, period: float) -> bool:
     instead of coming together; several turns missed (an operator down for days) are one audit."""
     if period <= 0:
         return False
-    offset = int(hashlib.sha256(uid.encode()).hexdigest()[:12], 16) / 16**12 * period
+    offset = uid_fraction(uid) * period
     return (now + offset) // period != (since + offset) // period
+
+
+def resync_phase(uid: str) -> float:
+    """The share of the resync period an object's first resync waits, in [0.5, 1.5): objects
+    applied together resync spread over a period instead of all at once (the later ones keep
+    that phase)."""
+    return 0.5 + uid_fraction(uid)
 
 
 # --- AWS clients ---------------------------------------------------------------------------
@@ -209,3 +242,71 @@ SOURCE_ATTEMPTS = 3
 SOURCE_RETRY_BACKOFF = 0.5
 SOURCE_CONNECT_TIMEOUT = 10.0
 SOURCE_READ_TIMEOUT = 60.0
+
+# --- Accounts and regions (accounts.py) -----------------------------------------------------
+
+# An object whose namespace the operator's namespace index has not seen yet (created a moment
+# before it): looked at again after this, ridden out in memory. Its annotations say which AWS
+# account to call, so nothing is called before they are known.
+WAIT_FOR_NAMESPACE_DELAY = 1.0
+# Assumed-role credentials (STS AssumeRole, one hour) are refreshed by botocore's
+# RefreshableCredentials: tried this long before they expire by the thread that notices,
+# and by every thread from the mandatory window on (botocore's defaults).
+ASSUMED_ROLE_ADVISORY_REFRESH = 15 * 60.0
+ASSUMED_ROLE_MANDATORY_REFRESH = 10 * 60.0
+# A role STS refused is not asked again for this long: the objects of its namespace (their
+# resyncs, a restart) do not each make an AssumeRole; a trust policy fixed meanwhile is seen
+# by the first reconcile after it.
+ASSUME_ROLE_REFUSAL_MEMORY = 10.0
+
+# --- SageMaker request rate (registry/ratelimit.py) ------------------------------------------
+
+# The client-side limiter of each SageMaker client (one per AWS account and region), shared by
+# every worker thread. Its bucket holds this many seconds of requests at the current rate (at
+# least one request): after a quiet moment a reconcile's first calls go at once, and SageMaker's
+# own bucket for the account, larger, keeps the difference as slack for network jitter.
+SAGEMAKER_RATE_BURST_SECONDS = 0.25
+# Throttling halves the rate, never below this many requests per second (nor above the ceiling;
+# botocore's own adaptive retry mode goes down to 0.5).
+SAGEMAKER_RATE_FLOOR = 2.0
+# At most one halving per this long: the throttled answers to requests already in flight when
+# the first one came say nothing new.
+SAGEMAKER_RATE_DECREASE_INTERVAL = 1.0
+# While requests succeed, the rate grows back by this share of its reference (the configured
+# rate; without one, the rate before the last halving) per second, and at least by the minimum
+# (requests/s per second), up to the ceiling: from half back to a configured 20/s in 10 s.
+SAGEMAKER_RATE_INCREASE_SHARE = 0.05
+SAGEMAKER_RATE_INCREASE_MIN = 1.0
+# Without a configured rate there is no limit until SageMaker throttles; the first halving
+# starts from the rate actually sent over this last window.
+SAGEMAKER_RATE_WINDOW = 1.0
+
+# --- Replicas that share the work (sharding.py) ----------------------------------------------
+
+# Each shard's Lease: held this long after its last renewal (leaseDurationSeconds), renewed every
+# RENEW seconds (a few renewals may fail before it lapses). Another replica takes a lease once it
+# has seen it unchanged for the whole duration on its own clock (as client-go's leader election
+# does: no clock is compared with another machine's).
+SHARD_LEASE_DURATION = 15
+SHARD_RENEW_INTERVAL = 5.0
+# A holder stops starting work for a shard this long before its lease could be taken over: it owns
+# the shard only while less than DURATION - MARGIN has passed since it sent its last renewal that
+# succeeded, so a replica cut off from the API server has stopped before another starts.
+SHARD_RENEW_MARGIN = 5.0
+# Each replica heartbeats in the shard set's members Lease every RENEW seconds; one not seen to
+# renew for this long is not counted among the live replicas the shards are balanced over, and
+# forgotten (dropped from the members Lease) after FORGET.
+SHARD_MEMBER_TIMEOUT = 15.0
+SHARD_MEMBER_FORGET = 300.0
+# A free or expired shard is taken by a replica that already holds its fair share
+# (ceil(shards / live replicas)) only after it has been free or expired this long: the replicas
+# below their share go first, and no shard stays unreconciled for long.
+SHARD_ORPHAN_GRACE = 10.0
+# A replica handing a shard over (another replica is below its share) stops starting work for
+# it, waits for its handlers still running for that shard, at most this long, then releases it.
+SHARD_DRAIN_TIMEOUT = 20.0
+# Lease API requests: bounded well below a renewal interval plus the margin.
+SHARD_REQUEST_TIMEOUT = 5.0
+# A replica that does not own an object being deleted holds kopf's finalizer handling for it
+# (sharding.py) and looks whether the object is gone this often.
+SHARD_GONE_POLL = 5.0

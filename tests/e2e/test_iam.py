@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
+import moto.iam.models
 import pytest
 
 from conftest import (
@@ -35,7 +36,7 @@ from conftest import (
     wait_ready,
     wait_until,
 )
-from harness.aws.operations import operation_of
+from harness.aws.operations import operation_of, query_params, signature_scope
 from harness.httpserver import FileServer
 
 pytestmark = pytest.mark.e2e
@@ -60,7 +61,9 @@ PLACEHOLDERS = {
     "<ARTIFACT_PREFIX>": "model-registry",  # the operator's default MRO_ARTIFACT_PREFIX
     "<SOURCE_BUCKET>": SOURCE_BUCKET,
     "<EXECUTION_ROLE_NAME>": ROLE.rsplit("/", 1)[1],
+    "<REGISTRY_ROLE_NAME>": "registry",  # the role namespaces of other accounts name
 }
+OTHER_ACCOUNT = "222222222222"
 TRUST_PLACEHOLDERS = ("<ACCOUNT_ID>", "<OIDC_PROVIDER>", "<NAMESPACE>", "<SERVICE_ACCOUNT>")
 
 
@@ -75,8 +78,9 @@ class Call:
     query: dict[str, list[str]]
     copy_source: str | None
     status: int
-    body: dict[str, Any] = field(default_factory=dict)  # SageMaker: the JSON request
+    body: dict[str, Any] = field(default_factory=dict)  # SageMaker: the JSON request; STS: its parameters
     answer: dict[str, Any] = field(default_factory=dict)  # SageMaker: the JSON response
+    account: str = ""  # the account it was made in (its credentials')
 
 
 class Recorder:
@@ -97,6 +101,9 @@ class Recorder:
             raw = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
             environ["wsgi.input"] = io.BytesIO(raw)
             request = json.loads(raw or b"{}")
+        elif service not in ("sagemaker", "s3"):  # the query protocol (STS)
+            request = dict(query_params(environ) or {})
+        key = signature_scope(environ)[0]
         captured: dict[str, int] = {}
 
         def capture(status, headers, exc_info=None):
@@ -124,6 +131,7 @@ class Recorder:
             captured.get("status", 0),
             request,
             answer,
+            moto.iam.models.get_account_id_from(key or "AKIAEXAMPLE"),
         )
         with self._lock:
             self.calls.append(call)
@@ -265,7 +273,17 @@ def s3_needs(call: Call) -> list[Need]:
     pytest.fail(f"no IAM mapping for the S3 operation {op} ({call.path}): add it to s3_needs")
 
 
+def sts_needs(call: Call) -> list[Need]:
+    if call.operation == "GetCallerIdentity":
+        return []  # "No permissions are required to perform this operation" (STS API reference)
+    if call.operation == "AssumeRole":
+        return [Need("sts:AssumeRole", call.body["RoleArn"])]
+    pytest.fail(f"no IAM mapping for the STS operation {call.operation}: add it to sts_needs")
+
+
 def needs(call: Call) -> list[Need]:
+    if call.service == "sts":
+        return sts_needs(call)
     if call.service == "sagemaker":
         return sagemaker_needs(call)
     if call.service == "s3":
@@ -405,9 +423,18 @@ def test_policy_allows_every_call_the_operator_makes(kube, kube_namespace, aws, 
     https_url = files.url("/tokenizer.json")
     assert https_url.startswith("https://")
 
-    kube.create(
-        resource("ModelPackageGroup", "churn", {"tags": [{"key": "team", "value": "risk"}]}), namespace=ns
-    )
+    # shared with another account (its resource policy), then no longer: Put, Get, Delete
+    shared = {
+        "Version": "2012-10-17",
+        "Statement": {
+            "Effect": "Allow",
+            "Principal": {"AWS": "222222222222"},
+            "Action": "sagemaker:DescribeModelPackage",
+            "Resource": "arn:aws:sagemaker:us-east-2:123456789012:model-package/churn/*",
+        },
+    }
+    group_spec = {"tags": [{"key": "team", "value": "risk"}], "resourcePolicy": shared}
+    kube.create(resource("ModelPackageGroup", "churn", group_spec), namespace=ns)
     # "model": packed and streamed (GetObject, a pinned version, HTTPS) into a multipart upload;
     # "weights": one pinned .tar.gz, copied server-side (CopyObject with a versionId)
     good = artifact_spec(
@@ -460,7 +487,8 @@ def test_policy_allows_every_call_the_operator_makes(kube, kube_namespace, aws, 
     kube.patch("mdl", "churn", {"spec": {"enableNetworkIsolation": True}}, namespace=ns)
     wait_event(kube, ns, "churn", "Replaced", operator)
     wait_ready(kube, "mdl", "churn", ns, operator)
-    kube.patch("mpg", "churn", {"spec": {"tags": [{"key": "owner", "value": "ana"}]}}, namespace=ns)
+    unshared = {"tags": [{"key": "owner", "value": "ana"}], "resourcePolicy": None}
+    kube.patch("mpg", "churn", {"spec": unshared}, namespace=ns)
     group_arn = sm.describe_model_package_group(ModelPackageGroupName="churn")["ModelPackageGroupArn"]
 
     def group_tags():
@@ -468,6 +496,11 @@ def test_policy_allows_every_call_the_operator_makes(kube, kube_namespace, aws, 
 
     wait_until(
         lambda: "owner" in group_tags() and "team" not in group_tags(), "group tags", operator=operator
+    )
+    wait_until(
+        lambda: "resourcePolicy" not in (kube.get("mpg", "churn", namespace=ns).get("status") or {}),
+        "the group's resource policy to be deleted",
+        operator=operator,
     )
     for plural, name in (
         ("mdl", "churn"),
@@ -488,15 +521,36 @@ def test_policy_allows_every_call_the_operator_makes(kube, kube_namespace, aws, 
     kube.delete("mpg", "churn", namespace=ns)
     kube.wait_gone("mpg", "churn", namespace=ns, timeout=30)
 
-    calls = list(recorder.calls)
+    # a namespace of another account: the operator assumes its role (sts:AssumeRole, in this
+    # policy); what it then calls there is authorized by that role's own policy
+    role = aws.create_role(OTHER_ACCOUNT, PLACEHOLDERS["<REGISTRY_ROLE_NAME>"])
+    tenant = f"{ns}-tenant"
+    kube.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": tenant, "annotations": {"registry.mlops.dev/aws-role-arn": role}},
+        }
+    )
+    kube.create(resource("ModelPackageGroup", "churn", {}), namespace=tenant)
+    wait_ready(kube, "mpg", "churn", tenant, operator)
+    kube.delete("mpg", "churn", namespace=tenant)
+    kube.wait_gone("mpg", "churn", namespace=tenant, timeout=30)
+    kube.delete("namespaces", tenant)
+    assert any(c.account == OTHER_ACCOUNT for c in recorder.calls), "nothing was called in the role's account"
+
+    calls = [c for c in recorder.calls if c.account == PLACEHOLDERS["<ACCOUNT_ID>"]]
     operations = {c.operation for c in calls}
     # the filter kept the operator's calls, and the lifecycle exercised what it should
     for expected in (
+        "AssumeRole",
         "CreateModelPackageGroup",
         "UpdateModelPackage",
         "CreateModel",
         "DeleteModel",
         "AddTags",
+        "PutModelPackageGroupPolicy",
+        "DeleteModelPackageGroupPolicy",
     ):
         assert expected in operations, f"the lifecycle made no {expected}: {sorted(operations)}"
     assert {"CopyObject", "HeadObject"} <= operations, sorted(operations)

@@ -64,10 +64,12 @@ def test_metrics_count_reconciles_objects_sagemaker_requests_and_copies(kube, ku
         assert sample(samples, "objects", kind=kind, condition="Ready") == 1
         assert sample(samples, "objects", kind=kind, condition="Stalled") == 0
     assert sample(samples, "objects", kind="Model", condition="Ready") == 0
-    # the registry's own request counters, equal to what the SageMaker endpoint received
-    assert sample(samples, "sagemaker_requests_total", operation="CreateModelPackageGroup") == 1
+    # the registry's own request counters, equal to what the SageMaker endpoint received, per
+    # AWS account and region (the operator's own here)
+    here = {"account": aws.account_id, "region": aws.region}
+    assert sample(samples, "sagemaker_requests_total", operation="CreateModelPackageGroup", **here) == 1
     assert (
-        sample(samples, "sagemaker_requests_total", operation="CreateModelPackage")
+        sample(samples, "sagemaker_requests_total", operation="CreateModelPackage", **here)
         == aws.count("CreateModelPackage")
         == 1
     )
@@ -78,6 +80,7 @@ def test_metrics_count_reconciles_objects_sagemaker_requests_and_copies(kube, ku
             "sagemaker_errors_total",
             operation="DescribeModelPackageGroup",
             code="ValidationException",
+            **here,
         )
         >= 1
     )
@@ -101,4 +104,4 @@ def test_metrics_count_reconciles_objects_sagemaker_requests_and_copies(kube, ku
         == 0
     )
     assert sample(samples, "objects", kind="ModelPackageGroup", condition="Ready") == 1
-    assert sample(samples, "sagemaker_requests_total", operation="DeleteModelPackage") >= 1
+    assert sample(samples, "sagemaker_requests_total", operation="DeleteModelPackage", **here) >= 1

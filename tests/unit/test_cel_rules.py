@@ -473,3 +473,40 @@ def test_model_card_content_keeps_any_json_object() -> None:
     obj["spec"]["modelCard"]["modelCardContent"]["a_future_section"] = {"nested": [1, {"x": None}]}
     assert crd_validation.prune(crd("ModelPackage"), obj) == obj
     assert causes(obj) == []
+
+
+# --- spec.region -------------------------------------------------------------------------------
+
+REGION_IMMUTABLE = "region is immutable"
+
+
+@pytest.mark.parametrize("name", ["modelpackagegroup.yaml", PACKAGE, "model-pipeline.yaml"])
+def test_region_cannot_be_set_changed_or_removed_after_creation(name: str) -> None:
+    unset = sample(name)
+    unset["spec"].pop("region", None)
+    chosen = copy.deepcopy(unset)
+    chosen["spec"]["region"] = "eu-west-1"
+    assert causes(chosen) == [], "a new object chooses its region"
+    rejected(chosen, REGION_IMMUTABLE, "spec.region", old=unset)  # added later
+    moved = copy.deepcopy(chosen)
+    moved["spec"]["region"] = "us-west-2"
+    rejected(moved, REGION_IMMUTABLE, "spec.region", old=chosen)  # changed
+    rejected(unset, REGION_IMMUTABLE, "spec.region", old=chosen)  # removed
+    assert causes(copy.deepcopy(chosen), old=chosen) == []
+    assert causes(copy.deepcopy(unset), old=unset) == []
+
+
+@pytest.mark.parametrize(
+    "region", ["us-east-2", "eu-central-1", "ap-southeast-3", "us-gov-west-1", "cn-north-1"]
+)
+def test_region_names_are_admitted(region: str) -> None:
+    obj = sample("modelpackagegroup.yaml")
+    obj["spec"]["region"] = region
+    assert causes(obj) == []
+
+
+@pytest.mark.parametrize("region", ["Europe", "eu_west_1", "eu-west", "EU-WEST-1", "us-east-2 ", ""])
+def test_other_region_values_are_refused_naming_the_field(region: str) -> None:
+    obj = sample("modelpackagegroup.yaml")
+    obj["spec"]["region"] = region
+    assert "spec.region" in {c["field"] for c in causes(obj)}

@@ -194,6 +194,9 @@ def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
 def test_a_model_as_the_spec_asks_is_adopted(ctx, package_name):
     """A crash between CreateModel and the status write leaves the same situation: the model
     is exactly what the spec asks for, so it is taken on, not refused."""
+    # the package named (requireApprovedPackage reads its approval in SageMaker)
+    ctx.registry.create_group({"ModelPackageGroupName": "churn"})
+    ctx.registry.create_package({"ModelPackageGroupName": "churn", "ModelApprovalStatus": "Approved"})
     ctx.registry.create_model(
         {
             "ModelName": "churn",

@@ -416,9 +416,9 @@ class GroupsAsked(FakeRegistry):
         self.groups_asked.append(("list_packages", group))
         return super().list_packages(group)
 
-    def find_package(self, group, marks):
+    def find_package(self, group, marks, recorded=None):
         self.groups_asked.append(("find_package", group))
-        return super().find_package(group, marks)
+        return super().find_package(group, marks, recorded)
 
 
 def test_a_group_shared_from_another_account_is_addressed_by_its_arn():
@@ -627,6 +627,18 @@ def test_an_approval_change_does_not_read_tags_it_left_alone(ctx, lookup):
     failed = {**final.status, "conditions": [{"type": "Ready", "status": "False"}]}
     converge(ctx, lookup, retagged, status=handled(failed, retagged), generation=3)
     assert ctx.registry.tags[final.status["arn"]] == {"team": "fraud"}
+
+
+@pytest.mark.parametrize("audit", [False, True])
+def test_a_resync_says_nothing_of_an_approval_sagemaker_does_not_report(ctx, lookup, audit):
+    """A version registered without an approval: SageMaker may report none back (its default),
+    which is not a change to announce at every resync."""
+    ready = converge(ctx, lookup, spec())[-1]
+    package_of(ctx).pop("ModelApprovalStatus", None)
+    status = {k: v for k, v in ready.status.items() if k != "modelApprovalStatus"}  # never reported
+    assert status["approvalHistory"][-1]["modelApprovalStatus"] == "PendingManualApproval"
+    again = reconcile(mp.CONTROLLER, spec(), meta(), status, ctx, lookup, resync=True, audit=audit)
+    assert state(again) == ("Ready", "Synced") and "ApprovalChanged" not in reasons(again)
 
 
 def test_applied_again_with_a_new_uid_it_takes_its_version_back_never_a_second(ctx, lookup):

@@ -292,3 +292,17 @@ def test_dependents_are_woken_only_when_what_they_wait_for_changes():
 
     asyncio.run(scenario())
     assert hurried == ["m1"]
+
+
+def test_resyncs_of_objects_applied_together_spread_over_the_period():
+    from model_registry_operator.controllers.wiring import spread_resyncs
+
+    first = spread_resyncs(300.0)
+    delays = [first(body={"metadata": {"uid": f"uid-{i}"}}) for i in range(1000)]
+    assert all(150 <= d < 450 for d in delays)
+    # spread, not together: each tenth of the range holds a share of them
+    tenths = {int((d - 150) // 30) for d in delays}
+    assert tenths == set(range(10))
+    assert first(body={"metadata": {"uid": "uid-7"}}) == delays[7]  # the same in every process
+    # a timer started at once (sharding: an object this replica does not own) stays at once
+    assert spread_resyncs(lambda body, **_: 0.0)(body={"metadata": {"uid": "u"}}) == 0.0

@@ -263,15 +263,19 @@ def test_model_package_fields_without_update_api_are_immutable() -> None:
     spec_fields = set(schema_of("ModelPackage")["properties"]["spec"]["properties"])
     assert immutable == spec_fields - updatable
     # artifacts are Kubernetes-only; fixed because they are the version's model data; an
-    # object adopts one version for its whole life
-    assert immutable == set(IMMUTABLE_FIELDS) | {"artifacts", "modelPackageVersion"}
+    # object adopts one version for its whole life; a version stays in its region
+    assert immutable == set(IMMUTABLE_FIELDS) | {"artifacts", "modelPackageVersion", "region"}
 
 
 def test_group_is_immutable_but_for_tags_and_model_is_mutable_but_for_its_name() -> None:
     immutable = {rule["fieldPath"] for rule in _rules("ModelPackageGroup") if "oldSelf" in rule["rule"]}
-    assert immutable == {".modelPackageGroupName", ".modelPackageGroupDescription"}
-    # a changed Model spec replaces the model, under the same name: the name is its identity
-    assert [rule["fieldPath"] for rule in _rules("Model") if "oldSelf" in rule["rule"]] == [".modelName"]
+    assert immutable == {".modelPackageGroupName", ".modelPackageGroupDescription", ".region"}
+    # a changed Model spec replaces the model, under the same name: the name is its identity;
+    # and every object stays in its region
+    assert [rule["fieldPath"] for rule in _rules("Model") if "oldSelf" in rule["rule"]] == [
+        ".modelName",
+        ".region",
+    ]
 
 
 def test_every_rule_has_a_message_and_cel_stays_bounded() -> None:

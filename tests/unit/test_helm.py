@@ -48,6 +48,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "replicas": {"replicas": 3},
     "namespaces": {"watch": {"allNamespaces": False, "namespaces": ["team-a", "team-b"]}},
     "namespaces-replicas": {"replicas": 2, "watch": {"allNamespaces": False, "namespaces": ["team-a"]}},
+    "sharding": {"replicas": 3, "sharding": {"enabled": True}},
+    "sharding-namespaces": {
+        "replicas": 2,
+        "sharding": {"enabled": True},
+        "watch": {"allNamespaces": False, "namespaces": ["team-a"]},
+    },
     "servicemonitor": {"metrics": {"serviceMonitor": {"enabled": True, "labels": {"release": "prometheus"}}}},
     "irsa": {"serviceAccount": {"annotations": {"eks.amazonaws.com/role-arn": IRSA_ROLE}}},
     "metrics-off": {"metrics": {"enabled": False}},
@@ -103,6 +109,8 @@ def test_variants_render_what_they_ask_for(chart):
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",  # leases, for sharding (test_sharded_replicas_...)
+        "RoleBinding",
         "Deployment",
     }
 
@@ -158,6 +166,36 @@ def test_several_replicas_run_with_the_peering_object_they_name(chart, values):
     assert pod_id in container(docs)["env"]  # kopf names each replica in the peering status by it
 
 
+@pytest.mark.parametrize(
+    "values", [VARIANTS["sharding"], VARIANTS["sharding-namespaces"]], ids=["sharding", "sharding-namespaces"]
+)
+def test_sharded_replicas_are_all_active_with_one_shard_each_and_no_peering(chart, values):
+    docs = render(chart, values)
+    operator = container(docs)
+    assert not [a for a in operator["args"] if a.startswith("--peering")]
+    assert not [d for d in docs if d["apiVersion"] == "kopf.dev/v1"]
+    env = {e["name"]: e for e in operator["env"]}
+    assert env["MRO_SHARDS"]["value"] == str(values["replicas"])  # one shard per replica
+    assert env["MRO_SHARD_LEASE_NAME"]["value"] == RELEASE
+    assert env["MRO_SHARD_LEASE_NAMESPACE"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+    assert env["POD_NAME"]["valueFrom"] == {"fieldRef": {"fieldPath": "metadata.name"}}  # the lease holder
+    assert "POD_ID" not in env
+    assert "strategy" not in one(docs, "Deployment")["spec"]  # rolled: a new shard count waits for the old
+    role, binding = one(docs, "Role"), one(docs, "RoleBinding")
+    assert role["metadata"]["namespace"] == NAMESPACE == binding["metadata"]["namespace"]
+    assert role["rules"] == [
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "verbs": ["get", "list", "watch", "create", "update"],
+        }
+    ]
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "model-registry-operator", "namespace": NAMESPACE}
+    ]
+
+
 def test_a_single_replica_is_replaced_not_rolled(chart):
     # without peering, a rolling update would run two operators at once
     docs = render(chart)
@@ -174,6 +212,8 @@ REFUSED = {
     "replicas-a-string": ({"replicas": "two"}, "/replicas"),
     "replicas-negative": ({"replicas": -1}, "/replicas"),
     "replicas-fractional": ({"replicas": 1.5}, "/replicas"),
+    "sharding-a-string": ({"sharding": {"enabled": "yes"}}, "/sharding/enabled"),
+    "sharding-unknown-key": ({"sharding": {"enabled": True, "shards": 4}}, "'shards' not allowed"),
     "no-namespace-to-watch": ({"watch": {"allNamespaces": False}}, "/watch"),
     "namespaces-beside-all": ({"watch": {"namespaces": ["team-a"]}}, "/watch"),
     "namespace-not-a-name": ({"watch": {"allNamespaces": False, "namespaces": ["Team_A"]}}, "/watch"),

@@ -11,7 +11,7 @@ import kopf
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from fakes import FakeRegistry
+from fakes import ACCOUNT, REGION, FakeRegistry
 from model_registry_operator import main as operator_main
 from model_registry_operator.cli import main as cli_main
 from model_registry_operator.cli import metrics_address
@@ -95,17 +95,35 @@ def test_sagemaker_counters_are_read_at_scrape_time(metrics):
         "attempts": {"CreateModelPackageGroup": 3},
         "errors": {("CreateModelPackageGroup", "ThrottlingException"): 2},
     }
-    metrics.watch_sagemaker(lambda: counters)
-    assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup") == 3
+    other = {"calls": {"DescribeModel": 5}, "attempts": {"DescribeModel": 5}, "errors": {}}
+    metrics.watch_sagemaker(lambda: {(ACCOUNT, REGION): counters, ("222222222222", "eu-west-1"): other})
+    here = {"account": ACCOUNT, "region": REGION}
+    assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup", **here) == 3
     counters["attempts"]["CreateModelPackageGroup"] = 4
-    assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup") == 4
-    assert value(metrics, "sagemaker_calls_total", operation="CreateModelPackageGroup") == 1
+    assert value(metrics, "sagemaker_requests_total", operation="CreateModelPackageGroup", **here) == 4
+    assert value(metrics, "sagemaker_calls_total", operation="CreateModelPackageGroup", **here) == 1
     assert (
         value(
-            metrics, "sagemaker_errors_total", operation="CreateModelPackageGroup", code="ThrottlingException"
+            metrics,
+            "sagemaker_errors_total",
+            operation="CreateModelPackageGroup",
+            code="ThrottlingException",
+            **here,
         )
         == 2
     )
+    # per account and region: the other account's calls are its own series
+    assert (
+        value(
+            metrics,
+            "sagemaker_calls_total",
+            operation="DescribeModel",
+            account="222222222222",
+            region="eu-west-1",
+        )
+        == 5
+    )
+    assert value(metrics, "sagemaker_calls_total", operation="DescribeModel", **here) == 0
 
 
 def test_the_sagemaker_registry_counts_failed_requests_by_operation_and_code(monkeypatch):

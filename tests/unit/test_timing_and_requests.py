@@ -142,7 +142,8 @@ def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
 
 def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     """A Model waiting for a referenced package's approval is woken by the package's change:
-    its own retry stretches to half the time waited, at most ten minutes."""
+    its own retry stretches to half the time waited, at most ten minutes; one waiting for a
+    package named by ARN (no object to watch) keeps the two-minute cap."""
     import datetime
 
     from controller_calls import DictLookup, reconcile
@@ -168,3 +169,10 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     by_ref = {"executionRoleArn": role, "primaryContainer": {"modelPackageRef": {"name": "p"}}}
     result = reconcile(model.CONTROLLER, by_ref, Meta("m", "ml", "u", 1), previous, ctx, lookup)
     assert result.status["conditions"][1]["reason"] == "WaitingForApproval" and result.retry == 600
+    ctx.registry.create_group({"ModelPackageGroupName": "g"})
+    arn = ctx.registry.create_package(
+        {"ModelPackageGroupName": "g", "ModelApprovalStatus": "PendingManualApproval"}
+    )
+    by_arn = {"executionRoleArn": role, "primaryContainer": {"modelPackageName": arn}}
+    result = reconcile(model.CONTROLLER, by_arn, Meta("m", "ml", "u", 1), previous, ctx, lookup)
+    assert "WaitingForApproval" in str(result.status["conditions"]) and result.retry == 120

@@ -263,6 +263,23 @@ def botocore_enum(shape_name: str) -> Any:
 TransformInstanceType = botocore_enum("TransformInstanceType")
 ProductionVariantInstanceType = botocore_enum("ProductionVariantInstanceType")
 
+# An AWS region name: us-east-2, eu-central-1, ap-southeast-3, us-gov-west-1, cn-north-1.
+AWS_REGION_PATTERN = r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"
+AwsRegion = Annotated[str, StringConstraints(max_length=32, pattern=anchored(AWS_REGION_PATTERN))]
+REGION_IMMUTABLE = (
+    "the SageMaker object stays in the region it was made in (unset: the operator's region); "
+    "create a new object for another region"
+)
+
+
+def region_field() -> Any:
+    """`spec.region` of every kind: where its SageMaker object is (Kubernetes-only, immutable)."""
+    return kubernetes_only(
+        description="AWS region of the SageMaker object (us-east-2, eu-west-1, ...). Defaults to the operator's "
+        "region (AWS_REGION). Cannot be set, changed or removed once the object exists."
+    )
+
+
 KUBERNETES_NAME_PATTERN = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 KubernetesName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=anchored(KUBERNETES_NAME_PATTERN))

@@ -43,6 +43,9 @@ KEPT_KEYWORDS = (
     "maxProperties",
     "x-kubernetes-list-type",
     "x-kubernetes-list-map-keys",
+    # set by a type itself: an object with declared properties that keeps its other keys as
+    # written (the group's resource policy), or a node of any JSON (its Statement)
+    "x-kubernetes-preserve-unknown-fields",
     VALIDATIONS,
 )
 

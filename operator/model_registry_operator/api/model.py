@@ -11,7 +11,9 @@ from pydantic import ConfigDict, Field, model_validator
 
 from .cel import at_most_one_of, immutable, rule, validations
 from .common import (
+    REGION_IMMUTABLE,
     ApiModel,
+    AwsRegion,
     CommonStatus,
     ContainerHostname,
     ContainerImage,
@@ -26,6 +28,7 @@ from .common import (
     api_string,
     kubernetes_only,
     lookaround_pattern,
+    region_field,
 )
 
 
@@ -134,6 +137,7 @@ class ModelSpec(ApiModel):
                 CONTAINER_CHOICE_MESSAGE,
             ),
             immutable("modelName", MODEL_NAME_IMMUTABLE),
+            immutable("region", REGION_IMMUTABLE),
         )
     )
 
@@ -153,8 +157,10 @@ class ModelSpec(ApiModel):
     tags: OwnedTagList | None = None
     requireApprovedPackage: bool = kubernetes_only(
         True,
-        description="Wait until every referenced ModelPackage is Approved before creating the model.",
+        description="Wait until every package the containers use is Approved before creating the model: a "
+        "modelPackageRef's ModelPackage, or a modelPackageName's package (also another account's), read in SageMaker.",
     )
+    region: AwsRegion | None = region_field()
     deletionPolicy: DeletionPolicy | None = kubernetes_only(
         description="Delete the model in SageMaker when this object is deleted (Delete) or keep it (Retain). "
         "Defaults to the operator's setting."

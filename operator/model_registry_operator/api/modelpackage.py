@@ -10,9 +10,11 @@ from pydantic import ConfigDict, Field, StringConstraints, field_validator, mode
 
 from .cel import at_most_one_of, exactly_one_of, immutable, rule, validations
 from .common import (
+    REGION_IMMUTABLE,
     RESERVED_KEY_PREFIX,
     UNBOUNDED_LIST_MAX,
     ApiModel,
+    AwsRegion,
     CommonStatus,
     CompressionType,
     ContainerHostname,
@@ -40,6 +42,7 @@ from .common import (
     json_document,
     kubernetes_only,
     lookaround_pattern,
+    region_field,
 )
 
 # --- Artifacts (Kubernetes-only: files the operator packs into the registry's bucket) -------
@@ -504,6 +507,7 @@ class ModelPackageSpec(ApiModel):
             *(immutable(field, NO_UPDATE_API) for field in IMMUTABLE_FIELDS),
             immutable("artifacts", ARTIFACTS_FIXED),
             immutable("modelPackageVersion", ADOPT_ONE_VERSION),
+            immutable("region", REGION_IMMUTABLE),
             rule(
                 "!has(self.modelPackageVersion) || !has(self.modelPackageName)",
                 ADOPT_IN_A_GROUP,
@@ -596,6 +600,7 @@ class ModelPackageSpec(ApiModel):
         description="Model files the operator copies into the registry's bucket before registering.",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
+    region: AwsRegion | None = region_field()
     deletionPolicy: DeletionPolicy | None = kubernetes_only(
         description="Delete the package in SageMaker when this object is deleted (Delete) or keep it (Retain). "
         "Defaults to the operator's setting."

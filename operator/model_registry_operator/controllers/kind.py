@@ -17,12 +17,13 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
+from ..accounts import arn_account, arn_region
 from ..api import KINDS, format_validation_error
 from ..api.common import ApiModel, DeletionPolicy
 from ..errors import ReconcileError, RetryableError
 from ..reasons import Reason
 from ..timing import FAILED_DELETE_RETRY_DELAY
-from .call import Call, Result, Stop, carried
+from .call import Call, Event, Result, Stop, carried
 from .conditions import Outcome
 from .context import Context
 
@@ -45,6 +46,9 @@ class Kind(Generic[SpecT]):
     # the objects of other kinds in its namespace a raw spec waits for: [(kind, name)]; their
     # changes wake this object (wiring.py) instead of a timer
     references: Callable[[dict[str, Any]], list[tuple[str, str]]] | None = None
+    # the account a raw spec puts the SageMaker object in whatever its namespace's account is
+    # (a version registered in a group another account shares by ARN); None: its namespace's
+    spec_account: Callable[[dict[str, Any]], str | None] | None = None
 
     @property
     def plural(self) -> str:
@@ -53,7 +57,12 @@ class Kind(Generic[SpecT]):
     def reconcile(self, call: Call, ctx: Context) -> Result:
         self._start(call, ctx)
         try:
-            return self.reconcile_steps(call, self.parse(call), ctx)
+            spec = self.parse(call)
+            ctx = ctx.scoped(call, self.region(call))
+            moved = self.account_changed(call, ctx)
+            if moved is not None:
+                raise Stop(Outcome.stalled(Reason.ACCOUNT_CHANGED, moved))
+            return self.reconcile_steps(call, spec, ctx)
         except Stop as stop:
             return call.finish(
                 stop.outcome, retry=stop.delay, short=stop.short, patient=stop.patient, woken=stop.woken
@@ -68,6 +77,9 @@ class Kind(Generic[SpecT]):
     def delete(self, call: Call, ctx: Context) -> Result:
         self._start(call, ctx)
         try:
+            ctx = ctx.scoped(call, self.region(call, deleting=True))
+            if self.account_changed(call, ctx) is not None:
+                return call.unchanged(Event.warning(Reason.ACCOUNT_CHANGED, self.left_behind(call, ctx)))
             return self.delete_steps(call, ctx)
         except Stop as stop:
             return call.finish(
@@ -93,6 +105,55 @@ class Kind(Generic[SpecT]):
                     f"The {self.name} spec is invalid, fix it: {format_validation_error(err)}",
                 )
             ) from None
+
+    def region(self, call: Call, deleting: bool = False) -> str | None:
+        """The object's region: spec.region; else the region of what it made (status.arn), so
+        that an object stays where it is when the operator's region changes; else None (the
+        operator's). A spec.region that differs from what was made (possible only with a CRD
+        without the immutability rule) is Stalled/InvalidSpec; a delete goes where it was made."""
+        wanted = call.raw_spec.get("region")
+        made = arn_region(call.previous.get("arn"))
+        if isinstance(wanted, str) and wanted and not (deleting and made):
+            if made is not None and made != wanted:
+                raise Stop(
+                    Outcome.stalled(
+                        Reason.INVALID_SPEC,
+                        f"spec.region is {wanted}, but this {self.name}'s SageMaker object {call.previous['arn']} is "
+                        f"in {made}: an object cannot move to another region. Set spec.region back to {made}, or "
+                        f"create a new {self.name} for {wanted}.",
+                    )
+                )
+            return wanted
+        return made
+
+    def account_changed(self, call: Call, ctx: Context) -> str | None:
+        """Why the object may not go on in `ctx`'s account (a message), or None: its
+        SageMaker object (status.arn) is in another account than its namespace maps to now
+        (the role annotation was added, changed or removed after it was made)."""
+        arn = call.previous.get("arn")
+        made, now = arn_account(arn), ctx.account
+        if made is None or now is None or made == now:
+            return None
+        if self.spec_account is not None and self.spec_account(call.raw_spec) == made:
+            return None  # its group is another account's, shared with this one: it stays there
+        assert ctx.target is not None
+        return (
+            f"This {self.name}'s SageMaker object {arn} is in AWS account {made}, but {ctx.target.describe(call.meta.namespace)}. "
+            f"Nothing is made in account {now} for it behind your back: to keep managing {arn}, map namespace "
+            f"{call.meta.namespace} back to account {made} (its registry.mlops.dev/aws-role-arn annotation); to move it, "
+            f"delete this {self.name} (its SageMaker object in account {made} is left as it is) and create it again."
+        )
+
+    def left_behind(self, call: Call, ctx: Context) -> str:
+        """The Warning of a delete whose SageMaker object is in an account the namespace no
+        longer maps to: nothing is deleted in either account."""
+        arn = call.previous.get("arn")
+        assert ctx.target is not None
+        return (
+            f"{arn} is in AWS account {arn_account(arn)}, but {ctx.target.describe(call.meta.namespace)}: the "
+            f"operator deletes nothing in an account the namespace no longer maps to and left it untouched; "
+            f"delete it in account {arn_account(arn)} if it is no longer needed."
+        )
 
     def _start(self, call: Call, ctx: Context) -> None:
         call.fields = carried(call.previous, *self.status_fields)

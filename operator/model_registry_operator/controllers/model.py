@@ -23,8 +23,10 @@ import copy
 from typing import Any
 
 from .. import GROUP
+from ..accounts import arn_region
 from ..api import ModelSpec
 from ..api.model import ContainerDefinition
+from ..errors import TerminalError
 from ..identity import Claim, Ownership
 from ..reasons import EventReason, Reason
 from ..registry.base import Shape, not_deletable, with_marks
@@ -102,7 +104,51 @@ def kept_package(call: Call, index: int) -> str | None:
     return str(recorded) if recorded else None
 
 
-def resolved_request(spec: ModelSpec, call: Call) -> tuple[Shape, dict[str, Any], list[str]]:
+def check_named_package(name: str, path: str, call: Call, ctx: Context, index: int) -> None:
+    """requireApprovedPackage for a package named by name or ARN (`modelPackageName`): not this
+    cluster's, possibly another account's shared through its group's resource policy, so
+    SageMaker is asked (DescribeModelPackage with this object's credentials) and the wait is a
+    timer (no object to watch). Once a model is made from it, it is not asked again: as for a
+    referenced package, the model is kept whatever happens to the package later."""
+    if kept_package(call, index) == name:
+        return
+    try:
+        package = ctx.registry.describe_package(name)
+    except TerminalError as err:
+        if err.reason != Reason.ACCESS_DENIED:
+            raise
+        raise Stop(
+            Outcome.stalled(
+                err.reason,
+                f"Reading model package {name} ({path}.modelPackageName) was refused. For a package in another "
+                "account, that account's model package group needs a resource policy allowing this account "
+                f"sagemaker:DescribeModelPackage; else grant it to the operator's role. {err.message}",
+            )
+        ) from None
+    if package is None:
+        raise Waiting(
+            Outcome.reconciling(
+                Reason.WAITING_FOR_PACKAGE,
+                f"Model package {name} ({path}.modelPackageName) does not exist in SageMaker, or is in an "
+                "account that does not share it with this one; create or share it, or correct the name.",
+            ),
+            WAIT_FOR_PACKAGE_DELAY,
+        )
+    # an unversioned package has no approval (CreateModelPackage: it "does not apply")
+    approval = package.get("ModelApprovalStatus")
+    if package.get("ModelPackageGroupName") and approval != "Approved":
+        raise Waiting(
+            Outcome.reconciling(
+                Reason.WAITING_FOR_APPROVAL,
+                f"Waiting for model package {name} ({path}.modelPackageName) to be Approved (it is "
+                f"{approval or 'not approved'}); approve it where it is registered or set "
+                "spec.requireApprovedPackage to false.",
+            ),
+            WAIT_FOR_PACKAGE_DELAY,
+        )
+
+
+def resolved_request(spec: ModelSpec, call: Call, ctx: Context) -> tuple[Shape, dict[str, Any], list[str]]:
     """(the CreateModel request with references resolved, the status fields naming them,
     notices about packages that no longer qualify)."""
     request = to_api(spec)
@@ -122,14 +168,34 @@ def resolved_request(spec: ModelSpec, call: Call) -> tuple[Shape, dict[str, Any]
         entry = {"containerHostname": container.containerHostname}
         if container.modelPackageRef is not None:
             arn, notice = resolve_package(container.modelPackageRef.name, path, require_approved, call, index)
+            same_region(arn, f"{path}.modelPackageRef", ctx)
             container_request["ModelPackageName"] = arn
             entry["modelPackageName"] = arn
             if notice:
                 notices.append(notice)
         elif container.modelPackageName:
+            same_region(container.modelPackageName, f"{path}.modelPackageName", ctx)
+            if require_approved:
+                check_named_package(container.modelPackageName, path, call, ctx, index)
             entry["modelPackageName"] = container.modelPackageName
         resolved.append({k: v for k, v in entry.items() if v})
     return request_for("CreateModel", request), {"containers": resolved}, notices
+
+
+def same_region(package: str, path: str, ctx: Context) -> None:
+    """SageMaker makes a model only from a package of its own region: a package (by ARN) in
+    another is Stalled, naming both."""
+    region = arn_region(package)
+    if ctx.region is None or region is None or region == ctx.region:
+        return
+    raise Stop(
+        Outcome.stalled(
+            Reason.INVALID_SPEC,
+            f"{path}: model package {package} is in region {region}, but this Model is in region {ctx.region} "
+            "(spec.region, else the operator's) and SageMaker makes a model only from a package of its own "
+            f"region. Use a package registered in {ctx.region}, or create this Model again with spec.region: {region}.",
+        )
+    )
 
 
 def model_name_of(arn: str | None) -> str | None:
@@ -179,7 +245,7 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     3. replace it when the spec changed (SageMaker has no UpdateModel), or adopt a matching one;
     4. delete the old name's model after a rename;
     5. create it when absent, else sync its tags."""
-    request, resolved, notices = resolved_request(spec, call)
+    request, resolved, notices = resolved_request(spec, call, ctx)
     plan = Plan(call, request)
     observed = ctx.registry.describe_model(plan.name)
     current_tags: dict[str, str] = {}

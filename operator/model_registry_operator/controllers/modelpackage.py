@@ -3,11 +3,12 @@
 One reconcile for create, update, resume and resync:
 1. parse the spec (an invalid one is Stalled/InvalidSpec with no SageMaker call);
 2. resolve the group (wait, Reconciling/WaitingForGroup, until a referenced group is Ready);
-3. observe: the version this object made (status.arn, or looked up by the owner UID marker
-   in CustomerMetadataProperties before any create: a crash between CreateModelPackage and
-   the status write never makes a second version), through the shared per-group listing
-   on resync and while waiting for completion, through DescribeModelPackage on changes;
-4. create it when absent (deterministic ClientToken from the UID), or wait through
+3. observe: the version this object made (status.arn, or looked up by its identity mark in
+   CustomerMetadataProperties before any create, in the registry's identity index: a crash
+   between CreateModelPackage and the status write, or a re-apply, never makes a second
+   version), through the shared per-group listing on resync and while waiting for
+   completion, through DescribeModelPackage on changes;
+4. create it when absent (deterministic ClientToken from the identity and request), or wait through
    Pending/InProgress, or report Failed as Stalled with SageMaker's reason;
 5. apply what differs with UpdateModelPackage: approval (only when the spec sets it),
    approval description, customer metadata (removed keys removed), additional inference
@@ -25,20 +26,21 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Protocol, runtime_checkable
 
+from ..accounts import arn_account, arn_region
 from ..api import ModelPackageSpec
 from ..api.common import api_member_name
 from ..api.modelpackage import APPROVAL_HISTORY_MAX, GROUP_CHOICE, IMMUTABLE_FIELDS
 from ..artifacts.sizes import size_text
 from ..errors import TerminalError
-from ..identity import MARKER_KEYS, Claim, Ownership
+from ..identity import MARKER_KEYS, Claim, Identity, Ownership
 from ..reasons import FIXED_IN_ARTIFACTS, EventReason, Reason
 from ..registry import client_token_for
 from ..registry.base import Shape
 from ..registry.requests import group_name_of, is_subset, request_for, tag_map, to_api
 from ..timing import (
-    COMPLETION_LISTING_MAX_AGE,
     SOURCE_STALL_AFTER,
     WAIT_FOR_ADOPTED_VERSION_DELAY,
     WAIT_FOR_GROUP_DELAY,
@@ -49,7 +51,7 @@ from .call import Call, Event, Meta, Result, Stop, Waiting, rfc3339
 from .conditions import Outcome, is_ready
 from .context import Context
 from .kind import Kind
-from .tags import adopted
+from .tags import adopted, older_than
 
 FIELDS = (
     "arn",
@@ -76,11 +78,12 @@ ADOPTED_IMMUTABLE_MEMBERS = tuple(
 OTHER_UPDATABLE = ("InferenceSpecification", "SourceUri", "ModelCard", "ModelLifeCycle")
 
 
-def resolve_group(call: Call, spec: ModelPackageSpec) -> str | None:
+def resolve_group(call: Call, spec: ModelPackageSpec, region: str | None = None) -> str | None:
     """How SageMaker is told the group of a versioned package (None: an unversioned one): a
     referenced group by its name, the one its own controller lists it by; a named group as
     the spec gives it, since an ARN may name a group shared from another account, which its
-    bare name would look for in the operator's own."""
+    bare name would look for in the operator's own. A referenced group in another region
+    than the package's (`region`) is Stalled, naming both."""
     if spec.modelPackageGroupRef is None:
         return spec.modelPackageGroupName or None
     ref = spec.modelPackageGroupRef.name
@@ -118,6 +121,17 @@ def resolve_group(call: Call, spec: ModelPackageSpec) -> str | None:
             ),
             WAIT_FOR_GROUP_DELAY,
             short=True,
+        )
+    group_region = arn_region(group_status["arn"])
+    if region is not None and group_region is not None and group_region != region:
+        raise Stop(
+            Outcome.stalled(
+                Reason.INVALID_SPEC,
+                f"spec.modelPackageGroupRef: ModelPackageGroup {ref} is in region {group_region}, but this "
+                f"ModelPackage is in region {region} (spec.region, else the operator's); a version is registered "
+                f"in its group's region. Create this ModelPackage again with spec.region: {group_region}, or "
+                f"reference a group in {region}.",
+            )
         )
     return group_name_of(group_status["arn"])
 
@@ -253,7 +267,7 @@ def reconcile(call: Call, spec: ModelPackageSpec, ctx: Context) -> Result:
        or report Failed as Stalled with SageMaker's reason;
     4. apply what differs with UpdateModelPackage, and the tags;
     5. report an approval changed in SageMaker when the spec leaves approval to others."""
-    group = resolve_group(call, spec)
+    group = resolve_group(call, spec, ctx.region)
     adopting = spec.modelPackageVersion is not None
     desired = desired_request(spec, call.meta, group, ctx)
     # a resync reads the shared group listing, which carries approval and status only; an
@@ -276,12 +290,28 @@ def reconcile(call: Call, spec: ModelPackageSpec, ctx: Context) -> Result:
     update = apply_updates(call, spec, ctx, group, desired, observed, full, changed_by)
     # a change that left the tags alone (an approval) lists none
     tags_done = not call.resync and call.done_as_now("tags")
+    tags_done = tags_done or (not spec.tags and recovered(call, observed))
     if full and not tags_done and (spec.tags or (call.spec_changed and not adopting)):
         sync_tags(call, ctx, desired, keep_others=adopting)
     if not update and not spec.modelApprovalStatus:
         report_approval_changed_elsewhere(call, changed_by)
     how = "adopted" if adopting else "registered"
     return call.finish(Outcome.ready(Reason.SYNCED, f"{call.fields['arn']} is {how} and matches the spec."))
+
+
+def recovered(call: Call, observed: Shape) -> bool:
+    """The version was found (not recorded in status) and made by this object's own create
+    from this very spec, before a crash kept it out of status: made since the object was
+    created (tags.older_than, as for the Adopted Event), and the spec never changed. Its tags
+    are as its create left them: none to read back unless the spec sets some."""
+    made, created = observed.get("CreationTime"), call.meta.created
+    return (
+        call.previous.get("arn") is None
+        and call.meta.generation == 1
+        and isinstance(made, datetime.datetime)
+        and created is not None
+        and not older_than(made, created)
+    )
 
 
 def register(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, desired: Shape) -> Result:
@@ -302,7 +332,7 @@ def register(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None
         modelPackageVersion=_version_of(arn) if group else None,
     )
     if group:  # a listing fetched just before the create must not make it look lost
-        ctx.listings.remember(
+        ctx.listings.created(
             group,
             {
                 "ModelPackageArn": arn,
@@ -404,7 +434,8 @@ def recorded_approval(call: Call) -> str | None:
 
 def report_approval_changed_elsewhere(call: Call, changed_by: str | None) -> None:
     was, current = recorded_approval(call), call.fields.get("modelApprovalStatus")
-    if was not in (None, current):
+    # None: SageMaker does not report the default of a version registered without one
+    if current is not None and was not in (None, current):
         by = f" by {changed_by}" if changed_by else ""
         call.events.append(
             Event.normal(
@@ -497,9 +528,10 @@ def observe(
 ) -> tuple[Shape | None, bool]:
     """(what SageMaker has for this object or None, whether it is a full description).
 
-    The version this object made: status.arn, or looked up by the owner UID marker in
-    CustomerMetadataProperties before any create (a crash between CreateModelPackage and the
-    status write never makes a second version); through the shared per-group listing when
+    The version this object made: status.arn, or looked up by its identity (or legacy UID)
+    mark in CustomerMetadataProperties before any create, in the registry's identity index (a
+    crash between CreateModelPackage and the status write never makes a second version, nor a
+    re-apply); through the shared per-group listing when
     `cheap` (a resync) and while waiting for completion, through DescribeModelPackage on changes."""
     meta, status = call.meta, call.previous
     arn = status.get("arn")
@@ -521,23 +553,31 @@ def observe(
                     f"{whose}; choose another modelPackageName.",
                 )
         else:
-            found = ctx.registry.find_package(group, ctx.marks(meta))
+            found = ctx.registry.find_package(group, ctx.marks(meta), lambda: recorded_versions(call, ctx))
             if found is None:
                 return None, True
         what = f"Model package {found.get('ModelPackageArn')}"
         adopted(call, ctx, what, owner_of(found, meta, ctx), found.get("CreationTime"))
         return found, True
-    if group is not None and (cheap or status.get("modelPackageStatus") in (*WAITING_STATES, None)):
-        max_age = None if cheap else COMPLETION_LISTING_MAX_AGE
-        summary = ctx.listings.get(group, max_age=max_age).get(arn)
+    if group is not None and cheap:
+        summary = ctx.listings.get(group).get(arn)
         if summary is not None:
             return summary, False
+    elif group is not None and status.get("modelPackageStatus") in (*WAITING_STATES, None):
+        # being completed: a listing begun since, shared by every fresh version of the account
+        fresh = ctx.listings.fresh(group, arn)
+        if isinstance(fresh, float):
+            state = status.get("modelPackageStatus") or "Pending"
+            message = f"Waiting for SageMaker to complete {arn} ({state})."
+            raise Stop(Outcome.reconciling(Reason(state), message), fresh, short=True)
+        if fresh is not None:
+            return fresh, False
     found = ctx.registry.describe_package(arn)
     if found is None and group is not None:
         # Deleted behind our back. A crash may have kept an earlier re-registration's ARN out
         # of status: look for it by owner before registering again, not by ClientToken alone,
         # whose idempotency window may have passed.
-        found = ctx.registry.find_package(group, ctx.marks(meta))
+        found = ctx.registry.find_package(group, ctx.marks(meta), lambda: recorded_versions(call, ctx))
     return found, True
 
 
@@ -615,7 +655,8 @@ def check_immutable_members(spec: ModelPackageSpec, desired: Shape, observed: Sh
 
 
 def create(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, desired: Shape) -> str:
-    """Copy the artifacts, then CreateModelPackage with a ClientToken derived from the UID."""
+    """Copy the artifacts, then CreateModelPackage with a ClientToken derived from the identity
+    and the request (the same request gives the same ARN, from any process or object UID)."""
     lost = call.previous.get("arn")  # registered before, since deleted in SageMaker
     if spec.artifacts:
         call.fields["artifacts"] = copy_artifacts(spec, call, ctx)
@@ -625,7 +666,7 @@ def create(call: Call, spec: ModelPackageSpec, ctx: Context, group: str | None, 
     # the model group ... you cannot supply a tag argument"): they are added once it exists.
     later_tags = request.pop("Tags", None) if group else None
     # A new token only to deliberately register again a version deleted behind our back.
-    request["ClientToken"] = client_token_for(call.meta.uid, lost or "")
+    request["ClientToken"] = client_token_for(str(ctx.identity(call.meta)), lost or "", request)
     arn = ctx.registry.create_package(request)
     if later_tags:
         ctx.registry.sync_tags(arn, tag_map(later_tags))
@@ -679,8 +720,9 @@ def copy_artifacts(spec: ModelPackageSpec, call: Call, ctx: Context) -> list[dic
     if ctx.copy_artifacts is None or not ctx.settings.artifact_bucket:
         raise TerminalError(
             Reason.ARTIFACT_BUCKET_NOT_CONFIGURED,
-            "spec.artifacts needs an artifact bucket: start the "
-            "operator with --artifact-bucket or MRO_ARTIFACT_BUCKET.",
+            "spec.artifacts needs an artifact bucket: start the operator with --artifact-bucket or "
+            "MRO_ARTIFACT_BUCKET, or name one in the namespace's registry.mlops.dev/artifact-bucket annotation "
+            "(the only way for a namespace whose objects are in another account: registry.mlops.dev/aws-role-arn).",
         )
     meta = call.meta
     prefix = "/".join(p for p in (ctx.settings.artifact_prefix, meta.namespace, meta.name, meta.uid) if p)
@@ -794,8 +836,34 @@ def _find_unrecorded(call: Call, ctx: Context) -> str | None:
         group = group_name_of(arn or (referenced.get("spec") or {}).get("modelPackageGroupName") or ref)
     if not group:
         return None
-    found = ctx.registry.find_package(group, ctx.marks(meta))
+    found = ctx.registry.find_package(group, ctx.marks(meta), lambda: recorded_versions(call, ctx))
     return found["ModelPackageArn"] if found else None
+
+
+@runtime_checkable
+class Scan(Protocol):
+    """A Lookup that can also list every indexed object of a kind (wiring.IndexLookup)."""
+
+    def each(self, kind: str) -> Iterable[tuple[str, str, dict[str, Any]]]: ...
+
+
+def recorded_versions(call: Call, ctx: Context) -> dict[str, str]:
+    """{version ARN: identity} of the versions the other ModelPackages of this cluster
+    registered and record in their status, from the operator's in-memory index (no API call):
+    each carries its object's marks, so the identity index need not describe it to know it is
+    not this object's. Adopted versions (spec.modelPackageVersion) are left out: they may
+    carry any mark. Asked only when a lookup meets versions whose marks are unknown."""
+    if not isinstance(call.lookup, Scan):
+        return {}
+    me = (call.meta.namespace, call.meta.name)
+    recorded: dict[str, str] = {}
+    for namespace, name, obj in call.lookup.each("ModelPackage"):
+        arn = (obj.get("status") or {}).get("arn")
+        adopted_elsewhere = (obj.get("spec") or {}).get("modelPackageVersion") is not None
+        if not arn or (namespace, name) == me or adopted_elsewhere:
+            continue
+        recorded[str(arn)] = str(Identity(ctx.settings.instance, namespace, name))
+    return recorded
 
 
 def _version_of(arn: str) -> int | None:
@@ -817,4 +885,7 @@ CONTROLLER = Kind(
         for ref in [raw_spec.get("modelPackageGroupRef")]
         if isinstance(ref, dict) and isinstance(ref.get("name"), str)
     ],
+    # a version registered in a group another account shares (modelPackageGroupName: its ARN)
+    # is in that account, whichever account the namespace maps to
+    spec_account=lambda raw_spec: arn_account(raw_spec.get("modelPackageGroupName")),
 )

@@ -10,14 +10,26 @@ Group names are account-wide, objects namespaced: the group carries an owner tag
 Stalled/AlreadyExists and never touched; an untagged one (made by hand, in Studio, or by an
 operator version before owner tags) is adopted and tagged, quietly when status.arn already
 records it. The tags listed for tag sync are the ones the owner is read from: no extra call.
+
+The group's resource policy (spec.resourcePolicy, e.g. sharing it with other accounts) is the
+spec's once the spec sets one: put when the group has none or another (compared as parsed
+JSON), read again on every reconcile and resync of a group whose spec sets one (groups are
+few: one GetModelPackageGroupPolicy each per resync period), so a change made in SageMaker is
+put back. status.resourcePolicy records that the operator set it: removing the field then
+deletes the policy. A group whose spec never set one is not read, and a policy someone else
+put on it (an adopted group) is left alone.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
+from collections.abc import Mapping
+from typing import Any
 
 from ..api import ModelPackageGroupSpec
-from ..errors import ReconcileError
+from ..api.common import json_text
+from ..errors import ReconcileError, TerminalError
 from ..identity import Claim, Ownership
 from ..reasons import EventReason, Reason
 from ..registry.base import Shape, not_deletable, with_marks
@@ -35,7 +47,8 @@ from .context import Context
 from .kind import Kind
 from .tags import adopted, sync_owned_tags
 
-FIELDS = ("arn", "modelPackageGroupStatus", "creationTime")
+FIELDS = ("arn", "modelPackageGroupStatus", "creationTime", "resourcePolicy")
+APPLIED = "Applied"  # status.resourcePolicy: the operator put spec.resourcePolicy on the group
 GROUP_STATES = frozenset({Reason.PENDING, Reason.IN_PROGRESS, Reason.DELETING})
 VERSIONS_NAMED = 3  # remaining versions named in the Stalled message
 
@@ -60,6 +73,9 @@ def reconcile(call: Call, spec: ModelPackageGroupSpec, ctx: Context) -> Result:
             WAIT_FOR_GROUP_TO_APPEAR_DELAY,
             short=True,
         )
+    if (observed.get("ModelPackageGroupStatus") or "Completed") == "Completed":
+        record(call, observed)  # a refused policy stalls with the group recorded
+        sync_policy(call, spec, name, ctx)
     return report(call, name, observed)
 
 
@@ -115,12 +131,78 @@ def claim_and_sync_tags(
     sync_owned_tags(ctx, call, arn, current, desired, f"model package group {name}")
 
 
-def report(call: Call, name: str, observed: Shape) -> Result:
+def sync_policy(call: Call, spec: ModelPackageGroupSpec, name: str, ctx: Context) -> None:
+    """Make the group's resource policy spec.resourcePolicy: one GetModelPackageGroupPolicy, and
+    a Put only when the group has no policy or a different one. Without the field, the policy
+    this object set (status.resourcePolicy) is deleted; any other is left alone. A policy
+    SageMaker refuses is Stalled with its message (ValidationError for a malformed document)."""
+    desired = spec.resourcePolicy
+    if desired is None:
+        if call.fields.get("resourcePolicy") == APPLIED:
+            ctx.registry.delete_group_policy(name)
+            call.fields["resourcePolicy"] = None
+            call.events.append(
+                Event.normal(
+                    EventReason.UPDATED,
+                    f"spec.resourcePolicy was removed: deleted the resource policy of model package group {name}.",
+                )
+            )
+        return
+    current = ctx.registry.get_group_policy(name)
+    if current is not None and same_policy(current, desired):
+        call.fields["resourcePolicy"] = APPLIED
+        return
+    try:
+        ctx.registry.put_group_policy(name, json_text(desired))
+    except TerminalError as err:
+        raise Stop(
+            Outcome.stalled(
+                err.reason,
+                f"spec.resourcePolicy of model package group {name} was not applied: {err.message}",
+            )
+        ) from None
+    call.fields["resourcePolicy"] = APPLIED
+    if call.spec_changed:
+        what = "no resource policy" if current is None else "another resource policy"
+        call.events.append(
+            Event.normal(
+                EventReason.UPDATED,
+                f"Set the resource policy of model package group {name} to spec.resourcePolicy (it had {what}).",
+            )
+        )
+    else:
+        what = "was deleted" if current is None else "was changed"
+        call.events.append(
+            Event.normal(
+                EventReason.DRIFT_CORRECTED,
+                f"The resource policy of model package group {name} {what} in SageMaker; put "
+                "spec.resourcePolicy back.",
+            )
+        )
+
+
+def same_policy(text: str, desired: Mapping[str, Any]) -> bool:
+    """Whether SageMaker's policy text is the document as parsed JSON: key order and whitespace
+    never count. IAM's own equivalences are not applied: a single statement object and a list
+    of it, a string and a one-element list of Action or Resource, an account ID and its root
+    ARN as Principal all differ here. SageMaker is expected to return the text as put; were it to
+    return a normalised form, each reconcile would put the document again (an Event each)."""
+    try:
+        return bool(json.loads(text) == desired)
+    except ValueError:
+        return False
+
+
+def record(call: Call, observed: Shape) -> None:
     call.fields.update(
         arn=observed.get("ModelPackageGroupArn"),
         modelPackageGroupStatus=observed.get("ModelPackageGroupStatus"),
         creationTime=rfc3339(observed.get("CreationTime")),
     )
+
+
+def report(call: Call, name: str, observed: Shape) -> Result:
+    record(call, observed)
     group_status = observed.get("ModelPackageGroupStatus") or "Completed"
     if group_status == "Completed":
         return call.finish(

@@ -27,13 +27,13 @@ import functools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import kopf
 
-from .. import GROUP, VERSION
+from .. import GROUP, VERSION, sharding
 from ..api.common import KOPF_STATUS
 from ..metrics import OperatorMetrics
 from ..reasons import Reason
@@ -45,6 +45,7 @@ from ..timing import (
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
+    resync_phase,
 )
 from .call import Call, Event, Meta, Result
 from .conditions import RECONCILING, Outcome, build_conditions, condition, is_ready
@@ -63,19 +64,30 @@ class ComeBackLater(kopf.TemporaryError):
 
 
 class IndexLookup:
-    """Referenced objects from kopf's in-memory indexes: no API call per lookup."""
+    """Referenced objects from kopf's in-memory indexes: no API call per lookup. A namespace
+    ("Namespace", "", name) is {"metadata": {"name", "annotations"}} with the annotations that
+    say which AWS account its objects use (accounts.py)."""
 
     def __init__(self, indexes: dict[str, Any]):
         self._indexes = indexes
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-        index = self._indexes.get(INDEXES.get(kind, ""))
+        index = self._indexes.get(NAMESPACE_INDEX if kind == "Namespace" else INDEXES.get(kind, ""))
         if index is None:
             return None
         for value in index.get((namespace, name), []):
             entry: dict[str, Any] = value
             return entry
         return None
+
+    def each(self, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Every indexed object of `kind` as (namespace, name, object); kopf keeps the index
+        current meanwhile (each key and store is copied as it is read)."""
+        index = self._indexes.get(INDEXES.get(kind, "")) or {}
+        for key in list(index):
+            store = index.get(key)
+            for value in list(store) if store is not None else []:
+                yield key[0] or "", key[1], value
 
 
 StatusWriter = Callable[[str, str, str, dict[str, Any]], None]  # (plural, namespace, name, status)
@@ -253,6 +265,8 @@ class Runtime:
     # last seen: a change wakes the Models made from it (a package rejected or deleted later)
     seen: dict[tuple[str, str, str], tuple[bool, bool, str | None]] = field(default_factory=dict)
     wakes: set[asyncio.Task[None]] = field(default_factory=set)  # running, kept from the GC
+    # several replicas sharing the work (sharding.py): which objects are this replica's; None: all
+    shards: sharding.Sharding | None = None
 
     def attempt(self, meta: Meta) -> int:
         """How many reconciles of this object's current generation failed in a row."""
@@ -311,15 +325,26 @@ class KindHandlers:
     def register(self, reg: kopf.OperatorRegistry) -> None:
         resource = (GROUP, VERSION, self.kind.plural)
         create_id, update_id, resume_id = CHANGE_HANDLERS
-        on_change = kopf.on.resume(*resource, id=resume_id, registry=reg)(self.on_change)
-        on_change = kopf.on.create(*resource, id=create_id, registry=reg)(on_change)
-        kopf.on.update(*resource, id=update_id, field="spec", registry=reg)(on_change)
+        # Sharded: every handler filtered to this replica's objects, with what kopf needs besides
+        # (sharding.py); unsharded: no filter, the handlers themselves.
+        shard = sharding.plan(self.runtime.shards, self)
+        on_change = shard.change(self.on_change)
+        kopf.on.resume(*resource, id=resume_id, when=shard.owned, registry=reg)(on_change)
+        kopf.on.create(*resource, id=create_id, when=shard.owned, registry=reg)(on_change)
+        kopf.on.update(*resource, id=update_id, field="spec", when=shard.owned, registry=reg)(on_change)
         interval = self.ctx.settings.resync_seconds
-        kopf.timer(*resource, id="resync", interval=interval, initial_delay=interval, registry=reg)(
-            self.on_resync
+        kopf.timer(
+            *resource,
+            id="resync",
+            interval=interval,
+            initial_delay=spread_resyncs(shard.initial_delay(interval)),
+            when=shard.kept,
+            registry=reg,
+        )(shard.resync(self.on_resync))
+        kopf.on.delete(*resource, id="delete", when=shard.deletable, registry=reg)(
+            shard.delete(self.on_delete)
         )
-        kopf.on.delete(*resource, id="delete", registry=reg)(self.on_delete)
-        kopf.on.event(*resource, id="metrics", registry=reg)(self.on_event)
+        kopf.on.event(*resource, id="metrics", registry=reg)(shard.event(self.on_event))
         if self.kind.name in INDEXES:
             kopf.index(*resource, id=INDEXES[self.kind.name], registry=reg)(index_entry)
         if self.kind.references is not None:
@@ -646,6 +671,18 @@ def still_delayed(snapshot: dict[str, Any]) -> bool:
     return False
 
 
+def spread_resyncs(initial: float | Callable[..., float]) -> Callable[..., float]:
+    """A resync timer's first wait, scaled per object by timing.resync_phase: the objects
+    applied together (a sync, an operator restart) resync spread over the period, not all at
+    once a period later, where their storm would delay whatever else happens then."""
+
+    def delay(body: Any, **kwargs: Any) -> float:
+        base = initial(body=body, **kwargs) if callable(initial) else initial
+        return base * resync_phase(str(body.get("metadata", {}).get("uid", "")))
+
+    return delay
+
+
 def dependents_index(kind: str) -> str:
     return f"{kind.lower()}_dependents"
 
@@ -688,4 +725,22 @@ def register_all(
     metrics = metrics or OperatorMetrics(CollectorRegistry())
     for kind in (modelpackagegroup.CONTROLLER, modelpackage.CONTROLLER, model.CONTROLLER):
         KindHandlers(kind, ctx, runtime, metrics, runtime.status_writer).register(reg)
+    if ctx.accounts is not None:
+        # kopf starts no handler before every index has its first listing: an object is never
+        # reconciled before its namespace's annotations are known (a namespace created later
+        # and not indexed yet: Context.scoped waits for it). Namespaces are cluster-scoped:
+        # kopf watches them cluster-wide also with -n.
+        kopf.index("v1", "namespaces", id=NAMESPACE_INDEX, registry=reg)(namespace_entry)
     return runtime
+
+
+# kopf index of the namespaces' account annotations (accounts.ANNOTATIONS), for IndexLookup
+NAMESPACE_INDEX = "namespace_index"
+
+
+def namespace_entry(name: str, meta: kopf.Meta, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    """A namespace's annotations that say which AWS account its objects use, nothing else."""
+    from ..accounts import ANNOTATIONS
+
+    annotations = {k: str(v) for k, v in (meta.get("annotations") or {}).items() if k in ANNOTATIONS}
+    return {("", name): {"metadata": {"name": name, "annotations": annotations}}}

@@ -8,7 +8,7 @@ timeouts) or `errors.TerminalError` (validation, access, conflicts) with the API
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from .. import OWNER_UID_KEY as OWNER_UID_KEY
@@ -63,13 +63,21 @@ class Registry(Protocol):
     def describe_group(self, name_or_arn: str) -> Shape | None: ...
     def create_group(self, request: Shape) -> str: ...  # CreateModelPackageGroup request -> ARN
     def delete_group(self, name: str) -> None: ...  # absent is not an error
+    # the group's resource policy: its JSON text as SageMaker returns it, None when it has none
+    # (or the group does not exist)
+    def get_group_policy(self, name: str) -> str | None: ...
+    def put_group_policy(self, name: str, policy_json: str) -> None: ...  # replaces any policy
+    def delete_group_policy(self, name: str) -> None: ...  # no policy (or no group) is not an error
 
     # model packages
     # every ModelPackageSummary of a group, all pages
     def list_packages(self, group: str) -> list[Shape]: ...
     # the DescribeModelPackage shape of the version whose customer metadata carries any of
-    # `marks` (identity.py), or None
-    def find_package(self, group: str, marks: Mapping[str, str]) -> Shape | None: ...
+    # `marks` (identity.py), or None; `recorded`: () -> {ARN: identity} of the versions other
+    # objects' status records (not described to be looked at: their marks are known)
+    def find_package(
+        self, group: str, marks: Mapping[str, str], recorded: Callable[[], Mapping[str, str]] | None = None
+    ) -> Shape | None: ...
     def create_package(
         self, request: Shape
     ) -> str: ...  # CreateModelPackage request (with ClientToken) -> ARN

@@ -1,7 +1,7 @@
 """The registry backend on Amazon SageMaker, with boto3.
 
-One botocore client per registry (one registry per region), created once and shared by all
-threads: botocore clients are thread-safe, their creation is not. Endpoint, credentials and
+One botocore client per registry (one registry per identity and region: accounts.Accounts),
+created once and shared by all threads: botocore clients are thread-safe, their creation is not. Endpoint, credentials and
 region come from boto3's own configuration (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_SAGEMAKER,
 AWS_REGION / AWS_DEFAULT_REGION, the credential chain); retries use botocore's standard
 mode, which backs off with jitter on throttling, 5xx and network errors before anything
@@ -10,6 +10,8 @@ reaches the controller.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import threading
 import uuid
@@ -22,14 +24,21 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from .. import OWNER_UID_KEY
-from ..errors import TerminalError
-from ..identity import IDENTITY_KEY, MARKER_KEYS
-from ..timing import SAGEMAKER_CONNECT_TIMEOUT, SAGEMAKER_MAX_ATTEMPTS, SAGEMAKER_READ_TIMEOUT
+from ..errors import RetryableError, TerminalError
+from ..identity import IDENTITY_KEY
+from ..timing import (
+    IDENTITY_INDEX_MAX_AGE,
+    SAGEMAKER_CONNECT_TIMEOUT,
+    SAGEMAKER_MAX_ATTEMPTS,
+    SAGEMAKER_READ_TIMEOUT,
+)
 from .base import Shape, tag_changes
 from .classify import classify_error, is_not_found
+from .identity_index import IdentityIndex, Recorded, marks_of
+from .ratelimit import limiter_for
 from .requests import tag_map
 
-# Fixed namespace: the same Kubernetes UID gives the same ClientToken in every process.
+# Fixed namespace: the same owner and request give the same ClientToken in every process.
 _CLIENT_TOKEN_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "registry.mlops.dev")
 
 # AddTags and DeleteTags take at most 50 tags or keys per call (botocore's model).
@@ -39,16 +48,27 @@ RetryMode = Literal["legacy", "standard", "adaptive"]
 _T = TypeVar("_T")
 
 
-def client_token_for(uid: str, salt: str | int = "") -> str:
-    """A deterministic CreateModelPackage ClientToken for the object with this UID.
+def client_token_for(owner: str, salt: str | int = "", request: Shape | None = None) -> str:
+    """A deterministic CreateModelPackage ClientToken for what `owner` registers.
 
-    The API wants 1-36 characters of [a-zA-Z0-9-]; a name-based UUID (36 characters) of the
-    UID and salt fits and is the same in every process. Change `salt` only to deliberately
-    create a new version for the same object (for example after it was deleted in SageMaker).
+    `owner`: the object's stable identity (`<instance>/<namespace>/<name>`, identity.py), not
+    its Kubernetes UID, so that a re-created object (new UID) or another replica sending the
+    same request gets the same ARN back within SageMaker's idempotency window. `request`: the
+    CreateModelPackage request (its ClientToken aside), whose digest is part of the token: a
+    changed request is a new call, not one SageMaker refuses as a reused token with other
+    parameters (AWS's usual rule); that a version already exists for it is then the identity
+    index's to tell (find_package). `salt`: changed only to deliberately register again (a
+    version deleted in SageMaker behind the operator's back). The API wants 1-36 characters
+    of [a-zA-Z0-9-]: a name-based UUID (36 characters), the same in every process.
     """
-    if not uid:
-        raise ValueError("uid: an object UID is required to derive a ClientToken")
-    return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{uid}/{salt}"))
+    if not owner:
+        raise ValueError("owner: an object identity (or UID) is required to derive a ClientToken")
+    digest = ""
+    if request is not None:
+        body = {k: v for k, v in request.items() if k != "ClientToken"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+        digest = "/" + hashlib.sha256(canonical.encode()).hexdigest()
+    return str(uuid.uuid5(_CLIENT_TOKEN_NAMESPACE, f"{owner}/{salt}{digest}"))
 
 
 def default_config(
@@ -81,7 +101,11 @@ class SageMakerRegistry:
     `calls` counts API calls per operation (each page of a listing is one call),
     `attempts` counts HTTP requests, retries included: the benchmark's "SageMaker calls",
     and `errors` the requests that failed, by (operation, error code), retries included.
-    `metrics()` reads all three (the operator's Prometheus endpoint does, at each scrape).
+    `metrics()` reads all three (the operator's Prometheus endpoint does, at each scrape),
+    and the rate limiter's `rate_limit` figures.
+
+    `rate_limit`: the `--sagemaker-rate` setting (requests per second for this client; None:
+    adapt to throttling without a ceiling; 0: no limiter), see ratelimit.py.
     """
 
     def __init__(
@@ -90,6 +114,7 @@ class SageMakerRegistry:
         *,
         session: botocore.session.Session | None = None,
         config: Config | None = None,
+        rate_limit: float | None = None,
     ):
         session = session or botocore.session.get_session()
         region = region or _configured_region(session)
@@ -108,12 +133,17 @@ class SageMakerRegistry:
         events.register("before-call.sagemaker", self._count_call)
         events.register("before-send.sagemaker", self._count_attempt)
         events.register("response-received.sagemaker", self._count_error)
-        # find_package's memory: package ARN -> its owner marks (empty when unmarked) for
-        # versions already described, and mark -> ARN. Marks are written once at creation, so
-        # what was seen stays true; an ARN is forgotten once deleted or missing.
-        self._marks: dict[str, frozenset[tuple[str, str]]] = {}
-        self._by_mark: dict[tuple[str, str], str] = {}
-        self._marks_lock = threading.Lock()
+        # requests/s of this client (one account and region), every thread's (ratelimit.py)
+        self.limiter = limiter_for(rate_limit)
+        if self.limiter is not None:
+            self.limiter.attach(events)
+        # find_package's identity index per group (identity_index.py): mark -> version ARN,
+        # built once per group by this registry (one account and region), kept by its creates
+        self.identities = IdentityIndex(
+            lambda group: self._package_pages(group, newest_first=True),
+            self.describe_package,
+            IDENTITY_INDEX_MAX_AGE,
+        )
 
     @property
     def endpoint_url(self) -> str:
@@ -122,7 +152,14 @@ class SageMakerRegistry:
     def metrics(self) -> dict[str, dict[Any, int]]:
         """A consistent copy of the counters (safe to read while other threads call)."""
         with self._metrics_lock:
-            return {"calls": dict(self.calls), "attempts": dict(self.attempts), "errors": dict(self.errors)}
+            counters: dict[str, dict[Any, int]] = {
+                "calls": dict(self.calls),
+                "attempts": dict(self.attempts),
+                "errors": dict(self.errors),
+            }
+        if self.limiter is not None:
+            counters["rate_limit"] = dict(self.limiter.metrics())
+        return counters
 
     # model package groups
 
@@ -131,69 +168,100 @@ class SageMakerRegistry:
 
     def create_group(self, request: Shape) -> str:
         arn: str = self._call("create_model_package_group", **request)["ModelPackageGroupArn"]
+        self.identities.group_created(request["ModelPackageGroupName"])  # new: no version to look up
         return arn
 
     def delete_group(self, name: str) -> None:
         self._delete("delete_model_package_group", ModelPackageGroupName=name)
+        self.identities.forget_group(name)
+
+    def get_group_policy(self, name: str) -> str | None:
+        """The group's resource policy text, or None. SageMaker's API reference does not say
+        what a group without a policy answers: it is a ValidationException "Cannot find resource
+        policy for: <group ARN>" (and "Cannot find Model Package Group: ..." for no group, the
+        phrases the Terraform provider and the CloudFormation resource handler match), which
+        classify.is_not_found reads as not found."""
+        found = self._describe("get_model_package_group_policy", ModelPackageGroupName=name)
+        return None if found is None else found.get("ResourcePolicy")
+
+    def put_group_policy(self, name: str, policy_json: str) -> None:
+        self._call("put_model_package_group_policy", ModelPackageGroupName=name, ResourcePolicy=policy_json)
+
+    def delete_group_policy(self, name: str) -> None:
+        self._delete("delete_model_package_group_policy", ModelPackageGroupName=name)
 
     # model packages
 
     def list_packages(self, group: str) -> list[Shape]:
         """Every version summary of `group` (status and approval included), all pages. The
-        controllers share one listing per group among its packages (controllers.listings.GroupListings)."""
-        return list(self._list_packages(group))
+        controllers share one listing per group among its packages (controllers.listings.GroupListings).
+        The identity index takes each listing as its build or refresh of the group."""
+        started = self.identities.clock()
+        summaries = list(self._list_packages(group))
+        self.identities.listed(group, summaries, started)
+        return summaries
 
-    def find_package(self, group: str, marks: Mapping[str, str]) -> Shape | None:
+    def recent_packages(self) -> Iterator[list[Shape]]:
+        """Every versioned package of the account and region, newest first, one list per page
+        of 100: fresh versions' status for all groups at once (controllers.listings.RecentVersions)."""
+        params: dict[str, Any] = {
+            "ModelPackageType": "Versioned",
+            "SortBy": "CreationTime",
+            "SortOrder": "Descending",
+            "PaginationConfig": {"PageSize": 100},
+        }
+        for page in self._pages("list_model_packages", **params):
+            yield list(page.get("ModelPackageSummaryList", []))
+
+    def find_package(
+        self, group: str, marks: Mapping[str, str], recorded: Recorded | None = None
+    ) -> Shape | None:
         """The version of `group` whose CustomerMetadataProperties carry any of `marks` (the
-        object's identity, and the UID an earlier release marked its versions with).
+        object's identity, and the UID an earlier release marked its versions with), described.
 
-        Cost: when this process created or already saw the version, one DescribeModelPackage.
-        Otherwise one ListModelPackages call per 100 versions (newest first) plus one
-        DescribeModelPackage per version not described before by this process: each version
-        is described at most once per process (marks are written at creation and stay).
+        Looked up in the identity index (identity_index.py, which says what it assumes): per
+        group, built once per process (single-flight) from one listing of the group, kept
+        complete by this registry's creates. A miss costs no call once the group is indexed (a
+        group this registry created needs no listing at all); a hit costs one
+        DescribeModelPackage. Versions whose marks are unknown (after a restart, or added by
+        other writers) are described once each, when a miss meets them, except those another
+        object's status records (`recorded`: ARN -> that object's identity, read only then).
 
-        The first line of defence against duplicates is the deterministic ClientToken
-        (`client_token_for`, filled in by `create_package`): the same token gives the same
-        ARN. This lookup is the second, for when the token cannot be relied on (the request
-        changed between attempts, the token's idempotency window passed, or the object was
-        created again: a re-apply, a rebuilt cluster, with a new UID and the same identity).
+        Duplicates have two lines of defence. This lookup, for a re-created object (a re-apply,
+        a rebuilt cluster: a new UID, the same identity), for a request changed between
+        attempts, and once the ClientToken's idempotency window has passed. And the
+        deterministic ClientToken (`client_token_for`, from the identity and the request): the
+        same request gives the same ARN, also from another process that created it after this
+        index last looked (a replica that took over, a crash between create and status write).
         """
         wanted = set(marks.items())
-        with self._marks_lock:
-            known = next((self._by_mark[m] for m in wanted if m in self._by_mark), None)
-        if known:
-            described = self.describe_package(known)
-            if described is not None and wanted & _marks(described):
+        while True:
+            hit = self.identities.find(group, marks, recorded)
+            if hit is None:
+                return None
+            described = hit.described or self.describe_package(hit.arn)
+            if described is not None and wanted & marks_of(described):
                 return described
-            self._forget(known)
-        for summary in self._list_packages(group, newest_first=True):
-            arn = summary["ModelPackageArn"]
-            with self._marks_lock:
-                seen = self._marks.get(arn)
-            if seen is not None:
-                # described before, maybe by another object's lookup running at the same time
-                if wanted & seen:
-                    return self.describe_package(arn)
-                continue
-            described = self.describe_package(arn)
-            if described is None:
-                continue
-            self._remember(arn, _marks(described))
-            if wanted & _marks(described):
-                return described
-        return None
+            self.identities.forget_version(hit.arn)  # deleted meanwhile
 
     def create_package(self, request: Shape) -> str:
-        marks = _marks(request)
+        """CreateModelPackage -> ARN. Without a ClientToken in `request`, one derived from its
+        owner mark and the request (botocore would fill in a random one, defeating idempotency
+        across restarts). A version in a group goes into the identity index; a create whose
+        answer was lost makes the index check the listing before it next answers "none"."""
         metadata = request.get("CustomerMetadataProperties") or {}
         owner = metadata.get(IDENTITY_KEY) or metadata.get(OWNER_UID_KEY)
         if owner and "ClientToken" not in request:
-            # botocore would fill in a random token, defeating idempotency across restarts
-            request = {**request, "ClientToken": client_token_for(owner)}
+            request = {**request, "ClientToken": client_token_for(owner, request=request)}
         group = request.get("ModelPackageGroupName")
-        arn: str = self._call("create_model_package", **request)["ModelPackageArn"]
+        try:
+            arn: str = self._call("create_model_package", **request)["ModelPackageArn"]
+        except RetryableError:
+            if group:
+                self.identities.unconfirmed(group)
+            raise
         if group:
-            self._remember(arn, marks)
+            self.identities.created(group, arn, marks_of(request))
         return arn
 
     def describe_package(self, name_or_arn: str) -> Shape | None:
@@ -204,7 +272,7 @@ class SageMakerRegistry:
 
     def delete_package(self, name_or_arn: str) -> None:
         self._delete("delete_model_package", ModelPackageName=name_or_arn)
-        self._forget(name_or_arn)
+        self.identities.forget_version(name_or_arn)
 
     # models
 
@@ -279,6 +347,10 @@ class SageMakerRegistry:
             raise classify_error(exc) from exc
 
     def _list_packages(self, group: str, newest_first: bool = False) -> Iterator[Shape]:
+        for page in self._package_pages(group, newest_first):
+            yield from page
+
+    def _package_pages(self, group: str, newest_first: bool = False) -> Iterator[list[Shape]]:
         params: dict[str, Any] = {
             "ModelPackageGroupName": group,
             "ModelPackageType": "Versioned",
@@ -288,19 +360,7 @@ class SageMakerRegistry:
         }
         # a group that does not exist has no versions
         for page in self._pages("list_model_packages", missing_is_empty=True, **params):
-            yield from page.get("ModelPackageSummaryList", [])
-
-    def _remember(self, arn: str, marks: frozenset[tuple[str, str]]) -> None:
-        with self._marks_lock:
-            self._marks[arn] = marks
-            for mark in marks:
-                self._by_mark[mark] = arn
-
-    def _forget(self, arn: str) -> None:
-        with self._marks_lock:
-            for mark in self._marks.pop(arn, frozenset()):
-                if self._by_mark.get(mark) == arn:
-                    del self._by_mark[mark]
+            yield list(page.get("ModelPackageSummaryList", []))
 
     def _count_call(self, model: Any = None, **_: Any) -> None:
         with self._metrics_lock:
@@ -362,12 +422,6 @@ def _retry_settings(session: botocore.session.Session) -> dict[str, Any]:
     if attempts:
         settings["total_max_attempts"] = int(attempts)
     return settings
-
-
-def _marks(package: Shape) -> frozenset[tuple[str, str]]:
-    """The owner marks (identity, legacy UID) in a version's customer metadata."""
-    metadata = package.get("CustomerMetadataProperties") or {}
-    return frozenset((key, str(metadata[key])) for key in MARKER_KEYS if metadata.get(key))
 
 
 def _batches(items: list[_T], size: int) -> Iterator[list[_T]]:

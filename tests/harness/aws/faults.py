@@ -6,7 +6,8 @@ kind, and when it fires: the next ``count`` matching calls, or each call with
 ``count`` firings). Kinds and the errors they answer:
 
 - ``throttle``: SageMaker answers HTTP 400 ``ThrottlingException`` in its JSON protocol
-  (what botocore classifies as throttling); S3 answers HTTP 503 ``SlowDown``.
+  (what botocore classifies as throttling); S3 answers HTTP 503 ``SlowDown``; STS and IAM
+  (query protocol, XML ``ErrorResponse``) HTTP 400 ``Throttling``.
 - ``error500``: HTTP 500 ``InternalFailure`` (SageMaker) / ``InternalError`` (S3).
 - ``error503``: HTTP 503 ``ServiceUnavailable``.
 - ``latency``: sleep ``seconds`` and then serve the request normally.
@@ -48,8 +49,8 @@ class FaultRule:
             self.operation == "*" or self.operation in known_operations()
         ):
             raise FaultSpecError(
-                f"operation: {self.operation!r} is not a SageMaker or S3 operation name "
-                "(e.g. CreateModelPackage, UploadPartCopy) nor '*'"
+                f"operation: {self.operation!r} is not a SageMaker, S3, STS or IAM operation name "
+                "(e.g. CreateModelPackage, UploadPartCopy, AssumeRole) nor '*'"
             )
         if self.kind not in KINDS:
             raise FaultSpecError(f"kind: must be one of {', '.join(KINDS)}, not {self.kind!r}")
@@ -103,7 +104,9 @@ def known_operations() -> frozenset[str]:
     a misspelt rule is refused instead of silently never firing."""
     session = botocore.session.get_session()
     return frozenset(
-        name for service in ("sagemaker", "s3") for name in session.get_service_model(service).operation_names
+        name
+        for service in ("sagemaker", "s3", "sts", "iam")
+        for name in session.get_service_model(service).operation_names
     )
 
 
@@ -190,20 +193,28 @@ class Faults:
         return failing
 
 
-# (HTTP status, SageMaker JSON error code, S3 XML error code, message)
+# (HTTP status, error code, message) per protocol: SageMaker JSON, S3 XML, query XML
 _ERRORS = {
     "throttle": {
         "sagemaker": (400, "ThrottlingException", "Rate exceeded"),
         "s3": (503, "SlowDown", "Please reduce your request rate."),
+        "query": (400, "Throttling", "Rate exceeded"),
     },
     "error500": {
         "sagemaker": (500, "InternalFailure", "An internal error occurred (injected)."),
         "s3": (500, "InternalError", "We encountered an internal error. Please try again."),
+        "query": (500, "InternalFailure", "An internal error occurred (injected)."),
     },
     "error503": {
         "sagemaker": (503, "ServiceUnavailable", "Service unavailable (injected)."),
         "s3": (503, "ServiceUnavailable", "Service is unable to handle request."),
+        "query": (503, "ServiceUnavailable", "Service unavailable (injected)."),
     },
+}
+# XML namespaces of the query-protocol services' responses
+_QUERY_NAMESPACES = {
+    "sts": "https://sts.amazonaws.com/doc/2011-06-15/",
+    "iam": "https://iam.amazonaws.com/doc/2010-05-08/",
 }
 
 
@@ -219,6 +230,15 @@ def error_response(kind: str, service: str) -> tuple[int, list[tuple[str, str]],
             "<RequestId>harness</RequestId></Error>"
         ).encode()
         return status, [("Content-Type", "application/xml")], body
+    if service in _QUERY_NAMESPACES:
+        status, code, message = _ERRORS[kind]["query"]
+        fault = "Sender" if status < 500 else "Receiver"
+        body = (
+            f'<ErrorResponse xmlns="{_QUERY_NAMESPACES[service]}">'
+            f"<Error><Type>{fault}</Type><Code>{code}</Code><Message>{message}</Message></Error>"
+            "<RequestId>harness</RequestId></ErrorResponse>"
+        ).encode()
+        return status, [("Content-Type", "text/xml")], body
     status, code, message = _ERRORS[kind]["sagemaker"]
     body = json.dumps({"__type": code, "message": message}).encode()
     headers = [

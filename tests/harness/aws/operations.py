@@ -3,15 +3,24 @@
 SageMaker speaks the JSON 1.1 protocol: the operation is in the ``X-Amz-Target`` header
 (``SageMaker.CreateModelPackage``). S3 is REST: the operation follows from the method,
 whether the path names a bucket or an object, and the query/header markers (``?uploads``,
-``partNumber``, ``x-amz-copy-source``...).
+``partNumber``, ``x-amz-copy-source``...). STS and IAM speak the query protocol: a form
+body ``Action=AssumeRole&RoleArn=...`` (``query_params`` reads it and puts it back for moto).
 """
 
 from __future__ import annotations
 
+import io
 import re
 from urllib.parse import parse_qs, unquote
 
-_CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_CREDENTIAL_SCOPE = re.compile(
+    r"Credential=(?P<key>[^/]+)/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request"
+)
+# Query-protocol parameters that are secrets: never kept in the request log.
+SECRET_PARAMS = frozenset(
+    {"WebIdentityToken", "SAMLAssertion", "TokenCode", "Password", "OldPassword", "NewPassword"}
+)
+_QUERY_PARAMS = "harness.query_params"
 
 # Bucket-level sub-resources (``PUT /bucket?versioning``) -> the suffix of the operation.
 _BUCKET_SUBRESOURCES = {
@@ -35,7 +44,7 @@ def service_of(environ: dict) -> str:
         return "sagemaker"
     scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
     if scope:
-        return scope.group(1)
+        return scope.group("service")
     query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
     credential = query.get("X-Amz-Credential", [""])[0]  # presigned URL
     parts = credential.split("/")
@@ -52,7 +61,46 @@ def operation_of(environ: dict) -> tuple[str, str]:
         return service, target.rsplit(".", 1)[-1]
     if service == "s3":
         return service, s3_operation(environ)
+    action = (query_params(environ) or {}).get("Action")
+    if action:
+        return service, action
     return service, f"{environ.get('REQUEST_METHOD', '?')} {environ.get('PATH_INFO', '')}"
+
+
+def signature_scope(environ: dict) -> tuple[str | None, str | None]:
+    """``(access key id, region)`` of a SigV4-signed request (header or presigned URL)."""
+    scope = _CREDENTIAL_SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if scope:
+        return scope.group("key"), scope.group("region")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    parts = query.get("X-Amz-Credential", [""])[0].split("/")
+    if len(parts) >= 3:
+        return parts[0], parts[2]
+    return None, None
+
+
+def query_params(environ: dict) -> dict[str, str] | None:
+    """The parameters of a query-protocol request (STS, IAM): its form body and query
+    string, first value of each; None for other protocols. The body is read once and put
+    back as a fresh stream for the application."""
+    if _QUERY_PARAMS in environ:
+        return environ[_QUERY_PARAMS]
+    params = None
+    form = environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+    query = parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+    if not environ.get("HTTP_X_AMZ_TARGET") and service_of(environ) != "s3" and (form or "Action" in query):
+        raw = b""
+        if form:
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            raw = environ["wsgi.input"].read(length) if length else b""
+            environ["wsgi.input"] = io.BytesIO(raw)
+        body = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+        params = {k: v[0] for k, v in {**query, **body}.items()}
+    environ[_QUERY_PARAMS] = params
+    return params
 
 
 def s3_operation(environ: dict) -> str:

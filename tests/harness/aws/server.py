@@ -16,6 +16,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from . import corrections
 from .config import CONFIG, HarnessConfig
 from .faults import Faults
+from .quota import Quota
 from .traffic import HarnessMiddleware, RequestLog
 
 REGION = "us-east-2"
@@ -36,9 +37,10 @@ class AwsServer:
         corrections.apply()
         self.faults = Faults()
         self.log = RequestLog()
+        self.quota = Quota()
         self.config: HarnessConfig = CONFIG
         app = DomainDispatcherApplication(create_backend_app)
-        self.app = HarnessMiddleware(app, self.faults, self.log, self.reset, self.config)
+        self.app = HarnessMiddleware(app, self.faults, self.log, self.reset, self.config, self.quota)
         self._host = host
         self._port = port
         self._handler = QuietRequestHandler if quiet else MotoRequestHandler
@@ -79,8 +81,9 @@ class AwsServer:
             self._thread.join(timeout=10)
 
     def reset(self) -> None:
-        """Forget every AWS object, fault rule, logged request and setting."""
+        """Forget every AWS object, fault rule, logged request and setting (quota mode off)."""
         BackendDict.reset()
         self.faults.clear()
+        self.quota.clear()
         self.log.clear()
         self.config.reset()

@@ -15,7 +15,20 @@ share memory with the server (bench and demo scripts)::
                                (optional: principalId, sourceIdentity, userProfileName, domainId,
                                userProfileArn) -> the UserContext SageMaker records for that key
     GET    /_harness/identities
-    POST   /_harness/reset     forget all AWS state, faults, requests, config and identities
+    POST   /_harness/roles     {"account": "222222222222", "name": "registry", "trust": {policy}}
+                               (optional: trust, default: the default account 123456789012 may
+                               assume it; externalId, only with the default trust: then only
+                               with that ExternalId; path) -> {"arn": "arn:aws:iam::...:role/..."}
+    GET    /_harness/roles     -> {"roles": [{"account", "arn", "trust"}, ...]}
+    POST   /_harness/quota     {"requestsPerSecond": 20, "burst": 20} (null: off) quota mode, see ``quota``
+    GET    /_harness/quota
+    POST   /_harness/reset     forget all AWS state, faults, requests, config, identities and quota
+
+Each logged request (``RequestRecord``) also names the ``account`` and ``region`` it was
+served in (from its access key and SigV4 scope, as moto attributes it) and, for the query
+protocol (STS, IAM), its ``params`` (``{"RoleArn": ..., "RoleSessionName": ...,
+"ExternalId": ...}`` for AssumeRole; never tokens or passwords). Its ``fault`` is the kind of
+the fault rule that answered it, or ``"quota"`` for a SageMaker request quota mode throttled.
 """
 
 from __future__ import annotations
@@ -27,9 +40,13 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import moto.iam.models
+
 from .config import HarnessConfig
+from .corrections import accounts
 from .faults import Faults, FaultSpecError, error_response
-from .operations import operation_of
+from .operations import SECRET_PARAMS, operation_of, query_params, signature_scope
+from .quota import QUOTA_FAULT, Quota
 
 CONTROL_PREFIX = "/_harness/"
 
@@ -45,6 +62,23 @@ class RequestRecord:
     bytes_out: int
     fault: str | None
     started: float  # time.time()
+    account: str | None = None  # the AWS account the request was served in
+    region: str | None = None  # the region of its SigV4 signature
+    params: dict[str, str] | None = None  # query protocol (STS, IAM): its parameters
+
+
+def _origin(environ: dict) -> tuple[str, str | None, dict[str, str] | None]:
+    """(account, region, logged parameters) of a request, as moto attributes it."""
+    key, region = signature_scope(environ)
+    account = environ.get("HTTP_X_MOTO_ACCOUNT_ID") or moto.iam.models.get_account_id_from(
+        key or "AKIAEXAMPLE"
+    )
+    params = query_params(environ)
+    if params is not None:
+        params = {
+            k: v for k, v in params.items() if k not in SECRET_PARAMS and k not in ("Action", "Version")
+        }
+    return account, region, params
 
 
 class RequestLog:
@@ -80,8 +114,10 @@ class HarnessMiddleware:
         log: RequestLog,
         reset: Callable[[], None],
         config: HarnessConfig,
+        quota: Quota | None = None,
     ) -> None:
         self.app = app
+        self.quota = quota or Quota()
         self.faults = faults
         self.log = log
         self.reset = reset
@@ -93,11 +129,15 @@ class HarnessMiddleware:
             return self._control(environ, start_response, path[len(CONTROL_PREFIX) :])
         started = time.time()
         service, operation = operation_of(environ)
+        origin = _origin(environ)
         bytes_in = _content_length(environ)
-        rule = self.faults.apply(operation)
-        if rule is not None and rule.kind != "latency":
+        # quota mode (``quota``): a throttled request is refused before anything else, unexecuted
+        refused = not self.quota.admit(service, *origin[:2])
+        rule = None if refused else self.faults.apply(operation)
+        if refused or (rule is not None and rule.kind != "latency"):
+            fault = QUOTA_FAULT if refused else rule.kind
             _drain(environ, bytes_in)  # keep-alive: the next request must start clean
-            status, headers, body = error_response(rule.kind, service)
+            status, headers, body = error_response("throttle" if refused else rule.kind, service)
             if environ.get("REQUEST_METHOD") == "HEAD":
                 body = b""
             start_response(f"{status} Injected", headers + [("Content-Length", str(len(body)))])
@@ -110,8 +150,9 @@ class HarnessMiddleware:
                     status,
                     bytes_in,
                     len(body),
-                    rule.kind,
+                    fault,
                     started,
+                    *origin,
                 )
             )
             return [body]
@@ -139,6 +180,7 @@ class HarnessMiddleware:
                 len(body),
                 None,
                 started,
+                *origin,
             )
         )
         return [body]
@@ -186,6 +228,16 @@ class HarnessMiddleware:
             if method == "GET":
                 with self.config._lock:
                     return 200, {"identities": dict(self.config.identities)}
+        elif route == "roles":
+            if method == "POST":
+                return 200, accounts.create_role_from_dict(payload)
+            if method == "GET":
+                return 200, {"roles": accounts.roles()}
+        elif route == "quota":
+            if method == "POST":
+                return 200, self.quota.update_from_dict(payload)
+            if method == "GET":
+                return 200, self.quota.to_dict()
         elif route == "config":
             if method == "POST":
                 self.config.update_from_dict(payload)

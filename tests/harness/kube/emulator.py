@@ -38,7 +38,8 @@ Not emulated (differences from a real apiserver):
   map/set); a strategic merge patch on a built-in kind is a plain merge patch (no patchMergeKey);
 - no garbage collection by ownerReferences, no propagationPolicy, no deletecollection;
   deleting a CRD removes its objects at once (the apiserver waits for their finalizers);
-- built-in kinds (Event, ConfigMap, Lease...) are stored as sent, unvalidated; CRD
+- built-in kinds (Event, ConfigMap...) are stored as sent, unvalidated, except Lease
+  (harness.kube.leases: its spec decoded and validated as the apiserver does); CRD
   install checks cover names, versions and RE2 patterns only (not the full structural
   schema rules); no validation ratcheting (1.30+), no CEL cost limits;
 - core/v1 and events.k8s.io/v1 Events are separate stores (the same objects in reality);
@@ -74,7 +75,7 @@ import attrs
 import jsonpatch
 import kmock
 
-from . import crd_install, errors, managed_fields, resources, tables
+from . import crd_install, errors, leases, managed_fields, resources, tables
 from .errors import ApiError
 from .resources import ResourceType
 from .selectors import field_selector, label_selector
@@ -699,6 +700,8 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
         obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
         if not isinstance(obj.setdefault("metadata", {}), dict):
             raise errors.bad_request("metadata must be an object")
+        if (rt.group, rt.plural) == (leases.GROUP, leases.PLURAL):
+            leases.check(obj)  # decoded and validated as the apiserver does (harness.kube.leases)
 
     @staticmethod
     def _manager(method: str, params: dict[str, str], user_agent: str) -> str:

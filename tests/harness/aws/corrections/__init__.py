@@ -22,10 +22,10 @@ def apply() -> None:
     global _applied
     if _applied or os.environ.get(UNCORRECTED_ENV) == "1":
         return
-    from . import model_packages, models, tags
+    from . import accounts, group_policies, model_packages, models, tags
     from ._common import install_patches
 
     install_patches()
-    for module in (model_packages, models, tags):
+    for module in (accounts, group_policies, model_packages, models, tags):
         module.apply()
     _applied = True

@@ -40,6 +40,7 @@ from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
 from moto.sts.models import sts_backends
 
 from ..config import CONFIG
+from . import group_policies
 from ._common import ARN, arn_of, backend_method, harness_state, name_from, response_method
 
 # Members moto's ModelPackage does not keep. Stored as sent and answered by Describe.
@@ -113,6 +114,8 @@ def _group_arn(backend: SageMakerModelBackend, name: str) -> str:
 def _harness_group(self: SageMakerModelBackend, name_or_arn: str):
     # DescribeModelPackageGroup.ModelPackageGroupName pattern starts with an optional
     # "arn:aws...:sagemaker:...:[a-z\-]*\/" prefix: a name or an ARN is accepted.
+    if group_policies.is_foreign(self, name_or_arn):  # another account's, if its policy allows
+        return group_policies.foreign_group(self, name_or_arn)
     name = name_from(name_or_arn, "model-package-group")
     group = self.model_package_groups.get(name)
     if group is None:
@@ -125,6 +128,8 @@ def _harness_package(self: SageMakerModelBackend, name_or_arn: str) -> ModelPack
     # DescribeModelPackage.ModelPackageName: "The name or Amazon Resource Name (ARN) of the
     # model package", pattern "(arn:...\/)?(name)(\/[0-9]{1,9})?": an ARN, "group/3", or
     # the name of an unversioned package. A bare group name is not a package.
+    if group_policies.is_foreign(self, name_or_arn):  # another account's, if its policy allows
+        return group_policies.foreign_package(self, name_or_arn)
     match = ARN.match(name_or_arn or "")
     package_id = match.group("id") if match else name_or_arn
     arn = arn_of(self, "model-package", (package_id or "").lower())
@@ -170,15 +175,16 @@ def delete_model_package_group(self, model_package_group_name: str) -> None:
     # SageMaker entity": a group that still holds versions is not deleted.
     with _lock:
         group = self._harness_group(model_package_group_name)
+        owner = group_policies.owner_of(self, group.arn)  # another account's shared group: its own
         name = group.model_package_group_name
-        versions = [p for p in self.model_packages.values() if p.model_package_group_name == name]
+        versions = [p for p in owner.model_packages.values() if p.model_package_group_name == name]
         if versions:
             raise ConflictException(
                 f"Cannot delete model package group {group.arn}: it still contains "
                 f"{len(versions)} model package(s). Delete them first."
             )
-        del self.model_package_groups[name]
-        harness_state(self, "last_version", dict).pop(name, None)
+        del owner.model_package_groups[name]
+        harness_state(owner, "last_version", dict).pop(name, None)
 
 
 @response_method
@@ -236,6 +242,17 @@ def create_model_package(
             # "ModelPackageGroupName: The name or Amazon Resource Name (ARN) of the model
             # package group that this model version belongs to."
             group = self._harness_group(model_package_group_name)
+            if group_policies.is_foreign(self, model_package_group_name):
+                # a version registered in another account's shared group is that account's
+                owner = group_policies.owner_of(self, group.arn)
+                return owner.create_model_package(
+                    model_package_name=model_package_name,
+                    model_package_group_name=group.model_package_group_name,
+                    client_token=client_token,
+                    extra=extra,
+                    caller=caller,
+                    **members,
+                )
             name = group.model_package_group_name
             # Versions count up and are never reused: moto's len(versions) + 1 would hand
             # out a deleted version's number again.
@@ -315,10 +332,11 @@ def delete_model_package(self, model_package_name: str) -> None:
     # Resource Name (ARN) of the model package to delete."
     with _lock:
         package = self._harness_package(model_package_name)
-        del self.model_packages[package.arn]
-        for key, value in list(self.model_package_name_mapping.items()):
+        owner = group_policies.owner_of(self, package.arn)  # another account's shared package: its own
+        del owner.model_packages[package.arn]
+        for key, value in list(owner.model_package_name_mapping.items()):
             if value == package.arn:
-                del self.model_package_name_mapping[key]
+                del owner.model_package_name_mapping[key]
 
 
 @response_method
@@ -414,11 +432,15 @@ def respond_update_model_package(self) -> ActionResult:
 @response_method
 def respond_list_model_packages(self) -> ActionResult:
     group = self._get_param("ModelPackageGroupName")
+    backend = self.sagemaker_backend
+    if group and group_policies.is_foreign(backend, group):
+        # another account's group: listed from its account, if its policy allows
+        backend = group_policies.owner_of(backend, backend._harness_group(group).arn)
     if group:
         # "ModelPackageGroupName: A filter that returns only model versions that belong
         # to the specified model group." (name or ARN, by its pattern)
         group = name_from(group, "model-package-group")
-    packages, next_token = self.sagemaker_backend.list_model_packages(
+    packages, next_token = backend.list_model_packages(
         creation_time_after=self._get_param("CreationTimeAfter"),
         creation_time_before=self._get_param("CreationTimeBefore"),
         max_results=self._get_param("MaxResults"),
