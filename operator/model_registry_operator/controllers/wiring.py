@@ -381,12 +381,17 @@ class KindHandlers:
         object, as its reconcile needs it."""
         assert self.kind.references is not None
         spec: dict[str, Any] = dict(body.get("spec") or {})
+        status: dict[str, Any] = dict(body.get("status") or {})
+        kopf_records = status.get(KOPF_STATUS)
+        if isinstance(kopf_records, dict):
+            # a wake-up moves its retries; kopf's copy of the last handled spec is not needed
+            status[KOPF_STATUS] = {k: v for k, v in kopf_records.items() if k == "progress"}
         snapshot = {
             "apiVersion": body.get("apiVersion"),
             "kind": body.get("kind"),
             "metadata": {k: v for k, v in body["metadata"].items() if k in SNAPSHOT_METADATA},
             "spec": spec,
-            "status": dict(body.get("status") or {}),
+            "status": status,
         }
         return {(kind, namespace, name): snapshot for kind, name in self.kind.references(spec)}
 
@@ -703,9 +708,16 @@ def status_change(status: dict[str, Any], written: dict[str, Any]) -> dict[str, 
 def index_entry(
     namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
-    """What a referencing object needs of a group or package: no API call per lookup."""
+    """What a referencing object needs of a group or package: no API call per lookup. Of the
+    status only what lookups read (its history, artifacts and kopf's records would cost memory
+    per object for nothing)."""
     deleting = bool(meta.get("deletionTimestamp"))
-    return {(namespace, name): {"spec": dict(spec), "status": dict(status), "deleting": deleting}}
+    seen = {k: v for k, v in status.items() if k in INDEXED_STATUS}
+    return {(namespace, name): {"spec": dict(spec), "status": seen, "deleting": deleting}}
+
+
+# what lookups of a referenced group or package read of its status (model.py, modelpackage.py)
+INDEXED_STATUS = frozenset({"arn", "conditions", "observedGeneration", "modelApprovalStatus"})
 
 
 def register_all(
