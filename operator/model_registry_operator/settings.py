@@ -100,27 +100,15 @@ class Settings:
                     values[name] = parse(env[var])
                 except ValueError as exc:
                     raise ValueError(f"{var}: {exc}") from None
-        if overrides.get("resync_seconds") is not None:
-            try:
-                overrides["resync_seconds"] = _positive_seconds(str(overrides["resync_seconds"]))
-            except ValueError as exc:
-                raise ValueError(f"--resync-seconds: {exc}") from None
-        if overrides.get("instance") is not None:
-            try:
-                overrides["instance"] = _instance(str(overrides["instance"]))
-            except ValueError as exc:
-                raise ValueError(f"--instance: {exc}") from None
-        if overrides.get("sagemaker_rate") is not None:
-            try:
-                overrides["sagemaker_rate"] = _rate(str(overrides["sagemaker_rate"]))
-            except ValueError as exc:
-                raise ValueError(f"--sagemaker-rate: {exc}") from None
-        if overrides.get("shards") is not None:
-            try:
-                overrides["shards"] = _shards(str(overrides["shards"]))
-            except ValueError as exc:
-                raise ValueError(f"--shards: {exc}") from None
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given: dict[str, Any] = dict(overrides)
+        parse_of = dict(parsers.values())
+        for name in ("resync_seconds", "instance", "sagemaker_rate", "shards"):  # flags given as text
+            if given.get(name) is not None:
+                try:
+                    given[name] = parse_of[name](str(given[name]))
+                except ValueError as exc:
+                    raise ValueError(f"--{name.replace('_', '-')}: {exc}") from None
+        values.update({k: v for k, v in given.items() if v is not None})
         return cls(**values)
 
 
