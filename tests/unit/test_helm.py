@@ -60,8 +60,14 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "own-service-account": {"serviceAccount": {"create": False, "name": "registry-operator"}},
     "settings": {
         "aws": {"region": "eu-west-1", "endpointUrl": "https://sagemaker.example.org"},
-        "settings": {"artifactBucket": "ml-artifacts", "instance": "prod", "sourceBuckets": ["ml-models"]},
+        "settings": {
+            "artifactBucket": "ml-artifacts",
+            "instance": "prod",
+            "sourceBuckets": ["ml-models"],
+            "sagemakerRate": 20,
+        },
     },
+    "sagemaker-rate-off": {"settings": {"sagemakerRate": "off"}},
 }
 
 
@@ -142,6 +148,10 @@ def test_variants_render_what_they_ask_for(chart):
     assert env["AWS_ENDPOINT_URL"] == "https://sagemaker.example.org"
     assert (env["MRO_INSTANCE"], env["MRO_SOURCE_BUCKETS"]) == ("prod", "ml-models")
     assert "MRO_INSTANCE" not in {e["name"] for e in container(default)["env"]}
+    assert env["MRO_SAGEMAKER_RATE"] == "20"
+    assert "MRO_SAGEMAKER_RATE" not in {e["name"] for e in container(default)["env"]}  # adapts
+    off = {e["name"]: e.get("value") for e in container(render(chart, VARIANTS["sagemaker-rate-off"]))["env"]}
+    assert off["MRO_SAGEMAKER_RATE"] == "off"
 
 
 @pytest.mark.parametrize(
@@ -232,6 +242,8 @@ REFUSED = {
     "resync-zero": ({"settings": {"resyncSeconds": 0}}, "/settings/resyncSeconds"),
     "allowhttp-a-string": ({"settings": {"allowHttp": "yes"}}, "/settings/allowHttp"),
     "instance-not-a-label": ({"settings": {"instance": "Prod Cluster"}}, "/settings/instance"),
+    "sagemaker-rate-negative": ({"settings": {"sagemakerRate": -1}}, "/settings/sagemakerRate"),
+    "sagemaker-rate-a-word": ({"settings": {"sagemakerRate": "fast"}}, "/settings/sagemakerRate"),
     "pull-policy": ({"image": {"pullPolicy": "Sometimes"}}, "/image/pullPolicy"),
 }
 
