@@ -156,9 +156,10 @@ def ready_count(kube: KubeCluster) -> int:
     return ready
 
 
-def peak_rss_mb(pid: int) -> float:
+def peak_rss_mb(pid: int, field: str = "VmHWM") -> float:
+    """The process's peak RSS; field="VmRSS": its RSS now."""
     for line in pathlib.Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -331,7 +332,10 @@ def main() -> int:
                 f"SageMaker calls in one resync period ({args.resync:g}s): {sum(resync.values())}: {per_op(resync)}"
             )
             print(f"Kubernetes API calls in one resync period: {kube_resync}")
-        print(f"operator peak RSS: {peak_rss_mb(operator.pid):.0f} MB")
+        print(
+            f"operator peak RSS: {peak_rss_mb(operator.pid):.0f} MB "
+            f"(now {peak_rss_mb(operator.pid, 'VmRSS'):.0f} MB)"
+        )
     finally:
         if operator is not None and operator.poll() is None:
             operator.terminate()

@@ -915,11 +915,11 @@ class ShardPlan:
 
         async def on_event(type: str | None, body: Any, **kwargs: Any) -> None:
             self.sharding.remember(type, body, plural)
-            await fn(type=type, body=body, **self._owned_dependents(kwargs))
+            await fn(type=type, body=body, **self.dependents(kwargs))
 
         return on_event
 
-    def _owned_dependents(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    def dependents(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         """kopf's kwargs with each dependents index showing only this replica's objects: the
         objects waiting for the one that changed are woken by their owner (kopf fact 4)."""
         from .controllers.wiring import dependents_index
@@ -961,6 +961,10 @@ class Unsharded:
         return fn
 
     resync = delete = event = change
+
+    @staticmethod
+    def dependents(kwargs: dict[str, Any]) -> dict[str, Any]:
+        return kwargs
 
 
 UNSHARDED = Unsharded()

@@ -159,6 +159,10 @@ WAKE_RETRY_DELAY = 0.5
 # A waiting object woken (its handler's next try moved to now) is looked at again after this:
 # a handler finishing at that moment may have written its own later time over the wake.
 HURRY_CHECK_DELAY = 1.5
+# What a group's or package's reconcile just found is what its dependents read of it
+# (wiring.Announced) until its status write comes back through the watch, at most this long:
+# the watch's latency, with room; after it kopf's index is the truth again.
+ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
 # kopf's retry delay for an error no handler classified (a handler never raises one: this
 # bounds a bug's hot loop).

@@ -4,7 +4,7 @@ import pytest
 from fakes import FakeRegistry
 from model_registry_operator import FINALIZER
 from model_registry_operator.controllers.call import Result
-from model_registry_operator.controllers.conditions import Outcome, build_conditions
+from model_registry_operator.controllers.conditions import Outcome, build_conditions, is_ready
 from model_registry_operator.controllers.context import Context
 from model_registry_operator.controllers.wiring import (
     IndexLookup,
@@ -213,6 +213,25 @@ def handlers_for(steps, kind_name="ModelPackageGroup"):
     return KindHandlers(kind, ctx, Runtime(), OperatorMetrics(CollectorRegistry()), lambda *_: None)
 
 
+def waiting_dependent(handlers, kind_name, uid, reason):
+    """(a snapshot of an object of `kind_name` waiting for `reason`, the UIDs hurried so far):
+    `handlers`' dependents of that kind are a fake that records each hurry."""
+    waiting = {
+        "metadata": {"name": uid, "namespace": "ml", "uid": uid},
+        "status": {"conditions": build_conditions(Outcome.reconciling(reason, "w"), 1, None)},
+    }
+    hurried: list[str] = []
+
+    class Dependent:
+        kind = type("K", (), {"name": kind_name})
+
+        async def hurry(self, snapshot, again):
+            hurried.append(snapshot["metadata"]["uid"])
+
+    handlers.runtime.kinds = {kind_name: Dependent()}
+    return waiting, hurried
+
+
 def test_a_wake_up_ends_an_inline_wait_at_once():
     """A handler riding out a short wait in memory (a group being created) looks again as soon
     as what it waits for changes, not when its wait ends."""
@@ -260,20 +279,7 @@ def test_dependents_are_woken_only_when_what_they_wait_for_changes():
     handlers = handlers_for(
         lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), "ModelPackage"
     )
-    waiting = {
-        "metadata": {"name": "m", "namespace": "ml", "uid": "m1"},
-        "spec": {},
-        "status": {"conditions": build_conditions(Outcome.reconciling("WaitingForApproval", "w"), 1, None)},
-    }
-    hurried = []
-
-    class Dependent:
-        kind = type("K", (), {"name": "Model"})
-
-        async def hurry(self, snapshot, again):
-            hurried.append(snapshot["metadata"]["uid"])
-
-    handlers.runtime.kinds = {"Model": Dependent()}
+    waiting, hurried = waiting_dependent(handlers, "Model", "m1", "WaitingForApproval")
     indexes = {"model_dependents": {("ModelPackage", "ml", "p"): [waiting]}}
 
     def package(approval):
@@ -306,3 +312,128 @@ def test_resyncs_of_objects_applied_together_spread_over_the_period():
     assert first(body={"metadata": {"uid": "uid-7"}}) == delays[7]  # the same in every process
     # a timer started at once (sharding: an object this replica does not own) stays at once
     assert spread_resyncs(lambda body, **_: 0.0)(body={"metadata": {"uid": "u"}}) == 0.0
+
+
+def test_what_a_reconcile_found_is_read_until_the_index_has_it():
+    """Announced: a package's freshly found status overrides kopf's older index entry until a
+    watch event brings that status (or the object's deletion), or ANNOUNCED_SECONDS pass."""
+    from model_registry_operator.controllers.wiring import Announced
+    from model_registry_operator.timing import ANNOUNCED_SECONDS
+
+    now = [100.0]
+    announced = Announced(clock=lambda: now[0])
+    ready = build_conditions(Outcome.ready("Synced", "ok"), 2, None)
+    old = {"arn": "a", "conditions": ready, "modelApprovalStatus": "PendingManualApproval"}
+    new = {**old, "modelApprovalStatus": "Approved", "approvalHistory": [{"x": 1}]}
+    index = {"modelpackage_index": {("ml", "p"): [{"spec": {}, "status": old, "deleting": False}]}}
+    lookup = IndexLookup(index, announced)
+    key = ("ModelPackage", "ml", "p")
+
+    announced.put(key, new)
+    found = lookup.get("ModelPackage", "ml", "p")
+    assert found is not None and found["status"]["modelApprovalStatus"] == "Approved"
+    assert "approvalHistory" not in found["status"]  # only what the index keeps too
+    announced.seen(key, "MODIFIED", old)  # an older event still in flight
+    assert lookup.get("ModelPackage", "ml", "p")["status"]["modelApprovalStatus"] == "Approved"
+    announced.seen(key, "MODIFIED", new)  # kopf's write came back: the index has it now
+    assert announced.get(key) is None
+
+    announced.put(key, new)
+    now[0] += ANNOUNCED_SECONDS + 1  # the write never came back: the index is the truth again
+    assert lookup.get("ModelPackage", "ml", "p")["status"]["modelApprovalStatus"] == "PendingManualApproval"
+    announced.put(key, new)
+    announced.seen(key, "DELETED", {})
+    assert announced.get(key) is None
+
+
+def test_a_group_reconcile_wakes_its_waiting_packages_before_its_status_comes_back(monkeypatch):
+    """The packages waiting for their group are woken when its reconcile finds it Ready, not
+    when kopf's status write comes back through the watch, and read it as found (Announced);
+    the watch event of that write, the same state, wakes nothing again. (The same path wakes
+    the Models waiting for a package's approval.)"""
+    import asyncio
+
+    monkeypatch.setattr(kopf, "event", lambda *args, **kwargs: None)  # no kopf loop to post it
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/p"
+
+    def steps(call, spec, ctx):
+        call.fields["arn"] = arn
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    handlers = handlers_for(steps)
+    waiting, hurried = waiting_dependent(handlers, "ModelPackage", "v1", "WaitingForGroup")
+    creating = {
+        "observedGeneration": 1,
+        "conditions": build_conditions(Outcome.reconciling("Creating", "c"), 1, None),
+    }
+    indexes = {
+        "modelpackage_dependents": {("ModelPackageGroup", "ml", "p"): [waiting]},
+        "modelpackagegroup_index": {("ml", "p"): [{"spec": {}, "status": creating, "deleting": False}]},
+    }
+    obj = body(creating)
+
+    async def scenario():
+        handlers.wake_dependents(None, obj, indexes)  # listed at start: being created
+        patch = kopf.Patch()
+        await handlers.run(handlers.kind.reconcile, obj, patch, indexes)
+        await asyncio.sleep(0.01)
+        assert hurried == ["v1"]  # before any watch event of the write
+        seen = IndexLookup(indexes, handlers.runtime.announced).get("ModelPackageGroup", "ml", "p")
+        assert seen is not None and seen["status"]["arn"] == arn and is_ready(seen["status"])
+        written = body({**creating, **patch.status})
+        handlers.wake_dependents("MODIFIED", written, indexes)  # the write comes back
+        await asyncio.sleep(0.01)
+        return patch
+
+    patch = asyncio.run(scenario())
+    assert patch.status["arn"] == arn
+    assert hurried == ["v1"]
+
+
+def test_a_ready_object_woken_is_read_afresh_and_left_alone_when_gone_or_replaced():
+    """The dependents index keeps only names, conditions and kopf's retry records: a Ready
+    Model woken by its package's change is read afresh, and reconciled only if it is still the
+    same object and Ready."""
+    import asyncio
+
+    from prometheus_client import CollectorRegistry
+
+    from model_registry_operator.controllers import model
+    from model_registry_operator.controllers.wiring import KindHandlers, Runtime
+    from model_registry_operator.metrics import OperatorMetrics
+
+    ready = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
+    snapshot = {"metadata": {"name": "m", "namespace": "ml", "uid": "m1"}, "status": ready}
+    reads, writes, reconciled = [], [], []
+    same = {
+        "metadata": {"name": "m", "namespace": "ml", "uid": "m1", "generation": 1},
+        "spec": {},
+        "status": ready,
+    }
+    answers = iter([None, {**same, "metadata": {**same["metadata"], "uid": "other"}}, same])
+
+    def read(plural, namespace, name):
+        reads.append((plural, namespace, name))
+        return next(answers)
+
+    runtime = Runtime(status_writer=lambda *args: writes.append(args), object_reader=read)
+    ctx = Context.create(FakeRegistry(), Settings())
+    handlers = KindHandlers(
+        model.CONTROLLER, ctx, runtime, OperatorMetrics(CollectorRegistry()), runtime.status_writer
+    )
+
+    async def reconcile_until_done(handled, status, woken=None):
+        reconciled.append(handled.body)
+        return Result(dict(status), [], None)
+
+    handlers.reconcile_until_done = reconcile_until_done
+
+    async def scenario():
+        await handlers.wake(snapshot, {})  # gone meanwhile
+        await handlers.wake(snapshot, {})  # deleted and created again under the same name
+        assert reconciled == [] and writes == []
+        await handlers.wake(snapshot, {})  # still there: reconciled from what was read
+
+    asyncio.run(scenario())
+    assert reads == [("models", "ml", "m")] * 3
+    assert reconciled == [same]

@@ -39,6 +39,7 @@ from ..metrics import OperatorMetrics
 from ..reasons import Reason
 from ..settings import Settings
 from ..timing import (
+    ANNOUNCED_SECONDS,
     HURRY_CHECK_DELAY,
     INLINE_WAIT_SECONDS,
     STATUS_WRITE_TIMEOUT,
@@ -68,8 +69,8 @@ class IndexLookup:
     ("Namespace", "", name) is {"metadata": {"name", "annotations"}} with the annotations that
     say which AWS account its objects use (accounts.py)."""
 
-    def __init__(self, indexes: dict[str, Any]):
-        self._indexes = indexes
+    def __init__(self, indexes: dict[str, Any], announced: Announced | None = None):
+        self._indexes, self._announced = indexes, announced
 
     def get(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         index = self._indexes.get(NAMESPACE_INDEX if kind == "Namespace" else INDEXES.get(kind, ""))
@@ -77,7 +78,8 @@ class IndexLookup:
             return None
         for value in index.get((namespace, name), []):
             entry: dict[str, Any] = value
-            return entry
+            status = self._announced.get((kind, namespace, name)) if self._announced is not None else None
+            return entry if status is None else {**entry, "status": status}
         return None
 
     def each(self, kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
@@ -90,7 +92,43 @@ class IndexLookup:
                 yield key[0] or "", key[1], value
 
 
+class Announced:
+    """The status a group's or package's reconcile just found, per (kind, namespace, name),
+    from the moment it is found until kopf's write of it comes back through the watch into
+    kopf's index (at most ANNOUNCED_SECONDS). Its dependents are woken at that moment and
+    read it here: a hop (the write, then the watch event) shorter than waking them from the
+    watch event. It is what SageMaker said, so it is never wrong for long; a write that
+    fails is retried by the handler, and the index is the truth again after the expiry."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._statuses: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
+        self._swept = clock()
+
+    def put(self, key: tuple[str, str, str], status: dict[str, Any]) -> None:
+        now = self._clock()
+        if now - self._swept > ANNOUNCED_SECONDS:  # writes that never came back (failed, or gone)
+            self._statuses, self._swept = {k: v for k, v in self._statuses.items() if v[0] >= now}, now
+        self._statuses[key] = (now + ANNOUNCED_SECONDS, indexed(status))
+
+    def get(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
+        found = self._statuses.get(key)
+        if found is None:
+            return None
+        if found[0] < self._clock():
+            self._statuses.pop(key, None)
+            return None
+        return found[1]
+
+    def seen(self, key: tuple[str, str, str], event_type: str | None, status: dict[str, Any]) -> None:
+        """A watch event of the object: kopf's index now holds what was announced, or it is gone."""
+        found = self._statuses.get(key)
+        if found is not None and (event_type == "DELETED" or indexed(status) == found[1]):
+            self._statuses.pop(key, None)
+
+
 StatusWriter = Callable[[str, str, str, dict[str, Any]], None]  # (plural, namespace, name, status)
+ObjectReader = Callable[[str, str, str], dict[str, Any] | None]  # (plural, namespace, name) -> None: gone
 
 
 class KubernetesStatusWriter:
@@ -128,6 +166,19 @@ class KubernetesStatusWriter:
             _content_type="application/merge-patch+json",
             _request_timeout=STATUS_WRITE_TIMEOUT,
         )
+
+    def read(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        import kubernetes
+
+        try:
+            found: dict[str, Any] = self._client().get_namespaced_custom_object(
+                GROUP, VERSION, namespace, plural, name, _request_timeout=STATUS_WRITE_TIMEOUT
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
 
 
 class StatusProgress:
@@ -249,6 +300,9 @@ class Runtime:
     # writes a status merge patch from a reconcile thread (progress of a long copy);
     # None: the kubernetes client's
     status_writer: StatusWriter | None = None
+    # reads one object afresh (a Ready object woken: the dependents index keeps little of it);
+    # None: the kubernetes client's
+    object_reader: ObjectReader | None = None
     locks: ObjectLocks = field(default_factory=ObjectLocks)
     # consecutive retryable failures per object UID, as (generation, count): the backoff
     # exponent (kopf's own retry count also counts ordinary waits, which must not slow the
@@ -264,6 +318,8 @@ class Runtime:
     # per referenced object (kind, namespace, name): whether it exists and its approval, as
     # last seen: a change wakes the Models made from it (a package rejected or deleted later)
     seen: dict[tuple[str, str, str], tuple[bool, bool, str | None]] = field(default_factory=dict)
+    # what a group's or package's reconcile found, until kopf's index has it
+    announced: Announced = field(default_factory=Announced)
     wakes: set[asyncio.Task[None]] = field(default_factory=set)  # running, kept from the GC
     # several replicas sharing the work (sharding.py): which objects are this replica's; None: all
     shards: sharding.Sharding | None = None
@@ -317,9 +373,11 @@ class KindHandlers:
         self, kind: Kind[Any], ctx: Context, runtime: Runtime, metrics: OperatorMetrics, write: StatusWriter
     ):
         self.kind, self.ctx, self.runtime, self.metrics, self.write = kind, ctx, runtime, metrics, write
+        self.read: ObjectReader = runtime.object_reader or KubernetesStatusWriter().read
         # UIDs a change or delete handler is working on right now -> set when what the object
         # waits for changed meanwhile: it looks again at once, also during an inline wait
         self.handling: dict[str, asyncio.Event] = {}
+        self.shard: sharding.ShardPlan | sharding.Unsharded = sharding.UNSHARDED
         self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
 
     def register(self, reg: kopf.OperatorRegistry) -> None:
@@ -327,7 +385,7 @@ class KindHandlers:
         create_id, update_id, resume_id = CHANGE_HANDLERS
         # Sharded: every handler filtered to this replica's objects, with what kopf needs besides
         # (sharding.py); unsharded: no filter, the handlers themselves.
-        shard = sharding.plan(self.runtime.shards, self)
+        shard = self.shard = sharding.plan(self.runtime.shards, self)
         on_change = shard.change(self.on_change)
         kopf.on.resume(*resource, id=resume_id, when=shard.owned, registry=reg)(on_change)
         kopf.on.create(*resource, id=create_id, when=shard.owned, registry=reg)(on_change)
@@ -372,28 +430,29 @@ class KindHandlers:
         # also gone without the delete handler (a finalizer removed by hand)
         if type == "DELETED":
             self.metrics.gone(body["metadata"]["uid"])
+        self.runtime.announced.seen(referenced_key(self.kind.name, body), type, body.get("status") or {})
         self.wake_dependents(type, body, kwargs)
 
     # --- waking the objects that wait for this one ------------------------------------
 
     def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
-        """Index of this kind's objects by what they reference: (kind, namespace, name) -> the
-        object, as its reconcile needs it."""
+        """Index of this kind's objects by what they reference: (kind, namespace, name) -> what
+        waking the object reads of it: its name, its conditions (waiting? Ready?) and kopf's
+        retry records (a wake-up moves them). Nothing more: it is one entry per object, and a
+        reconcile outside kopf (`wake`) reads the object afresh."""
         assert self.kind.references is not None
-        spec: dict[str, Any] = dict(body.get("spec") or {})
-        status: dict[str, Any] = dict(body.get("status") or {})
-        kopf_records = status.get(KOPF_STATUS)
-        if isinstance(kopf_records, dict):
-            # a wake-up moves its retries; kopf's copy of the last handled spec is not needed
-            status[KOPF_STATUS] = {k: v for k, v in kopf_records.items() if k == "progress"}
+        status = body.get("status") or {}
+        kept: dict[str, Any] = {"conditions": status.get("conditions") or []}
+        progress = (status.get(KOPF_STATUS) or {}).get("progress")
+        if progress:
+            kept[KOPF_STATUS] = {"progress": progress}
         snapshot = {
-            "apiVersion": body.get("apiVersion"),
-            "kind": body.get("kind"),
-            "metadata": {k: v for k, v in body["metadata"].items() if k in SNAPSHOT_METADATA},
-            "spec": spec,
-            "status": status,
+            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
+            "status": kept,
         }
-        return {(kind, namespace, name): snapshot for kind, name in self.kind.references(spec)}
+        return {
+            (kind, namespace, name): snapshot for kind, name in self.kind.references(body.get("spec") or {})
+        }
 
     def wake_dependents(self, event_type: str | None, body: Any, indexes: dict[str, Any]) -> None:
         """Wake the objects waiting for this one (its group, its package) now instead of when
@@ -401,7 +460,7 @@ class KindHandlers:
         a package whose approval or existence just changed. Only the kopf layer knows both
         ends, so it is done here."""
         meta, status = body["metadata"], body.get("status") or {}
-        key = (self.kind.name, meta.get("namespace") or "", meta["name"])
+        key = referenced_key(self.kind.name, body)
         exists = event_type != "DELETED" and not meta.get("deletionTimestamp")
         now = (exists, exists and is_ready(status), status.get("modelApprovalStatus"))
         # an object listed at start is new to this process, not changed: its dependents are
@@ -432,6 +491,16 @@ class KindHandlers:
                 task = asyncio.get_running_loop().create_task(work)
                 self.runtime.wakes.add(task)
                 task.add_done_callback(self.runtime.wakes.discard)
+
+    def announce(self, body: Any, status: dict[str, Any], kwargs: dict[str, Any]) -> None:
+        """A group's or package's reconcile found `status`: wake what waits for it now, while
+        kopf writes it (Announced), not when the write comes back through the watch."""
+        if self.kind.name not in INDEXES or indexed(status) == indexed(body.get("status") or {}):
+            return  # nothing its dependents read changed: no write of it comes back to confirm
+        self.runtime.announced.put(referenced_key(self.kind.name, body), status)
+        self.wake_dependents(
+            "MODIFIED", {"metadata": body["metadata"], "status": status}, self.shard.dependents(kwargs)
+        )
 
     async def hurry(
         self, snapshot: dict[str, Any], again: Callable[[str], dict[str, Any] | None], tries: int = 2
@@ -488,11 +557,32 @@ class KindHandlers:
         return True
 
     async def wake(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
-        """Reconcile one object outside kopf's schedule and write what it found. kopf's own
-        retry of it, when it comes, finds the work done."""
+        """Reconcile one Ready object outside kopf's schedule (read afresh: the index keeps
+        little of it) and write what it found. kopf's own retry of it, when it comes, finds
+        the work done."""
+        known = snapshot["metadata"]
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(
+                self.runtime.write_executor,
+                self.read,
+                self.kind.plural,
+                known.get("namespace") or "",
+                known["name"],
+            )
+        except Exception as exc:  # noqa: BLE001 - its resync says it later
+            self.log.warning("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
+            return
+        if (
+            body is None
+            or body["metadata"].get("uid") != known["uid"]
+            or not is_ready(body.get("status") or {})
+        ):
+            return  # gone, replaced, or no longer Ready: its own handler is on it
+        snapshot = body
         previous = dict(snapshot.get("status") or {})
         progress = StatusProgress(self.write, self.kind.plural, snapshot, previous)
-        handled = Handled(self.kind.reconcile, snapshot, IndexLookup(indexes), False, False, progress)
+        lookup = IndexLookup(indexes, self.runtime.announced)
+        handled = Handled(self.kind.reconcile, snapshot, lookup, False, False, progress)
         for _ in range(WAKE_ATTEMPTS):
             result = await self.reconcile_until_done(handled, previous)
             if result is not None:
@@ -534,7 +624,9 @@ class KindHandlers:
             return  # the change handler (and its retries) own the object until it is done
         woken = None if resync else self.handling.setdefault(uid, asyncio.Event())
         progress = StatusProgress(self.write, self.kind.plural, body, previous)
-        handled = Handled(fn, body, IndexLookup(kwargs), resync or cheap, blocking, progress)
+        handled = Handled(
+            fn, body, IndexLookup(kwargs, self.runtime.announced), resync or cheap, blocking, progress
+        )
         try:
             result = await self.reconcile_until_done(handled, previous, woken)
         finally:
@@ -551,6 +643,8 @@ class KindHandlers:
                 "%s %s/%s: %s", event.reason, meta.get("namespace"), meta.get("name"), event.message
             )
         self.metrics.written(self.kind.name, uid, result.status)
+        if fn == self.kind.reconcile:
+            self.announce(body, result.status, kwargs)
         apply_result(result, body, patch, written)
 
     async def reconcile_until_done(
@@ -624,18 +718,6 @@ class KindHandlers:
 ABSENT: tuple[bool, bool, str | None] = (False, False, None)
 # Reasons of a wait that a change of the referenced object ends.
 WOKEN_REASONS = frozenset({Reason.WAITING_FOR_GROUP, Reason.WAITING_FOR_PACKAGE, Reason.WAITING_FOR_APPROVAL})
-SNAPSHOT_METADATA = frozenset(
-    {
-        "name",
-        "namespace",
-        "uid",
-        "generation",
-        "annotations",
-        "creationTimestamp",
-        "deletionTimestamp",
-        "managedFields",
-    }
-)
 
 
 def active(status: dict[str, Any]) -> tuple[str, str] | None:
@@ -688,6 +770,12 @@ def spread_resyncs(initial: float | Callable[..., float]) -> Callable[..., float
     return delay
 
 
+def referenced_key(kind: str, body: Any) -> tuple[str, str, str]:
+    """How dependents name an object: (kind, namespace, name)."""
+    meta = body["metadata"]
+    return kind, meta.get("namespace") or "", meta["name"]
+
+
 def dependents_index(kind: str) -> str:
     return f"{kind.lower()}_dependents"
 
@@ -708,16 +796,21 @@ def status_change(status: dict[str, Any], written: dict[str, Any]) -> dict[str, 
 def index_entry(
     namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
-    """What a referencing object needs of a group or package: no API call per lookup. Of the
-    status only what lookups read (its history, artifacts and kopf's records would cost memory
-    per object for nothing)."""
+    """What a referencing object needs of a group or package: no API call per lookup. Only what
+    lookups read (model.py, modelpackage.py): the rest (an inference specification, the approval
+    history, kopf's records) would cost memory per object for nothing."""
     deleting = bool(meta.get("deletionTimestamp"))
-    seen = {k: v for k, v in status.items() if k in INDEXED_STATUS}
-    return {(namespace, name): {"spec": dict(spec), "status": seen, "deleting": deleting}}
+    kept = {k: v for k, v in spec.items() if k in INDEXED_SPEC}
+    return {(namespace, name): {"spec": kept, "status": indexed(status), "deleting": deleting}}
 
 
-# what lookups of a referenced group or package read of its status (model.py, modelpackage.py)
+def indexed(status: Any) -> dict[str, Any]:
+    return {k: v for k, v in status.items() if k in INDEXED_STATUS}
+
+
+# what lookups of a referenced group or package read of it (model.py, modelpackage.py)
 INDEXED_STATUS = frozenset({"arn", "conditions", "observedGeneration", "modelApprovalStatus"})
+INDEXED_SPEC = frozenset({"modelPackageGroupName", "modelPackageVersion", "region"})
 
 
 def register_all(
@@ -734,6 +827,11 @@ def register_all(
     runtime = runtime or Runtime()
     if runtime.status_writer is None:
         runtime.status_writer = KubernetesStatusWriter()
+    if runtime.object_reader is None:
+        writer = runtime.status_writer
+        runtime.object_reader = (
+            writer if isinstance(writer, KubernetesStatusWriter) else KubernetesStatusWriter()
+        ).read
     metrics = metrics or OperatorMetrics(CollectorRegistry())
     for kind in (modelpackagegroup.CONTROLLER, modelpackage.CONTROLLER, model.CONTROLLER):
         KindHandlers(kind, ctx, runtime, metrics, runtime.status_writer).register(reg)
