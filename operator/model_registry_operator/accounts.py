@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import logging
 import re
 import threading
 import time
@@ -82,17 +81,6 @@ CopyArtifacts = Callable[..., list[dict[str, Any]]]
 RegistryFactory = Callable[[botocore.session.Session, str], Registry]  # (session, region)
 CopierFactory = Callable[[botocore.session.Session, str, str], CopyArtifacts | None]  # (..., bucket)
 RoleKey = tuple[str, str | None, str]  # (role ARN, external id, session name)
-
-
-class _QuietRefusals(logging.Filter):
-    """botocore logs each failed credential refresh with its traceback; a refusal the operator
-    reports on its objects (AssumeRoleFailed, or a retry) is said there, once per change."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.exc_info and isinstance(record.exc_info[1], ReconcileError))
-
-
-logging.getLogger("botocore.credentials").addFilter(_QuietRefusals())
 
 
 def arn_account(arn: Any) -> str | None:

@@ -71,6 +71,15 @@ class WaitingIsNotAnError(logging.Filter):
         return True
 
 
+class RefusalsSaidOnObjects(logging.Filter):
+    """botocore logs each failed credential refresh (an assumed role, accounts.py) with its
+    traceback; a refusal the operator reports on its objects (AssumeRoleFailed, or a retry: a
+    ReconcileError) is said there, once per change, so its record here is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.exc_info and isinstance(record.exc_info[1], ReconcileError))
+
+
 class ApiServerOutage(logging.Filter):
     """While the Kubernetes API server cannot be reached, kopf logs every failed request of
     every watch at ERROR, then the watchers' tracebacks, and asyncio its "Task exception was
@@ -147,6 +156,7 @@ def configure_logging(verbose: bool) -> None:
     for noisy in ("botocore", "aiohttp.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.ERROR)  # its retry warnings: the caller says what failed
+    logging.getLogger("botocore.credentials").addFilter(RefusalsSaidOnObjects())
     if not verbose:  # kopf's "handler/timer succeeded" lines: one per object per resync
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 

@@ -90,7 +90,8 @@ from typing import Any, Protocol
 
 import kopf
 
-from . import FINALIZER, GROUP, VERSION, timing
+from . import FINALIZER, GROUP, timing
+from .kube import KubernetesObjects, api_client
 from .settings import Settings
 
 log = logging.getLogger("model_registry_operator.sharding")
@@ -164,21 +165,6 @@ class LeaseApi(Protocol):
     def replace(self, lease: dict[str, Any]) -> dict[str, Any]: ...
 
 
-def _kubernetes_client(user_agent: str) -> Any:
-    """An ApiClient of the kubeconfig or in-cluster account kopf's login uses too."""
-    import kubernetes
-
-    config = kubernetes.client.Configuration()
-    try:
-        kubernetes.config.load_incluster_config(client_configuration=config)
-    except kubernetes.config.ConfigException:
-        kubernetes.config.load_kube_config(client_configuration=config)
-    config.retries = False  # a failed renewal is tried again by the next round, not by urllib3 now
-    client = kubernetes.client.ApiClient(config)
-    client.user_agent = user_agent
-    return client
-
-
 class KubernetesLeaseApi:
     """LeaseApi with the kubernetes client (blocking: called from the lease thread)."""
 
@@ -190,7 +176,8 @@ class KubernetesLeaseApi:
         if self._api is None:
             import kubernetes
 
-            self._api = kubernetes.client.CoordinationV1Api(_kubernetes_client(self.user_agent))
+            # a failed renewal is tried again by the next round, not by urllib3 now
+            self._api = kubernetes.client.CoordinationV1Api(api_client(self.user_agent, retries=False))
         return self._api
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -560,52 +547,6 @@ class ShardLeases:
 # --- the kopf side --------------------------------------------------------------------------------
 
 
-class KubernetesObjects:
-    """Status merge patches and reads of the operator's objects, with this replica's User-Agent
-    (the API server's audit log, and the e2e test, tell the replicas' writes apart by it)."""
-
-    def __init__(self, user_agent: str):
-        self.user_agent = user_agent
-        self._api: Any = None
-        self._guard = threading.Lock()
-
-    def _client(self) -> Any:
-        with self._guard:
-            if self._api is None:
-                import kubernetes
-
-                self._api = kubernetes.client.CustomObjectsApi(_kubernetes_client(self.user_agent))
-            return self._api
-
-    def __call__(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        """wiring.StatusWriter."""
-        self._client().patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-            _request_timeout=timing.STATUS_WRITE_TIMEOUT,
-        )
-
-    def holds(self, plural: str, namespace: str, name: str, uid: str) -> bool:
-        """The object `uid` still exists with this operator's finalizer."""
-        import kubernetes
-
-        try:
-            obj = self._client().get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _request_timeout=timing.SHARD_REQUEST_TIMEOUT
-            )
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404:
-                return False
-            raise
-        meta = obj.get("metadata") or {}
-        return bool(meta.get("uid") == uid and FINALIZER in (meta.get("finalizers") or []))
-
-
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class IdentifiedConnectionInfo(kopf.ConnectionInfo):
     """kopf's connection with a User-Agent naming this replica (kopf sends `kopf/<version>`)."""
@@ -617,6 +558,13 @@ class IdentifiedConnectionInfo(kopf.ConnectionInfo):
         if self.user_agent:
             headers["User-Agent"] = self.user_agent
         return headers
+
+
+def holds(objects: KubernetesObjects, plural: str, namespace: str, name: str, uid: str) -> bool:
+    """The object `uid` still exists with this operator's finalizer."""
+    obj = objects.read(plural, namespace, name, timeout=timing.SHARD_REQUEST_TIMEOUT)
+    meta = (obj or {}).get("metadata") or {}
+    return bool(meta.get("uid") == uid and FINALIZER in (meta.get("finalizers") or []))
 
 
 def _meta(body: Any) -> Mapping[str, Any]:
@@ -653,7 +601,7 @@ class Sharding:
         agent = f"model-registry-operator/{identity}"
         api = KubernetesLeaseApi(lease_namespace(settings), settings.shard_lease_name, agent)
         leases = ShardLeases(api, shards=settings.shards, identity=identity, name=settings.shard_lease_name)
-        return cls(leases, KubernetesObjects(agent))
+        return cls(leases, KubernetesObjects(agent, retries=False))
 
     def identified(self, info: Any) -> Any:
         """kopf's login result with a User-Agent naming this replica."""
@@ -895,7 +843,8 @@ class ShardPlan:
                     try:
                         held = await asyncio.get_running_loop().run_in_executor(
                             None,
-                            sharding.objects.holds,
+                            holds,
+                            sharding.objects,
                             plural,
                             str(meta.get("namespace") or ""),
                             str(meta.get("name")),

@@ -35,6 +35,7 @@ import kopf
 
 from .. import GROUP, VERSION, sharding
 from ..api.common import KOPF_STATUS
+from ..kube import KubernetesObjects
 from ..metrics import OperatorMetrics
 from ..reasons import Reason
 from ..settings import Settings
@@ -42,7 +43,6 @@ from ..timing import (
     ANNOUNCED_SECONDS,
     HURRY_CHECK_DELAY,
     INLINE_WAIT_SECONDS,
-    STATUS_WRITE_TIMEOUT,
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
@@ -129,56 +129,6 @@ class Announced:
 
 StatusWriter = Callable[[str, str, str, dict[str, Any]], None]  # (plural, namespace, name, status)
 ObjectReader = Callable[[str, str, str], dict[str, Any] | None]  # (plural, namespace, name) -> None: gone
-
-
-class KubernetesStatusWriter:
-    """Merge-patches the status subresource with the kubernetes client: blocking and safe to
-    call from the reconcile threads (kopf's own client lives on the event loop). Built on
-    first use, from the kubeconfig or in-cluster account kopf's login uses too."""
-
-    def __init__(self) -> None:
-        self._api: Any = None
-        self._guard = threading.Lock()
-
-    def _client(self) -> Any:
-        with self._guard:
-            if self._api is None:
-                import kubernetes
-
-                config = kubernetes.client.Configuration()
-                try:
-                    kubernetes.config.load_incluster_config(client_configuration=config)
-                except kubernetes.config.ConfigException:
-                    kubernetes.config.load_kube_config(client_configuration=config)
-                client = kubernetes.client.ApiClient(config)
-                client.user_agent = "model-registry-operator"
-                self._api = kubernetes.client.CustomObjectsApi(client)
-            return self._api
-
-    def __call__(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self._client().patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-            _request_timeout=STATUS_WRITE_TIMEOUT,
-        )
-
-    def read(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
-        import kubernetes
-
-        try:
-            found: dict[str, Any] = self._client().get_namespaced_custom_object(
-                GROUP, VERSION, namespace, plural, name, _request_timeout=STATUS_WRITE_TIMEOUT
-            )
-        except kubernetes.client.ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return found
 
 
 class StatusProgress:
@@ -373,7 +323,7 @@ class KindHandlers:
         self, kind: Kind[Any], ctx: Context, runtime: Runtime, metrics: OperatorMetrics, write: StatusWriter
     ):
         self.kind, self.ctx, self.runtime, self.metrics, self.write = kind, ctx, runtime, metrics, write
-        self.read: ObjectReader = runtime.object_reader or KubernetesStatusWriter().read
+        self.read: ObjectReader = runtime.object_reader or KubernetesObjects().read
         # UIDs a change or delete handler is working on right now -> set when what the object
         # waits for changed meanwhile: it looks again at once, also during an inline wait
         self.handling: dict[str, asyncio.Event] = {}
@@ -826,11 +776,11 @@ def register_all(
 
     runtime = runtime or Runtime()
     if runtime.status_writer is None:
-        runtime.status_writer = KubernetesStatusWriter()
+        runtime.status_writer = KubernetesObjects()
     if runtime.object_reader is None:
         writer = runtime.status_writer
         runtime.object_reader = (
-            writer if isinstance(writer, KubernetesStatusWriter) else KubernetesStatusWriter()
+            writer if isinstance(writer, KubernetesObjects) else KubernetesObjects()
         ).read
     metrics = metrics or OperatorMetrics(CollectorRegistry())
     for kind in (modelpackagegroup.CONTROLLER, modelpackage.CONTROLLER, model.CONTROLLER):
