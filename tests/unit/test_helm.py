@@ -68,6 +68,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
         },
     },
     "sagemaker-rate-off": {"settings": {"sagemakerRate": "off"}},
+    "sagemaker-rate-zero": {"settings": {"sagemakerRate": 0}},  # a rate: no limiter, as "off"
+    "sagemaker-rate-null": {"settings": {"sagemakerRate": None}},  # --set settings.sagemakerRate=null
 }
 
 
@@ -150,8 +152,13 @@ def test_variants_render_what_they_ask_for(chart):
     assert "MRO_INSTANCE" not in {e["name"] for e in container(default)["env"]}
     assert env["MRO_SAGEMAKER_RATE"] == "20"
     assert "MRO_SAGEMAKER_RATE" not in {e["name"] for e in container(default)["env"]}  # adapts
-    off = {e["name"]: e.get("value") for e in container(render(chart, VARIANTS["sagemaker-rate-off"]))["env"]}
-    assert off["MRO_SAGEMAKER_RATE"] == "off"
+    for variant, rate in {
+        "sagemaker-rate-off": "off",
+        "sagemaker-rate-zero": "0",
+        "sagemaker-rate-null": None,
+    }.items():
+        rendered = {e["name"]: e.get("value") for e in container(render(chart, VARIANTS[variant]))["env"]}
+        assert rendered.get("MRO_SAGEMAKER_RATE") == rate, variant  # null: unset, the operator's default
 
 
 @pytest.mark.parametrize(
