@@ -14,7 +14,8 @@ ModelPackageGroups and N ModelPackages, and prints:
 - SageMaker calls per package to reach Ready, by operation;
 - SageMaker calls of one resync period R in steady state (the window [ready + R,
   ready + 2R), in which each object's resync timer ticks once);
-- Kubernetes API calls per package made by the operator (the bench's own are excluded);
+- Kubernetes API calls per package made by the operator (the bench's own are excluded), and
+  the writes among them;
 - the operator's peak RSS (VmHWM).
 Targets (issue 4): < 60 s for N=1000, <= 3 SageMaker calls per package to Ready,
 <= 20 SageMaker calls per resync of 1000 packages in 10 groups, peak RSS < 250 MB.
@@ -190,6 +191,10 @@ def versions_made(aws: AwsHarness, groups: int) -> int:
     return total
 
 
+# what the operator's own reads are (its resync loop reads each object once per period)
+READ_VERBS = frozenset({"get", "list", "watch"})
+
+
 def per_op(counts: collections.Counter) -> str:
     return ", ".join(f"{op} {count}" for op, count in counts.most_common())
 
@@ -310,6 +315,8 @@ def main() -> int:
             f"Kubernetes API calls by the operator to Ready: {kube_calls} ({kube_calls / args.packages:.2f}/package): "
             f"{per_op(+by_kind)}"
         )
+        writes = sum(n for op, n in by_kind.items() if op.split()[0] not in READ_VERBS)
+        print(f"  of which writes: {writes} ({writes / args.packages:.2f}/package)")
         print(f"operator CPU per package: {1000 * cpu['operator'] / args.packages:.1f} ms")
         if args.kill:
             made = versions_made(aws, args.groups)

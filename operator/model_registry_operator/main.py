@@ -22,6 +22,7 @@ from botocore.exceptions import BotoCoreError
 
 from . import FINALIZER, GROUP, VERSION, timing
 from .controllers.context import Context, CopyArtifacts
+from .controllers.resyncs import ResyncLoop
 from .controllers.wiring import ComeBackLater, Runtime
 from .errors import ReconcileError
 from .metrics import OperatorMetrics, serve
@@ -159,6 +160,15 @@ def configure_logging(verbose: bool) -> None:
     logging.getLogger("botocore.credentials").addFilter(RefusalsSaidOnObjects())
     if not verbose:  # kopf's "handler/timer succeeded" lines: one per object per resync
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
+
+
+def resync_loop(settings: Settings, peering: str | None) -> ResyncLoop | None:
+    """The operator-wide resync loop when this process works alone; None: a kopf timer per object,
+    which kopf pauses on a standby peer and which keeps other shards' finalizers
+    (controllers/resyncs.py says why)."""
+    if peering is not None or settings.shards > 1:
+        return None
+    return ResyncLoop(settings.resync_seconds)
 
 
 def check_kubernetes_credentials() -> str | None:
@@ -440,12 +450,14 @@ def run_operator(
             runtime.shards.identity,
             settings.shard_lease_name,
         )
+    runtime.resyncs = resync_loop(settings, peering)
     register_all(registry, ctx, metrics, runtime)
     log.info(
-        "starting: instance=%s namespaces=%s resync=%ss deletionPolicy=%s region=%s",
+        "starting: instance=%s namespaces=%s resync=%ss (%s) deletionPolicy=%s region=%s",
         settings.instance,
         list(settings.namespaces) or "all",
         settings.resync_seconds,
+        "one loop" if runtime.resyncs is not None else "a kopf timer per object",
         settings.deletion_policy,
         region,
     )

@@ -164,6 +164,13 @@ HURRY_CHECK_DELAY = 1.5
 # the watch's latency, with room; after it kopf's index is the truth again.
 ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
+# The operator-wide resync loop (controllers/resyncs.py): how often it looks for objects whose
+# resync is due (their resync is at most this late), how many it resyncs at once (each a read
+# and a reconcile in the context's threads), and when an object whose read failed (the API
+# server away) is tried again, at most its resync period.
+RESYNC_LOOP_TICK = 1.0
+RESYNC_CONCURRENCY = 8
+RESYNC_READ_RETRY = 30.0
 # kopf's retry delay for an error no handler classified (a handler never raises one: this
 # bounds a bug's hot loop).
 KOPF_DEFAULT_BACKOFF = 10.0

@@ -57,6 +57,8 @@ def test_a_failed_resync_is_retried_by_the_next_one(kube, kube_namespace, operat
     )
     aws.faults.clear()
     wait_ready(kube, "mpg", "churn", ns, operator)
+    # alone, the operator resyncs from one loop, not a kopf timer per object (resyncs.py)
+    assert "resync=3.0s (one loop)" in operator.log()
 
 
 def relaxed_crd(kind_plural):

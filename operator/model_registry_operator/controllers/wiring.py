@@ -1,8 +1,9 @@
 """The thin kopf layer: call the kind's reconcile, write status, post Events, and ask
 kopf to come back (kopf.TemporaryError) when the result says when.
 
-- Every create, update and resume runs the same reconcile; a timer re-runs it every
-  resync period unless a change handler still owns the object.
+- Every create, update and resume runs the same reconcile; the resync re-runs it every
+  resync period unless a change handler still owns the object: one operator-wide loop
+  (resyncs.py) when this process works alone, else a kopf timer per object.
 - Handlers are async; the blocking reconcile (boto3) runs in the context's thread pool.
   A short wait (a group being created, SageMaker completing a version) is ridden out in
   memory for up to INLINE_WAIT_SECONDS, so a new package costs one status write, not one
@@ -43,6 +44,7 @@ from ..timing import (
     ANNOUNCED_SECONDS,
     HURRY_CHECK_DELAY,
     INLINE_WAIT_SECONDS,
+    RESYNC_READ_RETRY,
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
@@ -52,6 +54,7 @@ from .call import Call, Event, Meta, Result
 from .conditions import RECONCILING, Outcome, build_conditions, condition, is_ready
 from .context import Context
 from .kind import Kind
+from .resyncs import ResyncLoop
 
 log = logging.getLogger(__name__)
 # the kinds others reference, indexed in memory by (namespace, name)
@@ -273,6 +276,10 @@ class Runtime:
     wakes: set[asyncio.Task[None]] = field(default_factory=set)  # running, kept from the GC
     # several replicas sharing the work (sharding.py): which objects are this replica's; None: all
     shards: sharding.Sharding | None = None
+    # the operator-wide resync loop (resyncs.py) when this process works alone; None: kopf timers
+    resyncs: ResyncLoop | None = None
+    # kopf's indexes, as handed to the handlers: what the resync loop's reconciles look up
+    indexes: dict[str, Any] = field(default_factory=dict)
 
     def attempt(self, meta: Meta) -> int:
         """How many reconciles of this object's current generation failed in a row."""
@@ -300,6 +307,10 @@ class Runtime:
         self.locks.forget(uid)
         self.failures.pop(uid, None)
         self.resynced.pop(uid, None)
+
+    async def resync(self, kind: str, namespace: str, name: str, uid: str) -> float | None:
+        """The resync loop's turn of one object (resyncs.ResyncOne)."""
+        return await self.kinds[kind].resync(namespace, name, uid)
 
 
 @dataclass(frozen=True)
@@ -341,14 +352,15 @@ class KindHandlers:
         kopf.on.create(*resource, id=create_id, when=shard.owned, registry=reg)(on_change)
         kopf.on.update(*resource, id=update_id, field="spec", when=shard.owned, registry=reg)(on_change)
         interval = self.ctx.settings.resync_seconds
-        kopf.timer(
-            *resource,
-            id="resync",
-            interval=interval,
-            initial_delay=spread_resyncs(shard.initial_delay(interval)),
-            when=shard.kept,
-            registry=reg,
-        )(shard.resync(self.on_resync))
+        if self.runtime.resyncs is None:
+            kopf.timer(
+                *resource,
+                id="resync",
+                interval=interval,
+                initial_delay=spread_resyncs(shard.initial_delay(interval)),
+                when=shard.kept,
+                registry=reg,
+            )(shard.resync(self.on_resync))
         kopf.on.delete(*resource, id="delete", when=shard.deletable, registry=reg)(
             shard.delete(self.on_delete)
         )
@@ -382,6 +394,16 @@ class KindHandlers:
             self.metrics.gone(body["metadata"]["uid"])
         self.runtime.announced.seen(referenced_key(self.kind.name, body), type, body.get("status") or {})
         self.wake_dependents(type, body, kwargs)
+        resyncs = self.runtime.resyncs
+        if resyncs is not None:
+            meta = body["metadata"]
+            if type == "DELETED":
+                resyncs.gone(meta["uid"])
+            else:
+                resyncs.seen(self.kind.name, meta.get("namespace") or "", meta["name"], meta["uid"])
+            if not self.runtime.indexes:
+                self.runtime.indexes.update(indexes_of(kwargs))
+            resyncs.start(self.runtime.resync)
 
     # --- waking the objects that wait for this one ------------------------------------
 
@@ -512,13 +534,7 @@ class KindHandlers:
         the work done."""
         known = snapshot["metadata"]
         try:
-            body = await asyncio.get_running_loop().run_in_executor(
-                self.runtime.write_executor,
-                self.read,
-                self.kind.plural,
-                known.get("namespace") or "",
-                known["name"],
-            )
+            body = await self.read_fresh(known.get("namespace") or "", known["name"])
         except Exception as exc:  # noqa: BLE001 - its resync says it later
             self.log.warning("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
             return
@@ -528,11 +544,10 @@ class KindHandlers:
             or not is_ready(body.get("status") or {})
         ):
             return  # gone, replaced, or no longer Ready: its own handler is on it
-        snapshot = body
-        previous = dict(snapshot.get("status") or {})
-        progress = StatusProgress(self.write, self.kind.plural, snapshot, previous)
+        previous = dict(body.get("status") or {})
+        progress = StatusProgress(self.write, self.kind.plural, body, previous)
         lookup = IndexLookup(indexes, self.runtime.announced)
-        handled = Handled(self.kind.reconcile, snapshot, lookup, False, False, progress)
+        handled = Handled(self.kind.reconcile, body, lookup, False, False, progress)
         for _ in range(WAKE_ATTEMPTS):
             result = await self.reconcile_until_done(handled, previous)
             if result is not None:
@@ -540,20 +555,66 @@ class KindHandlers:
             await asyncio.sleep(WAKE_RETRY_DELAY)  # its own handler holds it right now
         else:
             return
-        change = status_change(result.status, progress.close())
-        if change and not await self.write_status(snapshot, change):
+        await self.write_outcome(body, result, progress.close(), indexes)
+
+    async def resync(self, namespace: str, name: str, uid: str) -> float | None:
+        """One object's turn in the operator-wide resync loop (resyncs.py): read afresh,
+        reconciled the cheap way a resync is unless a change handler owns it, and what it found
+        written as a wake-up writes it. Returns the seconds until its next turn; None: gone or
+        replaced (the new object has its own turn)."""
+        interval = self.ctx.settings.resync_seconds
+        try:
+            body = await self.read_fresh(namespace, name)
+        except Exception as exc:  # noqa: BLE001 - the API server away: said by its outage log
+            self.log.debug("cannot read %s/%s for its resync: %s", namespace, name, exc)
+            return min(interval, RESYNC_READ_RETRY)
+        if body is None or body["metadata"].get("uid") != uid:
+            return None
+        if body["metadata"].get("deletionTimestamp") or uid in self.handling or change_pending(body):
+            self.metrics.looked_at(uid)  # its change or delete handler owns it until done
+            return interval
+        previous = dict(body.get("status") or {})
+        progress = StatusProgress(self.write, self.kind.plural, body, previous)
+        lookup = IndexLookup(self.runtime.indexes, self.runtime.announced)
+        handled = Handled(self.kind.reconcile, body, lookup, True, False, progress)
+        try:
+            result = await self.reconcile_until_done(handled, previous)
+        finally:
+            written = progress.close()
+        if result is None:
+            self.metrics.looked_at(uid)
+            return interval  # a change handler holds it right now: it writes the truth
+        await self.write_outcome(body, result, written, self.runtime.indexes)
+        return interval if result.retry is None else result.retry
+
+    async def read_fresh(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The object as the API server has it now (None: gone), read outside the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(
+            self.runtime.write_executor, self.read, self.kind.plural, namespace, name
+        )
+
+    async def write_outcome(
+        self, body: dict[str, Any], result: Result, written: dict[str, Any], indexes: dict[str, Any]
+    ) -> None:
+        """Write what a reconcile outside kopf's handlers found (`written`: the status as last
+        written) and say it, as kopf's handlers do after theirs (`run`)."""
+        meta = body["metadata"]
+        if meta["uid"] in self.handling:
+            return  # a change handler started meanwhile: its outcome is the newer truth
+        change = status_change(result.status, written)
+        if change and not await self.write_status(body, change):
             return  # its own handler or resync writes it later
-        meta = snapshot["metadata"]
-        log_state_change(self.log, meta, previous, result.status)
+        log_state_change(self.log, meta, body.get("status") or {}, result.status)
         for event in result.events:
             self.log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta["name"], event.message)
             kopf.event(
-                kopf.Body(cast(kopf.RawBody, snapshot)),
+                kopf.Body(cast(kopf.RawBody, body)),
                 type=event.type,
                 reason=str(event.reason),
                 message=event.message,
             )
         self.metrics.written(self.kind.name, meta["uid"], result.status)
+        self.announce(body, result.status, indexes)
 
     async def run(
         self,
@@ -730,6 +791,11 @@ def dependents_index(kind: str) -> str:
     return f"{kind.lower()}_dependents"
 
 
+def indexes_of(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """kopf's indexes among a handler's kwargs (kopf passes each by its id)."""
+    return {k: v for k, v in kwargs.items() if k.endswith(("_index", "_dependents"))}
+
+
 def waits(snapshot: dict[str, Any]) -> bool:
     """The object is Reconciling, waiting for an object it references."""
     reconciling = condition(snapshot.get("status") or {}, RECONCILING) or {}
@@ -785,6 +851,13 @@ def register_all(
     metrics = metrics or OperatorMetrics(CollectorRegistry())
     for kind in (modelpackagegroup.CONTROLLER, modelpackage.CONTROLLER, model.CONTROLLER):
         KindHandlers(kind, ctx, runtime, metrics, runtime.status_writer).register(reg)
+    resyncs = runtime.resyncs
+    if resyncs is not None:
+
+        @kopf.on.cleanup(registry=reg)
+        async def stop_resyncs(**_: Any) -> None:
+            await resyncs.stop()
+
     if ctx.accounts is not None:
         # kopf starts no handler before every index has its first listing: an object is never
         # reconciled before its namespace's annotations are known (a namespace created later
