@@ -13,7 +13,7 @@ ModelPackageGroups and N ModelPackages, and prints:
 - the time from the first apply to all Ready;
 - SageMaker calls per package to reach Ready, by operation;
 - SageMaker calls of one resync period R in steady state (the window [ready + R,
-  ready + 2R), in which each object's resync timer ticks once);
+  ready + 2R), in which each object is resynced once);
 - Kubernetes API calls per package made by the operator (the bench's own are excluded), and
   the writes among them;
 - the operator's peak RSS (VmHWM).
@@ -326,7 +326,7 @@ def main() -> int:
                 print(f"  operator {number} until killed: {per_op(after - before)}")
 
         if not args.no_resync:
-            # Steady state: one full period after all are Ready, every object's timer ticks
+            # Steady state: one full period after all are Ready, every object is resynced
             # once per period; the first period after convergence is cheaper than usual
             # because the listings made while converging are still fresh.
             window_start = t0 + converged + args.resync
