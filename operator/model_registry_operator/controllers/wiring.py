@@ -378,8 +378,6 @@ class KindHandlers:
         await self.run(self.kind.reconcile, body, patch, kwargs, cheap=cheap)
 
     async def on_resync(self, body: Any, patch: Any, **kwargs: Any) -> None:
-        if body.get("metadata", {}).get("deletionTimestamp"):
-            return
         await self.run(self.kind.reconcile, body, patch, kwargs, resync=True, blocking=False)
 
     async def on_delete(self, body: Any, patch: Any, **kwargs: Any) -> None:
@@ -570,8 +568,8 @@ class KindHandlers:
             return min(interval, RESYNC_READ_RETRY)
         if body is None or body["metadata"].get("uid") != uid:
             return None
-        if body["metadata"].get("deletionTimestamp") or uid in self.handling or change_pending(body):
-            self.metrics.looked_at(uid)  # its change or delete handler owns it until done
+        if self.left_to_its_handlers(body):
+            self.metrics.looked_at(uid)
             return interval
         previous = dict(body.get("status") or {})
         progress = StatusProgress(self.write, self.kind.plural, body, previous)
@@ -586,6 +584,12 @@ class KindHandlers:
             return interval  # a change handler holds it right now: it writes the truth
         await self.write_outcome(body, result, written, self.runtime.indexes)
         return interval if result.retry is None else result.retry
+
+    def left_to_its_handlers(self, body: Any) -> bool:
+        """A resync (kopf's timer or the loop) leaves the object alone: its delete handler, or a
+        change handler and its retries, own it until done."""
+        meta = body.get("metadata") or {}
+        return bool(meta.get("deletionTimestamp")) or meta.get("uid") in self.handling or change_pending(body)
 
     async def read_fresh(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as the API server has it now (None: gone), read outside the event loop."""
@@ -630,9 +634,9 @@ class KindHandlers:
         status write, no kopf retry round trip), then write the outcome once."""
         previous = dict(body.get("status") or {})
         uid = body["metadata"]["uid"]
-        if resync and (uid in self.handling or change_pending(body)):
+        if resync and self.left_to_its_handlers(body):
             self.metrics.looked_at(uid)  # still this replica's, its condition stands
-            return  # the change handler (and its retries) own the object until it is done
+            return
         woken = None if resync else self.handling.setdefault(uid, asyncio.Event())
         progress = StatusProgress(self.write, self.kind.plural, body, previous)
         handled = Handled(
