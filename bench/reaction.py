@@ -158,15 +158,18 @@ def main() -> int:
 
         # one change after the other, each measured alone (the packages have waited longer)
         cpu_before = cpu_seconds(operator.pid)
+        approvals_at = time.time()
         list(pool.map(approve, names))
         model_ready = wait_until(
             kube, "models", set(approved), is_ready, operator, args.timeout, workdir, wall=True
         )
+        groups_at = time.time()
         list(pool.map(make_group, range(args.groups)))
         package_ready = wait_until(
             kube, "modelpackages", set(waiting), is_ready, operator, args.timeout, workdir, wall=True
         )
         cpu = cpu_seconds(operator.pid) - cpu_before
+        ended_at = time.time()
 
         model_creates = create_times(aws, "CreateModel")[before_models:]
         package_creates = create_times(aws, "CreateModelPackage")[before_packages:]
@@ -188,7 +191,9 @@ def main() -> int:
         )
         print(f"operator CPU after the changes: {cpu:.1f}s; peak RSS {peak_rss_mb(operator.pid):.0f} MB")
         print_stages(kube, approved)
-        print_floor(aws, args.packages)
+        print_requests(kube, aws, "Models", approvals_at, groups_at, len(names))
+        print_requests(kube, aws, "ModelPackages", groups_at, ended_at, len(waiting))
+        print_records_left(kube)
         return 0
     finally:
         if operator is not None:
@@ -226,6 +231,43 @@ def print_stages(kube: KubeCluster, approved: dict[str, float]) -> None:
             stages["kopf's first write"].append(handled[0] - at)
     for stage, times in stages.items():
         print(f"  Models, from each approval to {stage}: {figures(times) if times else 'none'}")
+
+
+def print_records_left(kube: KubeCluster) -> None:
+    """Objects done whose status still holds a kopf handler's progress record: they would look
+    owned by a change handler for good (resyncs leave them alone). Expected: none."""
+    time.sleep(3.0)  # writes still on their way
+    left = [
+        obj["metadata"]["name"]
+        for plural in ("modelpackages", "models")
+        for obj in kube.list(plural, namespace=NAMESPACE)
+        if is_ready(obj) and ((obj.get("status") or {}).get("kopf") or {}).get("progress")
+    ]
+    print(f"  objects Ready with a handler's progress record left: {len(left)} {left[:3] if left else ''}")
+
+
+def print_requests(
+    kube: KubeCluster, aws: AwsHarness, what: str, start: float, end: float, count: int
+) -> None:
+    """The requests of one phase (from its changes until the next phase), per reaction:
+    what each reaction costs the API server and SageMaker, by kind of request."""
+    if not count:
+        return
+    kinds: dict[str, int] = {}
+    for r in kube.requests:
+        if start <= r.received < end and r.verb not in ("watch", "list"):
+            actor = next(
+                (a for a in ("kopf", "model-registry-operator") if r.user_agent.startswith(a)), "bench"
+            )
+            resource = f"{r.resource}/{r.subresource}" if r.subresource else str(r.resource)
+            kinds[f"{actor} {r.verb} {resource}"] = kinds.get(f"{actor} {r.verb} {resource}", 0) + 1
+    with urllib.request.urlopen(f"{aws.url}/_harness/requests") as response:
+        records = json.load(response)["requests"]
+    for r in records:
+        if start <= r["started"] < end:
+            kinds[f"SageMaker {r['operation']}"] = kinds.get(f"SageMaker {r['operation']}", 0) + 1
+    listed = ", ".join(f"{name} {n / count:.2f}" for name, n in sorted(kinds.items()))
+    print(f"  {what}, requests per reaction: {listed}")
 
 
 def print_floor(aws: AwsHarness, count: int) -> None:

@@ -14,6 +14,11 @@ from .timing import STATUS_WRITE_TIMEOUT
 USER_AGENT = "model-registry-operator"
 
 
+class Conflict(Exception):
+    """A write made on the condition that the object is still at a resourceVersion found it
+    changed meanwhile (HTTP 409): read it again before deciding anything."""
+
+
 def api_client(user_agent: str = USER_AGENT, retries: bool = True) -> Any:
     """A kubernetes ApiClient; `retries` False: a failed request is not retried by urllib3 (its
     caller tries again on its own schedule)."""
@@ -49,17 +54,32 @@ class KubernetesObjects:
                 self._api = kubernetes.client.CustomObjectsApi(api_client(self.user_agent, self._retries))
             return self._api
 
-    def __call__(self, plural: str, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self._client().patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            plural,
-            name,
-            {"status": status},
-            _content_type="application/merge-patch+json",
-            _request_timeout=STATUS_WRITE_TIMEOUT,
-        )
+    def __call__(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str = "", /
+    ) -> None:
+        """`resource_version`: write only if the object is still at it (else Conflict)."""
+        import kubernetes
+
+        patch: dict[str, Any] = {"status": status}
+        if resource_version:
+            # a merge patch that names a resourceVersion is conditional on it: the API server's
+            # optimistic concurrency, as for an update
+            patch["metadata"] = {"resourceVersion": resource_version}
+        try:
+            self._client().patch_namespaced_custom_object_status(
+                GROUP,
+                VERSION,
+                namespace,
+                plural,
+                name,
+                patch,
+                _content_type="application/merge-patch+json",
+                _request_timeout=STATUS_WRITE_TIMEOUT,
+            )
+        except kubernetes.client.ApiException as exc:
+            if exc.status == 409 and resource_version:
+                raise Conflict(f"{plural} {namespace}/{name} changed since {resource_version}") from None
+            raise
 
     def read(
         self, plural: str, namespace: str, name: str, timeout: float = STATUS_WRITE_TIMEOUT

@@ -225,7 +225,7 @@ def waiting_dependent(handlers, kind_name, uid, reason):
     class Dependent:
         kind = type("K", (), {"name": kind_name})
 
-        async def hurry(self, snapshot, again):
+        async def hurry(self, snapshot):
             hurried.append(snapshot["metadata"]["uid"])
 
     handlers.runtime.kinds = {kind_name: Dependent()}
@@ -298,6 +298,162 @@ def test_dependents_are_woken_only_when_what_they_wait_for_changes():
 
     asyncio.run(scenario())
     assert hurried == ["m1"]
+
+
+class StoredObjects:
+    """The API server's side of a status writer and reader (wiring.StatusWriter/ObjectReader):
+    one object per name, a resourceVersion bumped per write, a conditional write refused with
+    kube.Conflict when the object moved on, as the API server does (409)."""
+
+    def __init__(self):
+        self.objects, self.writes, self.reads = {}, [], 0
+
+    def put(self, name, status, version):
+        self.objects[name] = {
+            "metadata": {"name": name, "namespace": "ml", "uid": f"uid-{name}", "resourceVersion": version},
+            "status": status,
+        }
+        return self.objects[name]
+
+    def write(self, plural, namespace, name, change, resource_version="", /):
+        import copy
+
+        from model_registry_operator.kube import Conflict
+
+        self.writes.append((name, change, resource_version))
+        stored = self.objects[name]
+        if resource_version and resource_version != stored["metadata"]["resourceVersion"]:
+            raise Conflict(name)
+        merge(stored["status"], copy.deepcopy(change))
+        stored["metadata"]["resourceVersion"] = str(int(stored["metadata"]["resourceVersion"]) + 1)
+
+    def read(self, plural, namespace, name):
+        import copy
+
+        self.reads += 1
+        return copy.deepcopy(self.objects.get(name))
+
+
+def merge(into, change):
+    for key, value in change.items():
+        if value is None:
+            into.pop(key, None)
+        elif isinstance(value, dict) and isinstance(into.get(key), dict):
+            merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def waiting_status(delayed="2099-01-01T00:00:00+00:00"):
+    status = {"conditions": build_conditions(Outcome.reconciling("WaitingForGroup", "w"), 1, None)}
+    status["kopf"] = {"progress": {"reconcile-create": {"delayed": delayed, "retries": 3}}}
+    return status
+
+
+def hurrying_handlers(monkeypatch):
+    """A package kind's handlers writing to and reading from StoredObjects."""
+    import dataclasses
+
+    from prometheus_client import CollectorRegistry
+
+    from model_registry_operator.controllers import modelpackage, wiring
+    from model_registry_operator.metrics import OperatorMetrics
+
+    monkeypatch.setattr(wiring, "HURRY_CHECK_DELAY", 0.01)
+    stored = StoredObjects()
+    runtime = wiring.Runtime(status_writer=stored.write, object_reader=stored.read)
+    kind = dataclasses.replace(modelpackage.CONTROLLER)
+    ctx = Context.create(FakeRegistry(), Settings())
+    handlers = wiring.KindHandlers(kind, ctx, runtime, OperatorMetrics(CollectorRegistry()), stored.write)
+    return handlers, stored
+
+
+def test_a_wake_up_moves_the_retry_time_on_the_condition_the_object_is_as_seen(monkeypatch):
+    """One conditional write, no read: the object was as its index entry says."""
+    import asyncio
+
+    handlers, stored = hurrying_handlers(monkeypatch)
+    seen = stored.put("p", waiting_status(), "7")
+    asyncio.run(handlers.hurry({"metadata": dict(seen["metadata"]), "status": waiting_status()}))
+    assert [(name, version) for name, _, version in stored.writes] == [("p", "7")]
+    delayed = stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"]
+    assert delayed < "2099" and stored.reads == 0
+
+
+def test_a_wake_up_never_puts_back_a_record_kopf_purged_meanwhile(monkeypatch):
+    """Under a burst the index lags: the object it shows waiting was handled since (Ready, kopf's
+    progress record purged). The wake-up's write is refused, the object read afresh, and nothing
+    is written: a record put back would make the object look owned by a handler for good (its
+    resyncs skipped)."""
+    import asyncio
+
+    handlers, stored = hurrying_handlers(monkeypatch)
+    ready = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
+    stored.put("p", ready, "9")
+    stale = {"metadata": {"name": "p", "namespace": "ml", "uid": "uid-p", "resourceVersion": "7"}}
+    asyncio.run(handlers.hurry({**stale, "status": waiting_status()}))
+    assert [(name, version) for name, _, version in stored.writes] == [("p", "7")]  # refused
+    assert stored.reads == 1 and "kopf" not in stored.objects["p"]["status"]
+
+
+def test_a_wake_up_refused_for_a_later_retry_time_moves_that_one(monkeypatch):
+    """The object moved on while still waiting (kopf wrote a later retry time): read again,
+    written again on the condition of the version read."""
+    import asyncio
+
+    handlers, stored = hurrying_handlers(monkeypatch)
+    stored.put("p", waiting_status("2099-06-01T00:00:00+00:00"), "9")
+    stale = {"metadata": {"name": "p", "namespace": "ml", "uid": "uid-p", "resourceVersion": "7"}}
+    asyncio.run(handlers.hurry({**stale, "status": waiting_status()}))
+    assert [version for _, _, version in stored.writes] == ["7", "9"]
+    assert stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"] < "2099"
+
+
+def test_a_wake_up_just_after_a_retry_checks_that_kopf_did_not_write_over_it(monkeypatch):
+    """A handler that asked for a retry a moment ago: kopf's write of that retry time may land
+    after the wake-up's. The object is read again once; a retry time back in the future is
+    moved again. Without a retry lately, nothing is read."""
+    import asyncio
+    import time
+
+    handlers, stored = hurrying_handlers(monkeypatch)
+    seen = stored.put("p", waiting_status(), "7")
+    handlers.retried["uid-p"] = time.monotonic()
+    original = stored.write
+
+    def kopf_writes_over_it(*args):
+        original(*args)
+        if len(stored.writes) == 1:  # kopf's patch of its own retry time, after the wake-up's
+            original("modelpackages", "ml", "p", waiting_status("2099-06-01T00:00:00+00:00"))
+
+    handlers.write = kopf_writes_over_it
+    asyncio.run(handlers.hurry({"metadata": dict(seen["metadata"]), "status": waiting_status()}))
+    conditional = [(name, version) for name, _, version in stored.writes if version]
+    assert conditional == [("p", "7"), ("p", "9")] and stored.reads == 1
+    assert stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"] < "2099"
+    assert "uid-p" not in handlers.retried
+
+
+def test_a_second_wake_up_before_the_handler_ran_writes_nothing(monkeypatch):
+    """A package is woken when its group appears and again when it is Ready, often before kopf
+    ran its handler: the second wake-up writes nothing (the index still shows the old retry
+    time). Read afresh, a retry time already moved to now is not moved again either."""
+    import asyncio
+
+    handlers, stored = hurrying_handlers(monkeypatch)
+    seen = stored.put("p", waiting_status(), "7")
+    snapshot = {"metadata": dict(seen["metadata"]), "status": waiting_status()}
+
+    async def scenario():
+        await handlers.hurry(snapshot)
+        await handlers.hurry(snapshot)  # the index has not caught up
+        assert len(stored.writes) == 1 and stored.reads == 0
+        handlers.hurried.clear()  # as if its handler had run since
+        await handlers.hurry(snapshot)
+
+    asyncio.run(scenario())
+    # refused (the object moved on), read afresh: its retry is already due, nothing to move
+    assert [version for _, _, version in stored.writes] == ["7", "7"] and stored.reads == 1
 
 
 def test_resyncs_of_objects_applied_together_spread_over_the_period():

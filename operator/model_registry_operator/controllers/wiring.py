@@ -24,27 +24,28 @@ import asyncio
 import concurrent.futures
 import contextlib
 import datetime
-import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import kopf
 
 from .. import GROUP, VERSION, sharding
 from ..api.common import KOPF_STATUS
-from ..kube import KubernetesObjects
+from ..kube import Conflict, KubernetesObjects
 from ..metrics import OperatorMetrics
 from ..reasons import Reason
 from ..settings import Settings
 from ..timing import (
     ANNOUNCED_SECONDS,
+    HURRY_ATTEMPTS,
     HURRY_CHECK_DELAY,
     INLINE_WAIT_SECONDS,
     RESYNC_READ_RETRY,
+    RETRY_WRITE_WINDOW,
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
@@ -130,7 +131,15 @@ class Announced:
             self._statuses.pop(key, None)
 
 
-StatusWriter = Callable[[str, str, str, dict[str, Any]], None]  # (plural, namespace, name, status)
+class StatusWriter(Protocol):
+    """Merge-patches an object's status; with `resource_version`, only if the object is still
+    at it (kube.Conflict otherwise)."""
+
+    def __call__(
+        self, plural: str, namespace: str, name: str, status: dict[str, Any], resource_version: str = "", /
+    ) -> None: ...
+
+
 ObjectReader = Callable[[str, str, str], dict[str, Any] | None]  # (plural, namespace, name) -> None: gone
 
 
@@ -338,6 +347,10 @@ class KindHandlers:
         # UIDs a change or delete handler is working on right now -> set when what the object
         # waits for changed meanwhile: it looks again at once, also during an inline wait
         self.handling: dict[str, asyncio.Event] = {}
+        # UID -> when its change handler last returned asking kopf for a retry, and when its
+        # retry time was last moved to now by a wake-up and no handler has run since (monotonic)
+        self.retried: dict[str, float] = {}
+        self.hurried: dict[str, float] = {}
         self.shard: sharding.ShardPlan | sharding.Unsharded = sharding.UNSHARDED
         self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
 
@@ -384,6 +397,8 @@ class KindHandlers:
         await self.run(self.kind.delete, body, patch, kwargs)  # raises while SageMaker is not done
         uid = body["metadata"]["uid"]
         self.runtime.forget(uid)
+        self.retried.pop(uid, None)
+        self.hurried.pop(uid, None)
         self.metrics.gone(uid)
 
     async def on_event(self, type: str | None, body: Any, **kwargs: Any) -> None:
@@ -417,7 +432,7 @@ class KindHandlers:
         if progress:
             kept[KOPF_STATUS] = {"progress": progress}
         snapshot = {
-            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
+            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid", "resourceVersion")},
             "status": kept,
         }
         return {
@@ -450,9 +465,7 @@ class KindHandlers:
                 continue
             for snapshot in list(index.get(key, [])):
                 if waits(snapshot):
-                    work = dependent.hurry(
-                        snapshot, functools.partial(fresh, indexes, dependent.kind.name, key)
-                    )
+                    work = dependent.hurry(snapshot)
                 elif (before[0], before[2]) != (now[0], now[2]) and is_ready(snapshot.get("status") or {}):
                     # a Ready Model made from a package that was deleted, or whose approval changed
                     work = dependent.wake(snapshot, indexes)
@@ -472,55 +485,101 @@ class KindHandlers:
             "MODIFIED", {"metadata": body["metadata"], "status": status}, self.shard.dependents(kwargs)
         )
 
-    async def hurry(
-        self, snapshot: dict[str, Any], again: Callable[[str], dict[str, Any] | None], tries: int = 2
-    ) -> None:
+    async def hurry(self, snapshot: dict[str, Any]) -> None:
         """Make kopf retry a waiting object's handler now. kopf keeps each handler's next try in
         the object (status.kopf.progress.<handler>.delayed) and runs it when that time comes or
         is moved: one merge patch moves it, and kopf, the object's only writer otherwise,
-        reconciles it within the second (no second writer racing its handler). A handler that
-        was just finishing may write its own later time over it: looked at again once, after
-        HURRY_CHECK_DELAY, through `again` (the object as indexed now)."""
-        await self._move_delays(snapshot)
-        uid = snapshot["metadata"]["uid"]
-        for _ in range(tries - 1):
-            await asyncio.sleep(HURRY_CHECK_DELAY)
-            now = again(uid)
-            if now is None or not waits(now) or not still_delayed(now):
-                return
-            await self._move_delays(now)
+        reconciles it within the second (no second writer racing its handler).
 
-    async def _move_delays(self, snapshot: dict[str, Any]) -> None:
-        progress = ((snapshot.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
-        due = datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds")
-        moved = {
-            handler: {"delayed": due}
-            for handler, record in progress.items()
-            if isinstance(record, dict)
-            and record.get("delayed")
-            and not (record.get("success") or record.get("failure"))
-        }
-        woken = self.handling.get(snapshot["metadata"]["uid"])
+        The patch is conditional on the resourceVersion the object was last seen at. The index
+        lags behind a burst of changes: an object written meanwhile (its handler done and its
+        records purged, or a later retry time) is read afresh and judged again, so a wake-up
+        never puts back a record kopf has purged (the object would look owned by a handler
+        for good). A handler that asked for its retry just before may still be writing its
+        own later time over the wake-up (kopf patches after the handler returns): only then
+        is the object read again after HURRY_CHECK_DELAY."""
+        known = snapshot["metadata"]
+        uid = known["uid"]
+        if uid not in self.handling and self._hurried_lately(uid):
+            return  # woken a moment ago and its handler has not run since: it will see this too
+        body: dict[str, Any] | None = snapshot
+        for _ in range(HURRY_ATTEMPTS):
+            assert body is not None
+            moved = await self._move_delays(body)
+            if moved is not None:
+                break
+            body = await self._read_same(known)  # changed since: as it is now
+            if body is None or not waits(body):
+                return
+        else:
+            return
+        if moved:
+            self.hurried[uid] = time.monotonic()
+        if moved and self._retried_lately(uid):
+            await asyncio.sleep(HURRY_CHECK_DELAY)
+            body = await self._read_same(known)
+            if body is not None and waits(body) and still_delayed(body):
+                await self._move_delays(body)
+
+    async def _move_delays(self, body: dict[str, Any]) -> bool | None:
+        """Move the object's delayed handler tries to now: True when written, False when there
+        was nothing to write (or the write failed: its own timer comes), None when the object
+        is no longer at the resourceVersion it was seen at."""
+        now = datetime.datetime.now(datetime.UTC)
+        due = now.isoformat(timespec="microseconds")
+        moved = {handler: {"delayed": due} for handler in delayed_handlers(body, now)}
+        woken = self.handling.get(body["metadata"]["uid"])
         if woken is not None:
             # its handler is running right now: it looks again before it gives up (reconcile_until_done)
             woken.set()
-            return
+            return False
         if not moved:
-            return
-        await self.write_status(snapshot, {KOPF_STATUS: {"progress": moved}})  # else its own timer comes
-
-    async def write_status(self, snapshot: dict[str, Any], change: dict[str, Any]) -> bool:
-        """Merge-patch an object's status from outside its handler; False when that failed."""
-        meta = snapshot["metadata"]
+            return False
+        version = str(body["metadata"].get("resourceVersion") or "")
         try:
-            await asyncio.get_running_loop().run_in_executor(
-                self.runtime.write_executor,
-                self.write,
-                self.kind.plural,
-                meta.get("namespace") or "",
-                meta["name"],
-                change,
-            )
+            return await self.write_status(body, {KOPF_STATUS: {"progress": moved}}, version)
+        except Conflict:
+            return None
+
+    async def _read_same(self, known: dict[str, Any]) -> dict[str, Any] | None:
+        """The object as stored now; None: gone, replaced, or unreadable (its timer comes)."""
+        try:
+            body = await self.read_fresh(known.get("namespace") or "", known["name"])
+        except Exception as exc:  # noqa: BLE001 - its own retry timer is the safety net
+            self.log.debug("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
+            return None
+        return body if body is not None and body["metadata"].get("uid") == known["uid"] else None
+
+    def _hurried_lately(self, uid: str) -> bool:
+        """Its retry time was moved to now lately and no handler of it has run since (the index
+        may not show that write yet: another wake-up would only be refused)."""
+        moved = self.hurried.get(uid)
+        return moved is not None and time.monotonic() - moved < RETRY_WRITE_WINDOW
+
+    def _retried_lately(self, uid: str) -> bool:
+        """A change handler of the object asked for a retry lately: kopf's write of its retry
+        time may land after a wake-up's."""
+        asked = self.retried.pop(uid, None)
+        return asked is not None and time.monotonic() - asked < RETRY_WRITE_WINDOW
+
+    async def write_status(
+        self, snapshot: dict[str, Any], change: dict[str, Any], resource_version: str = ""
+    ) -> bool:
+        """Merge-patch an object's status from outside its handler; False when that failed.
+        With `resource_version`, only if the object is still at it: Conflict otherwise."""
+        meta = snapshot["metadata"]
+        where = (self.kind.plural, meta.get("namespace") or "", meta["name"])
+
+        def write() -> None:
+            if resource_version:
+                self.write(*where, change, resource_version)
+            else:
+                self.write(*where, change)
+
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.runtime.write_executor, write)
+        except Conflict:
+            raise
         except Exception as exc:  # noqa: BLE001 - what it would have said is said later
             self.log.warning("cannot write the status of %s/%s: %s", meta.get("namespace"), meta["name"], exc)
             return False
@@ -530,18 +589,9 @@ class KindHandlers:
         """Reconcile one Ready object outside kopf's schedule (read afresh: the index keeps
         little of it) and write what it found. kopf's own retry of it, when it comes, finds
         the work done."""
-        known = snapshot["metadata"]
-        try:
-            body = await self.read_fresh(known.get("namespace") or "", known["name"])
-        except Exception as exc:  # noqa: BLE001 - its resync says it later
-            self.log.warning("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
-            return
-        if (
-            body is None
-            or body["metadata"].get("uid") != known["uid"]
-            or not is_ready(body.get("status") or {})
-        ):
-            return  # gone, replaced, or no longer Ready: its own handler is on it
+        body = await self._read_same(snapshot["metadata"])
+        if body is None or not is_ready(body.get("status") or {}):
+            return  # gone, replaced, unreadable (its resync comes), or no longer Ready: its handler is on it
         previous = dict(body.get("status") or {})
         progress = StatusProgress(self.write, self.kind.plural, body, previous)
         lookup = IndexLookup(indexes, self.runtime.announced)
@@ -651,6 +701,12 @@ class KindHandlers:
             written = progress.close()
         if result is None:
             return
+        if not resync:
+            self.hurried.pop(uid, None)
+        if not resync and result.retry is not None:
+            self.retried[uid] = time.monotonic()
+        else:
+            self.retried.pop(uid, None)
         meta = body["metadata"]
         log_state_change(self.log, meta, previous, result.status)
         for event in result.events:
@@ -753,24 +809,23 @@ def log_state_change(log: logging.Logger, meta: Any, before: dict[str, Any], aft
     log.info("%s/%s is %s/%s: %s", meta.get("namespace"), meta.get("name"), now[0], now[1], message)
 
 
-def fresh(indexes: dict[str, Any], kind: str, key: Any, uid: str) -> dict[str, Any] | None:
-    """The object `uid` of `kind` as its dependents index holds it now."""
-    index = indexes.get(dependents_index(kind))
-    for snapshot in list(index.get(key, [])) if index is not None else []:
-        if snapshot["metadata"].get("uid") == uid:
-            return dict(snapshot)
-    return None
+def delayed_handlers(body: dict[str, Any], now: datetime.datetime) -> list[str]:
+    """kopf's handlers of the object whose next try is still ahead of `now` (not yet due)."""
+    progress = ((body.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
+    ahead = []
+    for handler, record in progress.items():
+        if not isinstance(record, dict) or record.get("success") or record.get("failure"):
+            continue
+        delayed = record.get("delayed")
+        if delayed and datetime.datetime.fromisoformat(str(delayed)) > now:
+            ahead.append(handler)
+    return ahead
 
 
-def still_delayed(snapshot: dict[str, Any]) -> bool:
-    """Its handler's next try is still ahead (a wake was overwritten)."""
-    progress = ((snapshot.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
-    now = datetime.datetime.now(datetime.UTC)
-    for record in progress.values():
-        delayed = record.get("delayed") if isinstance(record, dict) else None
-        if delayed and datetime.datetime.fromisoformat(str(delayed)) > now + datetime.timedelta(seconds=1):
-            return True
-    return False
+def still_delayed(body: dict[str, Any]) -> bool:
+    """Its handler's next try is still ahead (a wake-up was written over)."""
+    now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    return bool(delayed_handlers(body, now))
 
 
 def spread_resyncs(initial: float | Callable[..., float]) -> Callable[..., float]:
