@@ -194,6 +194,16 @@ def main() -> int:
         print_requests(kube, aws, "Models", approvals_at, groups_at, len(names))
         print_requests(kube, aws, "ModelPackages", groups_at, ended_at, len(waiting))
         print_records_left(kube)
+        print_floor(aws, args.packages)
+        if os.environ.get("MRO_BENCH_DUMP"):  # the request log, for a closer look
+            with open(os.environ["MRO_BENCH_DUMP"], "w") as out:
+                json.dump(
+                    [
+                        [r.verb, r.resource, r.subresource, r.name, r.user_agent, r.received, r.code]
+                        for r in kube.requests
+                    ],
+                    out,
+                )
         return 0
     finally:
         if operator is not None:

@@ -333,7 +333,7 @@ def configure_kopf(kopf_settings: Any) -> None:
     """kopf settings, applied once at start-up: the product's own names, bounded timeouts."""
     import kopf
 
-    from .api.common import KOPF_STATUS
+    from .api.common import KOPF_DIFFBASE_FIELD, KOPF_PROGRESS_FIELD, KOPF_TOUCH_FIELD
 
     kopf_settings.persistence.finalizer = FINALIZER
     # kopf's records (the last handled spec; a handler's retries) go into the status, where
@@ -341,11 +341,9 @@ def configure_kopf(kopf_settings: Any) -> None:
     # handled change cost a metadata patch of its own. Objects handled by an earlier version
     # have no record there: their create handler runs once more (the reconcile is idempotent).
     kopf_settings.persistence.progress_storage = kopf.StatusProgressStorage(
-        field=f"status.{KOPF_STATUS}.progress", touch_field=f"status.{KOPF_STATUS}.dummy"
+        field=KOPF_PROGRESS_FIELD, touch_field=KOPF_TOUCH_FIELD
     )
-    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
-        field=f"status.{KOPF_STATUS}.lastHandledConfiguration"
-    )
+    kopf_settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(field=KOPF_DIFFBASE_FIELD)
     kopf_settings.posting.level = logging.INFO
     kopf_settings.posting.reporting_component = "model-registry-operator"
     # Reconnect watches regularly (a silent connection loss cannot stall the operator for long).

@@ -156,13 +156,9 @@ INLINE_WAIT_SECONDS = 10.0
 # An object woken by a change of what it waits for (wiring.KindHandlers.wake) whose own
 # handler holds it at that moment is looked at again after this, a few times.
 WAKE_RETRY_DELAY = 0.5
-# A waiting object woken (its handler's next try moved to now) whose handler asked for a retry
-# less than RETRY_WRITE_WINDOW before is read again after HURRY_CHECK_DELAY: kopf's write of
-# that retry time, late under load, may have landed over the wake-up. A wake-up whose object
-# changed since it was seen reads it again and decides again, up to HURRY_ATTEMPTS times.
-HURRY_CHECK_DELAY = 1.5
-RETRY_WRITE_WINDOW = 10.0
-HURRY_ATTEMPTS = 3
+# A waiting object's take-over (wiring.KindHandlers.take_over) whose write is refused because
+# the object changed meanwhile (its own progress writes) reads it and writes again, this often.
+TAKE_OVER_WRITES = 3
 # What a group's or package's reconcile just found is what its dependents read of it
 # (wiring.Announced) until its status write comes back through the watch, at most this long:
 # the watch's latency, with room; after it kopf's index is the truth again.

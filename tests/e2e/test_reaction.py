@@ -29,9 +29,12 @@ def model_spec(package: str) -> dict:
     return {"executionRoleArn": ROLE, "primaryContainer": {"modelPackageRef": {"name": package}}}
 
 
-def handler_records_purged(kube, plural: str, name: str, ns: str) -> None:
-    """Once done, kopf's record of the handler that waited is gone (a wake-up never writes it
-    back): with it left, the object would look owned by a handler and its resyncs skip it."""
+def left_kopf_nothing_to_do(kube, plural: str, name: str, ns: str, since: int) -> None:
+    """The woken object's handler's work was done outside kopf (take_over) and written with
+    kopf's records as kopf leaves them: the records of the handler that waited are gone (else
+    the object would look owned by a handler and its resyncs skip it), and kopf, seeing that
+    write, had nothing to handle or record: no write of its own to the object since the change
+    (its retry timer, grown past WAITED / 4, is not due within the bound)."""
     wait_until(
         lambda: (
             not ((kube.get(plural, name, namespace=ns).get("status") or {}).get("kopf") or {}).get("progress")
@@ -39,6 +42,15 @@ def handler_records_purged(kube, plural: str, name: str, ns: str) -> None:
         f"kopf's progress record of {plural}/{name} purged",
         timeout=5.0,
     )
+    time.sleep(2.0)  # what kopf would do on the write's event
+    kopf_writes = [
+        f"{r.verb} {r.resource}/{r.subresource or ''}"
+        for r in kube.requests[since:]
+        if (r.resource, r.name) == (plural, name)
+        and r.verb in ("patch", "update")
+        and r.user_agent.startswith("kopf")
+    ]
+    assert kopf_writes == [], f"kopf wrote {plural}/{name} after its wake-up: {kopf_writes}"
 
 
 def test_a_model_waiting_for_approval_is_created_within_seconds_of_it(kube, kube_namespace, operator, aws):
@@ -49,13 +61,13 @@ def test_a_model_waiting_for_approval_is_created_within_seconds_of_it(kube, kube
     kube.create(resource("Model", "churn", model_spec("churn-v1")), namespace=ns)
     wait_condition(kube, "mdl", "churn", ns, "Reconciling", "WaitingForApproval", operator)
     time.sleep(WAITED)  # its retry timer has grown past BOUND by now (a quarter of the wait)
-    approved = time.monotonic()
+    approved, since = time.monotonic(), len(kube.requests)
     kube.patch("mp", "churn-v1", {"spec": {"modelApprovalStatus": "Approved"}}, namespace=ns)
     wait_ready(kube, "mdl", "churn", ns, operator, timeout=BOUND + 2.0)
     took = time.monotonic() - approved
     assert took <= BOUND + 2.0, f"the Model was Ready {took:.1f} s after the approval"
     assert aws.count("CreateModel") == 1
-    handler_records_purged(kube, "mdl", "churn", ns)
+    left_kopf_nothing_to_do(kube, "models", "churn", ns, since)
 
 
 def test_a_package_waiting_for_its_group_is_registered_within_seconds_of_it(
@@ -65,13 +77,13 @@ def test_a_package_waiting_for_its_group_is_registered_within_seconds_of_it(
     kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)
     wait_condition(kube, "mp", "churn-v1", ns, "Reconciling", "WaitingForGroup", operator)
     time.sleep(WAITED)
-    created = time.monotonic()
+    created, since = time.monotonic(), len(kube.requests)
     kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
     wait_ready(kube, "mp", "churn-v1", ns, operator, timeout=BOUND + 4.0)
     took = time.monotonic() - created
     assert took <= BOUND + 4.0, f"the package was Ready {took:.1f} s after its group was applied"
     assert aws.count("CreateModelPackage") == 1
-    handler_records_purged(kube, "mp", "churn-v1", ns)
+    left_kopf_nothing_to_do(kube, "modelpackages", "churn-v1", ns, since)
 
 
 def test_a_model_whose_package_is_rejected_keeps_its_model_and_says_so_until_approved_again(

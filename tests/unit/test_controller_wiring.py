@@ -215,7 +215,7 @@ def handlers_for(steps, kind_name="ModelPackageGroup"):
 
 def waiting_dependent(handlers, kind_name, uid, reason):
     """(a snapshot of an object of `kind_name` waiting for `reason`, the UIDs hurried so far):
-    `handlers`' dependents of that kind are a fake that records each hurry."""
+    `handlers`' dependents of that kind are a fake that records each take-over."""
     waiting = {
         "metadata": {"name": uid, "namespace": "ml", "uid": uid},
         "status": {"conditions": build_conditions(Outcome.reconciling(reason, "w"), 1, None)},
@@ -225,7 +225,7 @@ def waiting_dependent(handlers, kind_name, uid, reason):
     class Dependent:
         kind = type("K", (), {"name": kind_name})
 
-        async def hurry(self, snapshot):
+        async def take_over(self, snapshot, indexes):
             hurried.append(snapshot["metadata"]["uid"])
 
     handlers.runtime.kinds = {kind_name: Dependent()}
@@ -350,110 +350,105 @@ def waiting_status(delayed="2099-01-01T00:00:00+00:00"):
     return status
 
 
-def hurrying_handlers(monkeypatch):
-    """A package kind's handlers writing to and reading from StoredObjects."""
+def taking_over(steps):
+    """A kind's handlers (steps replacing its reconcile) writing to and reading from
+    StoredObjects, and a waiting object stored at resourceVersion 7."""
     import dataclasses
 
     from prometheus_client import CollectorRegistry
 
-    from model_registry_operator.controllers import modelpackage, wiring
+    from model_registry_operator.controllers import modelpackagegroup, wiring
     from model_registry_operator.metrics import OperatorMetrics
 
-    monkeypatch.setattr(wiring, "HURRY_CHECK_DELAY", 0.01)
     stored = StoredObjects()
     runtime = wiring.Runtime(status_writer=stored.write, object_reader=stored.read)
-    kind = dataclasses.replace(modelpackage.CONTROLLER)
+    kind = dataclasses.replace(modelpackagegroup.CONTROLLER, reconcile_steps=steps)
     ctx = Context.create(FakeRegistry(), Settings())
     handlers = wiring.KindHandlers(kind, ctx, runtime, OperatorMetrics(CollectorRegistry()), stored.write)
-    return handlers, stored
+    waiting = stored.put("p", waiting_status(), "7")
+    waiting["metadata"]["generation"] = 1
+    waiting["spec"] = {}
+    snapshot = {"metadata": dict(waiting["metadata"]), "status": waiting_status()}
+    return handlers, stored, snapshot
 
 
-def test_a_wake_up_moves_the_retry_time_on_the_condition_the_object_is_as_seen(monkeypatch):
-    """One conditional write, no read: the object was as its index entry says."""
+def kopf_sees_nothing_to_handle(obj):
+    """What kopf decides on the object's next event, with the operator's kopf settings: its
+    recorded spec is the object's own (no update to handle) and no handler is pending."""
+    from model_registry_operator.main import configure_kopf
+
+    settings = kopf.OperatorSettings()
+    configure_kopf(settings)
+    wrapped = kopf.Body(obj)
+    storage = settings.persistence.diffbase_storage
+    assert storage.fetch(body=wrapped) == storage.build(body=wrapped, extra_fields=["spec"])
+    assert not ((obj["status"].get("kopf") or {}).get("progress"))
+
+
+def test_a_waiting_object_woken_is_reconciled_and_written_once_leaving_kopf_nothing_to_do():
+    """The take-over: one read, the reconcile, and one write conditional on the version read,
+    holding the outcome and kopf's records as kopf's own handler would leave them."""
     import asyncio
 
-    handlers, stored = hurrying_handlers(monkeypatch)
-    seen = stored.put("p", waiting_status(), "7")
-    asyncio.run(handlers.hurry({"metadata": dict(seen["metadata"]), "status": waiting_status()}))
-    assert [(name, version) for name, _, version in stored.writes] == [("p", "7")]
-    delayed = stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"]
-    assert delayed < "2099" and stored.reads == 0
+    handlers, stored, snapshot = taking_over(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok"))
+    )
+    asyncio.run(handlers.take_over(snapshot, {}))
+    assert stored.reads == 1 and [version for _, _, version in stored.writes] == ["7"]
+    obj = stored.objects["p"]
+    assert is_ready(obj["status"]) and "p" not in handlers.handling
+    kopf_sees_nothing_to_handle(obj)
 
 
-def test_a_wake_up_never_puts_back_a_record_kopf_purged_meanwhile(monkeypatch):
-    """Under a burst the index lags: the object it shows waiting was handled since (Ready, kopf's
-    progress record purged). The wake-up's write is refused, the object read afresh, and nothing
-    is written: a record put back would make the object look owned by a handler for good (its
-    resyncs skipped)."""
+def test_a_take_over_still_waiting_moves_kopfs_next_try_to_when_the_reconcile_asks():
+    import asyncio
+    import datetime
+
+    from model_registry_operator.controllers.call import Stop
+
+    def steps(call, spec, ctx):
+        raise Stop(Outcome.reconciling("WaitingForGroup", "Waiting for group g to be Ready."), 40.0)
+
+    handlers, stored, snapshot = taking_over(steps)
+    asyncio.run(handlers.take_over(snapshot, {}))
+    record = stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]
+    due = datetime.datetime.fromisoformat(record["delayed"]) - datetime.datetime.now(datetime.UTC)
+    assert 30 < due.total_seconds() <= 40 and record["retries"] == 3
+    assert "lastHandledConfiguration" not in stored.objects["p"]["status"]["kopf"]
+
+
+def test_a_take_over_whose_object_moved_on_writes_only_while_no_handler_ran_meanwhile():
+    """Its write is refused when the object changed since it was read. Changed by a write that
+    leaves kopf's records alone (its own progress, a label): written again on the version read
+    then. Changed by kopf's handler (its records moved): that handler's outcome stands."""
     import asyncio
 
-    handlers, stored = hurrying_handlers(monkeypatch)
-    ready = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
-    stored.put("p", ready, "9")
-    stale = {"metadata": {"name": "p", "namespace": "ml", "uid": "uid-p", "resourceVersion": "7"}}
-    asyncio.run(handlers.hurry({**stale, "status": waiting_status()}))
-    assert [(name, version) for name, _, version in stored.writes] == [("p", "7")]  # refused
-    assert stored.reads == 1 and "kopf" not in stored.objects["p"]["status"]
+    def ready(call, spec, ctx):
+        stored.objects["p"]["metadata"]["resourceVersion"] = "8"  # written meanwhile
+        if kopf_ran:
+            stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["retries"] = 4
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    for kopf_ran, expected in ((False, ["7", "8"]), (True, ["7"])):
+        handlers, stored, snapshot = taking_over(ready)
+        asyncio.run(handlers.take_over(snapshot, {}))
+        assert [version for _, _, version in stored.writes] == expected
+        assert is_ready(stored.objects["p"]["status"]) is not kopf_ran
 
 
-def test_a_wake_up_refused_for_a_later_retry_time_moves_that_one(monkeypatch):
-    """The object moved on while still waiting (kopf wrote a later retry time): read again,
-    written again on the condition of the version read."""
+def test_a_wake_up_of_an_object_its_handler_is_on_ends_that_handlers_wait_instead():
     import asyncio
 
-    handlers, stored = hurrying_handlers(monkeypatch)
-    stored.put("p", waiting_status("2099-06-01T00:00:00+00:00"), "9")
-    stale = {"metadata": {"name": "p", "namespace": "ml", "uid": "uid-p", "resourceVersion": "7"}}
-    asyncio.run(handlers.hurry({**stale, "status": waiting_status()}))
-    assert [version for _, _, version in stored.writes] == ["7", "9"]
-    assert stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"] < "2099"
-
-
-def test_a_wake_up_just_after_a_retry_checks_that_kopf_did_not_write_over_it(monkeypatch):
-    """A handler that asked for a retry a moment ago: kopf's write of that retry time may land
-    after the wake-up's. The object is read again once; a retry time back in the future is
-    moved again. Without a retry lately, nothing is read."""
-    import asyncio
-    import time
-
-    handlers, stored = hurrying_handlers(monkeypatch)
-    seen = stored.put("p", waiting_status(), "7")
-    handlers.retried["uid-p"] = time.monotonic()
-    original = stored.write
-
-    def kopf_writes_over_it(*args):
-        original(*args)
-        if len(stored.writes) == 1:  # kopf's patch of its own retry time, after the wake-up's
-            original("modelpackages", "ml", "p", waiting_status("2099-06-01T00:00:00+00:00"))
-
-    handlers.write = kopf_writes_over_it
-    asyncio.run(handlers.hurry({"metadata": dict(seen["metadata"]), "status": waiting_status()}))
-    conditional = [(name, version) for name, _, version in stored.writes if version]
-    assert conditional == [("p", "7"), ("p", "9")] and stored.reads == 1
-    assert stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["delayed"] < "2099"
-    assert "uid-p" not in handlers.retried
-
-
-def test_a_second_wake_up_before_the_handler_ran_writes_nothing(monkeypatch):
-    """A package is woken when its group appears and again when it is Ready, often before kopf
-    ran its handler: the second wake-up writes nothing (the index still shows the old retry
-    time). Read afresh, a retry time already moved to now is not moved again either."""
-    import asyncio
-
-    handlers, stored = hurrying_handlers(monkeypatch)
-    seen = stored.put("p", waiting_status(), "7")
-    snapshot = {"metadata": dict(seen["metadata"]), "status": waiting_status()}
+    handlers, stored, snapshot = taking_over(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok"))
+    )
 
     async def scenario():
-        await handlers.hurry(snapshot)
-        await handlers.hurry(snapshot)  # the index has not caught up
-        assert len(stored.writes) == 1 and stored.reads == 0
-        handlers.hurried.clear()  # as if its handler had run since
-        await handlers.hurry(snapshot)
+        running = handlers.handling["uid-p"] = asyncio.Event()
+        await handlers.take_over(snapshot, {})
+        return running.is_set()
 
-    asyncio.run(scenario())
-    # refused (the object moved on), read afresh: its retry is already due, nothing to move
-    assert [version for _, _, version in stored.writes] == ["7", "7"] and stored.reads == 1
+    assert asyncio.run(scenario()) and stored.reads == 0 and stored.writes == []
 
 
 def test_resyncs_of_objects_applied_together_spread_over_the_period():

@@ -380,8 +380,13 @@ class Condition(StatusModel):
 # kopf's own part of the status (main.py configure_kopf): the last handled spec, which tells
 # a change from an event that changes nothing, and the retries of a handler not done yet.
 # kopf writes it in the same status patch as the operator's outcome; the reconcilers never
-# write or remove it.
+# write or remove it (a waiting object's take-over does, as kopf would: wiring.kopf_records).
 KOPF_STATUS = "kopf"
+KOPF_PROGRESS_FIELD = f"status.{KOPF_STATUS}.progress"
+KOPF_TOUCH_FIELD = f"status.{KOPF_STATUS}.dummy"
+KOPF_DIFFBASE_FIELD = f"status.{KOPF_STATUS}.lastHandledConfiguration"
+# what kopf's update handler watches (a change elsewhere, a label, is not an update to handle)
+UPDATE_FIELD = "spec"
 
 
 class CommonStatus(StatusModel):

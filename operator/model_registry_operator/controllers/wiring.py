@@ -14,6 +14,10 @@ kopf to come back (kopf.TemporaryError) when the result says when.
   condition while it runs: the reconcile thread merge-patches the status subresource
   itself (`StatusProgress`, throttled by the caller), and kopf's patch at the end is
   computed against what was written meanwhile, so the two never undo each other.
+- An object waiting for another (a package for its group, a Model for its package's
+  approval) is woken by that object's change (wake_dependents): its handler's work is done
+  at once outside kopf's schedule (take_over), one read and one write, and written with
+  kopf's own records as kopf's handler leaves them, so kopf has nothing left to do.
 - Metrics (metrics.py) are taken here, where each reconcile's result is known: a count and
   a duration per reconcile, and the condition each object is written with, until it is gone.
 """
@@ -34,18 +38,16 @@ from typing import Any, Protocol, cast
 import kopf
 
 from .. import GROUP, VERSION, sharding
-from ..api.common import KOPF_STATUS
+from ..api.common import KOPF_DIFFBASE_FIELD, KOPF_STATUS, UPDATE_FIELD
 from ..kube import Conflict, KubernetesObjects
 from ..metrics import OperatorMetrics
 from ..reasons import Reason
 from ..settings import Settings
 from ..timing import (
     ANNOUNCED_SECONDS,
-    HURRY_ATTEMPTS,
-    HURRY_CHECK_DELAY,
     INLINE_WAIT_SECONDS,
     RESYNC_READ_RETRY,
-    RETRY_WRITE_WINDOW,
+    TAKE_OVER_WRITES,
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
@@ -255,9 +257,14 @@ class Runtime:
     """What only the kopf layer keeps between calls, shared by the three kinds."""
 
     executor: concurrent.futures.Executor | None = None  # None: the event loop's default
-    # the status writes made outside a handler (wake-ups): never queued behind reconciles
+    # the status writes made outside a handler (wake-ups, take-overs, resyncs): never queued
+    # behind reconciles, nor behind the reads of a burst of wake-ups (those finish sooner)
     write_executor: concurrent.futures.Executor = field(
         default_factory=lambda: concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="status-write")
+    )
+    # the reads of objects outside a handler (read_fresh)
+    read_executor: concurrent.futures.Executor = field(
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="object-read")
     )
     # writes a status merge patch from a reconcile thread (progress of a long copy);
     # None: the kubernetes client's
@@ -347,10 +354,6 @@ class KindHandlers:
         # UIDs a change or delete handler is working on right now -> set when what the object
         # waits for changed meanwhile: it looks again at once, also during an inline wait
         self.handling: dict[str, asyncio.Event] = {}
-        # UID -> when its change handler last returned asking kopf for a retry, and when its
-        # retry time was last moved to now by a wake-up and no handler has run since (monotonic)
-        self.retried: dict[str, float] = {}
-        self.hurried: dict[str, float] = {}
         self.shard: sharding.ShardPlan | sharding.Unsharded = sharding.UNSHARDED
         self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
 
@@ -363,7 +366,7 @@ class KindHandlers:
         on_change = shard.change(self.on_change)
         kopf.on.resume(*resource, id=resume_id, when=shard.owned, registry=reg)(on_change)
         kopf.on.create(*resource, id=create_id, when=shard.owned, registry=reg)(on_change)
-        kopf.on.update(*resource, id=update_id, field="spec", when=shard.owned, registry=reg)(on_change)
+        kopf.on.update(*resource, id=update_id, field=UPDATE_FIELD, when=shard.owned, registry=reg)(on_change)
         interval = self.ctx.settings.resync_seconds
         if self.runtime.resyncs is None:
             kopf.timer(
@@ -397,8 +400,6 @@ class KindHandlers:
         await self.run(self.kind.delete, body, patch, kwargs)  # raises while SageMaker is not done
         uid = body["metadata"]["uid"]
         self.runtime.forget(uid)
-        self.retried.pop(uid, None)
-        self.hurried.pop(uid, None)
         self.metrics.gone(uid)
 
     async def on_event(self, type: str | None, body: Any, **kwargs: Any) -> None:
@@ -422,18 +423,14 @@ class KindHandlers:
 
     def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         """Index of this kind's objects by what they reference: (kind, namespace, name) -> what
-        waking the object reads of it: its name, its conditions (waiting? Ready?) and kopf's
-        retry records (a wake-up moves them). Nothing more: it is one entry per object, and a
-        reconcile outside kopf (`wake`) reads the object afresh."""
+        waking the object reads of it: its name and its conditions (waiting? Ready?). Nothing
+        more: it is one entry per object, and a reconcile outside kopf (`take_over`, `wake`)
+        reads the object afresh."""
         assert self.kind.references is not None
         status = body.get("status") or {}
-        kept: dict[str, Any] = {"conditions": status.get("conditions") or []}
-        progress = (status.get(KOPF_STATUS) or {}).get("progress")
-        if progress:
-            kept[KOPF_STATUS] = {"progress": progress}
         snapshot = {
-            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid", "resourceVersion")},
-            "status": kept,
+            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
+            "status": {"conditions": status.get("conditions") or []},
         }
         return {
             (kind, namespace, name): snapshot for kind, name in self.kind.references(body.get("spec") or {})
@@ -465,7 +462,7 @@ class KindHandlers:
                 continue
             for snapshot in list(index.get(key, [])):
                 if waits(snapshot):
-                    work = dependent.hurry(snapshot)
+                    work = dependent.take_over(snapshot, indexes)
                 elif (before[0], before[2]) != (now[0], now[2]) and is_ready(snapshot.get("status") or {}):
                     # a Ready Model made from a package that was deleted, or whose approval changed
                     work = dependent.wake(snapshot, indexes)
@@ -485,61 +482,65 @@ class KindHandlers:
             "MODIFIED", {"metadata": body["metadata"], "status": status}, self.shard.dependents(kwargs)
         )
 
-    async def hurry(self, snapshot: dict[str, Any]) -> None:
-        """Make kopf retry a waiting object's handler now. kopf keeps each handler's next try in
-        the object (status.kopf.progress.<handler>.delayed) and runs it when that time comes or
-        is moved: one merge patch moves it, and kopf, the object's only writer otherwise,
-        reconciles it within the second (no second writer racing its handler).
+    async def take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
+        """Do a waiting object's handler's work now that what it waits for changed, here rather
+        than by making kopf run the handler: making kopf run it early costs a write of kopf's
+        retry time (kopf runs a handler only when the time in its record comes), then kopf's
+        own write of the outcome, each a watch event to process; here it is one read and one
+        write, with kopf's records written as kopf leaves them (kopf_records), so that the
+        write's event leaves kopf nothing to do.
 
-        The patch is conditional on the resourceVersion the object was last seen at. The index
-        lags behind a burst of changes: an object written meanwhile (its handler done and its
-        records purged, or a later retry time) is read afresh and judged again, so a wake-up
-        never puts back a record kopf has purged (the object would look owned by a handler
-        for good). A handler that asked for its retry just before may still be writing its
-        own later time over the wake-up (kopf patches after the handler returns): only then
-        is the object read again after HURRY_CHECK_DELAY."""
+        While it runs the object is in `handling`: a second wake-up ends an inline wait at once,
+        resyncs leave it alone. kopf's handler may still start meanwhile (its retry time came):
+        it waits for the object's lock, and whichever writes second finds the first's work
+        done. The write is conditional on the object being as it was read (kopf_records)."""
         known = snapshot["metadata"]
         uid = known["uid"]
-        if uid not in self.handling and self._hurried_lately(uid):
-            return  # woken a moment ago and its handler has not run since: it will see this too
-        body: dict[str, Any] | None = snapshot
-        for _ in range(HURRY_ATTEMPTS):
-            assert body is not None
-            moved = await self._move_delays(body)
-            if moved is not None:
-                break
-            body = await self._read_same(known)  # changed since: as it is now
-            if body is None or not waits(body):
-                return
-        else:
+        running = self.handling.get(uid)
+        if running is not None:
+            running.set()  # its handler (or a take-over) is on it: it looks again before it gives up
             return
-        if moved:
-            self.hurried[uid] = time.monotonic()
-        if moved and self._retried_lately(uid):
-            await asyncio.sleep(HURRY_CHECK_DELAY)
-            body = await self._read_same(known)
-            if body is not None and waits(body) and still_delayed(body):
-                await self._move_delays(body)
-
-    async def _move_delays(self, body: dict[str, Any]) -> bool | None:
-        """Move the object's delayed handler tries to now: True when written, False when there
-        was nothing to write (or the write failed: its own timer comes), None when the object
-        is no longer at the resourceVersion it was seen at."""
-        now = datetime.datetime.now(datetime.UTC)
-        due = now.isoformat(timespec="microseconds")
-        moved = {handler: {"delayed": due} for handler in delayed_handlers(body, now)}
-        woken = self.handling.get(body["metadata"]["uid"])
-        if woken is not None:
-            # its handler is running right now: it looks again before it gives up (reconcile_until_done)
-            woken.set()
-            return False
-        if not moved:
-            return False
-        version = str(body["metadata"].get("resourceVersion") or "")
+        woken = self.handling[uid] = asyncio.Event()
         try:
-            return await self.write_status(body, {KOPF_STATUS: {"progress": moved}}, version)
-        except Conflict:
-            return None
+            body = await self._read_same(known)
+            if body is None or body["metadata"].get("deletionTimestamp") or not waits(body):
+                return  # gone, replaced, unreadable (its timer comes), or no longer waiting
+            previous = dict(body.get("status") or {})
+            progress = StatusProgress(self.write, self.kind.plural, body, previous)
+            lookup = IndexLookup(indexes, self.runtime.announced)
+            handled = Handled(self.kind.reconcile, body, lookup, False, True, progress)
+            try:
+                result = await self.reconcile_until_done(handled, previous, woken)
+            finally:
+                written = progress.close()
+        finally:
+            if self.handling.get(uid) is woken:
+                del self.handling[uid]
+        if result is not None:
+            await self.write_outcome(body, result, written, indexes, taken_over=True)
+
+    async def _write_taken_over(self, body: dict[str, Any], result: Result) -> bool:
+        """Write a take-over's outcome with kopf's records (kopf_records), on the condition that
+        the object is at the resourceVersion it was read at. Refused: read again; written again
+        only while it is as it was taken over (the same generation and kopf's records as then:
+        kopf's handler has not run meanwhile); a write of its own progress (a long copy) is the
+        usual cause."""
+        taken = body
+        for _ in range(TAKE_OVER_WRITES):
+            change = {
+                **status_change(result.status, body.get("status") or {}),
+                KOPF_STATUS: kopf_records(body, result),
+            }
+            try:
+                return await self.write_status(
+                    body, change, str(body["metadata"].get("resourceVersion") or "")
+                )
+            except Conflict:
+                now = await self._read_same(body["metadata"])
+                if now is None or not as_taken_over(now, taken):
+                    return False  # kopf's handler, or a new spec's, has the object now
+                body = now
+        return False
 
     async def _read_same(self, known: dict[str, Any]) -> dict[str, Any] | None:
         """The object as stored now; None: gone, replaced, or unreadable (its timer comes)."""
@@ -549,18 +550,6 @@ class KindHandlers:
             self.log.debug("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
             return None
         return body if body is not None and body["metadata"].get("uid") == known["uid"] else None
-
-    def _hurried_lately(self, uid: str) -> bool:
-        """Its retry time was moved to now lately and no handler of it has run since (the index
-        may not show that write yet: another wake-up would only be refused)."""
-        moved = self.hurried.get(uid)
-        return moved is not None and time.monotonic() - moved < RETRY_WRITE_WINDOW
-
-    def _retried_lately(self, uid: str) -> bool:
-        """A change handler of the object asked for a retry lately: kopf's write of its retry
-        time may land after a wake-up's."""
-        asked = self.retried.pop(uid, None)
-        return asked is not None and time.monotonic() - asked < RETRY_WRITE_WINDOW
 
     async def write_status(
         self, snapshot: dict[str, Any], change: dict[str, Any], resource_version: str = ""
@@ -644,20 +633,30 @@ class KindHandlers:
     async def read_fresh(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The object as the API server has it now (None: gone), read outside the event loop."""
         return await asyncio.get_running_loop().run_in_executor(
-            self.runtime.write_executor, self.read, self.kind.plural, namespace, name
+            self.runtime.read_executor, self.read, self.kind.plural, namespace, name
         )
 
     async def write_outcome(
-        self, body: dict[str, Any], result: Result, written: dict[str, Any], indexes: dict[str, Any]
+        self,
+        body: dict[str, Any],
+        result: Result,
+        written: dict[str, Any],
+        indexes: dict[str, Any],
+        taken_over: bool = False,
     ) -> None:
         """Write what a reconcile outside kopf's handlers found (`written`: the status as last
-        written) and say it, as kopf's handlers do after theirs (`run`)."""
+        written) and say it, as kopf's handlers do after theirs (`run`). `taken_over`: a
+        waiting object's handler's work (take_over), written with kopf's records."""
         meta = body["metadata"]
         if meta["uid"] in self.handling:
             return  # a change handler started meanwhile: its outcome is the newer truth
-        change = status_change(result.status, written)
-        if change and not await self.write_status(body, change):
-            return  # its own handler or resync writes it later
+        if taken_over:
+            if not await self._write_taken_over({**body, "status": written}, result):
+                return
+        else:
+            change = status_change(result.status, written)
+            if change and not await self.write_status(body, change):
+                return  # its own handler or resync writes it later
         log_state_change(self.log, meta, body.get("status") or {}, result.status)
         for event in result.events:
             self.log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta["name"], event.message)
@@ -701,12 +700,6 @@ class KindHandlers:
             written = progress.close()
         if result is None:
             return
-        if not resync:
-            self.hurried.pop(uid, None)
-        if not resync and result.retry is not None:
-            self.retried[uid] = time.monotonic()
-        else:
-            self.retried.pop(uid, None)
         meta = body["metadata"]
         log_state_change(self.log, meta, previous, result.status)
         for event in result.events:
@@ -809,23 +802,42 @@ def log_state_change(log: logging.Logger, meta: Any, before: dict[str, Any], aft
     log.info("%s/%s is %s/%s: %s", meta.get("namespace"), meta.get("name"), now[0], now[1], message)
 
 
-def delayed_handlers(body: dict[str, Any], now: datetime.datetime) -> list[str]:
-    """kopf's handlers of the object whose next try is still ahead of `now` (not yet due)."""
-    progress = ((body.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
-    ahead = []
-    for handler, record in progress.items():
-        if not isinstance(record, dict) or record.get("success") or record.get("failure"):
-            continue
-        delayed = record.get("delayed")
-        if delayed and datetime.datetime.fromisoformat(str(delayed)) > now:
-            ahead.append(handler)
-    return ahead
+def kopf_records(body: dict[str, Any], result: Result) -> dict[str, Any]:
+    """kopf's part of the status as kopf's handler would leave it with `result`: done, its
+    progress records purged and the handled spec recorded as kopf records it (its diff base,
+    main.configure_kopf), so that kopf finds nothing left to handle; not done, its next try
+    at the time the reconcile asked for."""
+    if result.retry is None:
+        patch = kopf.Patch()
+        wrapped = kopf.Body(cast(kopf.RawBody, body))
+        DIFFBASE.store(
+            body=wrapped, patch=patch, essence=DIFFBASE.build(body=wrapped, extra_fields=[UPDATE_FIELD])
+        )
+        return {"progress": None, **patch["status"][KOPF_STATUS]}
+    due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=result.retry)
+    pending = [
+        handler
+        for handler, record in handler_progress(body).items()
+        if isinstance(record, dict) and not (record.get("success") or record.get("failure"))
+    ]
+    return {"progress": {handler: {"delayed": due.isoformat(timespec="microseconds")} for handler in pending}}
 
 
-def still_delayed(body: dict[str, Any]) -> bool:
-    """Its handler's next try is still ahead (a wake-up was written over)."""
-    now = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
-    return bool(delayed_handlers(body, now))
+def handler_progress(body: dict[str, Any]) -> dict[str, Any]:
+    """kopf's progress records of the object's handlers, by handler id."""
+    return dict(((body.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {})
+
+
+def as_taken_over(now: dict[str, Any], taken: dict[str, Any]) -> bool:
+    """The object read `now` is still as it was when its handler's work was taken over: the
+    same generation (spec) and kopf's handler records untouched (no handler ran meanwhile)."""
+    return now["metadata"].get("generation") == taken["metadata"].get("generation") and handler_progress(
+        now
+    ) == handler_progress(taken)
+
+
+# kopf's record of the last handled spec, as configured in main.configure_kopf
+DIFFBASE = kopf.StatusDiffBaseStorage(field=KOPF_DIFFBASE_FIELD)
 
 
 def spread_resyncs(initial: float | Callable[..., float]) -> Callable[..., float]:
