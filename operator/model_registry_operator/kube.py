@@ -12,6 +12,7 @@ from . import GROUP, VERSION
 from .timing import STATUS_WRITE_TIMEOUT
 
 USER_AGENT = "model-registry-operator"
+CONNECTIONS = 32
 
 
 class Conflict(Exception):
@@ -31,6 +32,9 @@ def api_client(user_agent: str = USER_AGENT, retries: bool = True) -> Any:
         kubernetes.config.load_kube_config(client_configuration=config)
     if not retries:
         config.retries = False
+    # the reads and writes outside handlers (OBJECT_IO_THREADS each) and the progress writes of
+    # the reconcile threads share one client: a connection each, none opened and dropped
+    config.connection_pool_maxsize = max(config.connection_pool_maxsize or 0, CONNECTIONS)
     client = kubernetes.client.ApiClient(config)
     client.user_agent = user_agent
     return client

@@ -184,6 +184,10 @@ KUBERNETES_REQUEST_TIMEOUT = 60.0
 API_SERVER_PROBE_INTERVAL = 5.0
 # The progress of a long artifact copy, written from a reconcile thread.
 STATUS_WRITE_TIMEOUT = 10.0
+# Threads for the reads, and as many for the status writes, made outside handlers (take-overs,
+# wake-ups, the resync loop): each request waits for the GIL between its steps while the event
+# loop is busy, so a burst of them needs several in flight to keep the API server busy.
+OBJECT_IO_THREADS = 8
 
 
 # --- observation ---------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from ..settings import Settings
 from ..timing import (
     ANNOUNCED_SECONDS,
     INLINE_WAIT_SECONDS,
+    OBJECT_IO_THREADS,
     RESYNC_READ_RETRY,
     TAKE_OVER_WRITES,
     WAKE_ATTEMPTS,
@@ -260,11 +261,15 @@ class Runtime:
     # the status writes made outside a handler (wake-ups, take-overs, resyncs): never queued
     # behind reconciles, nor behind the reads of a burst of wake-ups (those finish sooner)
     write_executor: concurrent.futures.Executor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="status-write")
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
+            OBJECT_IO_THREADS, thread_name_prefix="status-write"
+        )
     )
     # the reads of objects outside a handler (read_fresh)
     read_executor: concurrent.futures.Executor = field(
-        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="object-read")
+        default_factory=lambda: concurrent.futures.ThreadPoolExecutor(
+            OBJECT_IO_THREADS, thread_name_prefix="object-read"
+        )
     )
     # writes a status merge patch from a reconcile thread (progress of a long copy);
     # None: the kubernetes client's
