@@ -172,6 +172,14 @@ def test_a_rename_onto_someone_elses_model_keeps_the_old_one(ctx):
 STRANGER = {"ModelName": "churn", "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": "other/image:1"}}
 
 
+def test_a_new_model_is_created_without_a_describe_first(ctx):
+    """No record of any model: the usual case is that none of its name exists, so it is created
+    at once (then described, for its creation time): two calls, not three."""
+    result = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
+    assert state(result) == ("Ready", "Synced") and [e.reason for e in result.events] == ["Created"]
+    assert ctx.registry.calls["create_model"] == 1 and ctx.registry.calls["describe_model"] == 1
+
+
 def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
     ctx.registry.create_model(STRANGER)
     result = reconcile(mdl.CONTROLLER, SPEC, meta(), {}, ctx, package("Approved"))
@@ -183,7 +191,8 @@ def test_someone_elses_model_with_the_name_is_not_taken_over(ctx):
     )
     assert [(e.type, e.reason) for e in result.events] == [("Warning", "AlreadyExists")]
     assert "arn" not in result.status and "specHash" not in result.status
-    assert ctx.registry.calls["delete_model"] == ctx.registry.calls["create_model"] - 1 == 0
+    # its first reconcile tried to create (SageMaker refused: the name is taken), deleted nothing
+    assert ctx.registry.calls["delete_model"] == 0 and ctx.registry.calls["create_model"] == 2
     again = reconcile(mdl.CONTROLLER, SPEC, meta(), result.status, ctx, package("Approved"))
     assert state(again) == ("Stalled", "AlreadyExists") and again.events == []
     delete(mdl.CONTROLLER, SPEC, meta(), again.status, ctx)
@@ -208,7 +217,8 @@ def test_a_model_as_the_spec_asks_is_adopted(ctx, package_name):
     result = reconcile(mdl.CONTROLLER, spec, meta(), {}, ctx, DictLookup())
     assert state(result) == ("Ready", "Synced") and [e.reason for e in result.events] == ["Adopted"]
     assert result.status["specHash"] and result.status["arn"].endswith(":model/churn")
-    assert ctx.registry.calls["create_model"] == 1
+    # the model made beforehand, and this object's first create, refused (the name is taken)
+    assert ctx.registry.calls["create_model"] == 2 and ctx.registry.calls["delete_model"] == 0
     delete(mdl.CONTROLLER, spec, meta(), result.status, ctx)
     assert ctx.registry.models == {}
 
@@ -344,13 +354,16 @@ def test_applied_again_with_a_new_uid_it_takes_its_model_back(ctx):
 
     retained = {**SPEC, "deletionPolicy": "Retain"}
     first = reconcile(mdl.CONTROLLER, retained, meta(), {}, ctx, package("Approved"))
+    first_created = ctx.registry.models["churn"]["CreationTime"]
     delete(mdl.CONTROLLER, retained, meta(), first.status, ctx)
     later = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=5)
     again_meta = Meta("churn", "ml", "uid-new", 1, later)
     again = reconcile(mdl.CONTROLLER, retained, again_meta, {}, ctx, package("Approved"))
     assert state(again) == ("Ready", "Synced") and again.status["arn"] == first.status["arn"]
     assert [e.reason for e in again.events] == ["Adopted"] and "manages it again" in again.events[0].message
-    assert ctx.registry.calls["create_model"] == 1 and ctx.registry.calls["delete_model"] == 0
+    # made once; the new object's first create refused (the name is taken), then taken back
+    assert ctx.registry.calls["create_model"] == 2 and ctx.registry.calls["delete_model"] == 0
+    assert ctx.registry.models["churn"]["CreationTime"] == first_created
 
 
 def test_a_package_rejected_or_deleted_later_keeps_the_model_and_says_so_until_approved_again(ctx):

@@ -26,7 +26,7 @@ from .. import GROUP
 from ..accounts import arn_region
 from ..api import ModelSpec
 from ..api.model import ContainerDefinition
-from ..errors import TerminalError
+from ..errors import RetryableError, TerminalError
 from ..identity import Claim, Ownership
 from ..reasons import EventReason, Reason
 from ..registry.base import Shape, not_deletable, with_marks
@@ -237,6 +237,8 @@ class Plan:
         self.recorded = None if self.renamed else recorded_hash(call.previous, call.meta)
         self.owned = self.recorded is not None or self.old_name == self.name
         self.owner = Ownership(Claim.UNMARKED)  # until the model's tags are read
+        # this object has no record of any model: the usual case is that none of this name exists
+        self.first = not self.renamed and self.recorded is None and not call.fields.get("arn")
 
 
 def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
@@ -247,7 +249,8 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     5. create it when absent, else sync its tags."""
     request, resolved, notices = resolved_request(spec, call, ctx)
     plan = Plan(call, request)
-    observed = ctx.registry.describe_model(plan.name)
+    created_arn = create_first(call, plan, ctx) if plan.first else None
+    observed = None if created_arn else ctx.registry.describe_model(plan.name)
     current_tags: dict[str, str] = {}
     if observed is not None:
         # one ListTags tells the owner and the tags to sync
@@ -257,7 +260,7 @@ def reconcile(call: Call, spec: ModelSpec, ctx: Context) -> Result:
     if plan.renamed:
         delete_old_name(call, plan, ctx)
     if observed is None:
-        created_arn = create(call, plan, ctx)
+        created_arn = created_arn or create(call, plan, ctx)
         observed = ctx.registry.describe_model(plan.name)
     else:
         sync_tags(call, plan, observed, current_tags, ctx)
@@ -347,6 +350,20 @@ def delete_old_name(call: Call, plan: Plan, ctx: Context) -> None:
     )
     if outcome is not None and not deleted:
         call.events.append(outcome)
+
+
+def create_first(call: Call, plan: Plan, ctx: Context) -> str | None:
+    """A Model with no record of any model creates it without describing first (one call of
+    three saved per new Model). None: a model of this name exists (SageMaker answers "already
+    exists"): whose it is, and whether it is taken back, is decided by describing it, as for
+    any object with a record (re-applied after a Retain delete, a rebuilt cluster, a crash
+    before its status was written)."""
+    try:
+        return create(call, plan, ctx)
+    except RetryableError as exc:
+        if exc.reason is not Reason.CREATE_UNCONFIRMED:
+            raise
+        return None
 
 
 def create(call: Call, plan: Plan, ctx: Context) -> str:
