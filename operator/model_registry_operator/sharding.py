@@ -822,8 +822,9 @@ class ShardPlan:
         """A resume in progress recorded by another replica's kopf: this one's kopf has no resume
         cause for the object (kopf fact 3); cleared, so that the timer's reconcile takes it on."""
         from .api.common import KOPF_STATUS
+        from .controllers.wiring import handler_progress
 
-        progress = ((body.get("status") or {}).get(KOPF_STATUS) or {}).get("progress") or {}
+        progress = handler_progress(body)
         if not any(key.split("/")[0] == RESUME_HANDLER for key in progress):
             return False
         cleared = {key: None for key in progress if key.split("/")[0] == RESUME_HANDLER}

@@ -230,10 +230,9 @@ def change_pending(body: Any) -> bool:
     status = body.get("status") or {}
     if status.get("observedGeneration") != body.get("metadata", {}).get("generation"):
         return True
-    progress = (status.get(KOPF_STATUS) or {}).get("progress") or {}
     # kopf keys progress by handler id; an update handler on a field has a suffixed id
     # ("reconcile-update/spec")
-    return any(key.split("/")[0] in CHANGE_HANDLERS for key in progress)
+    return any(key.split("/")[0] in CHANGE_HANDLERS for key in handler_progress(body))
 
 
 class ObjectLocks:
@@ -510,14 +509,7 @@ class KindHandlers:
             body = await self._read_same(known)
             if body is None or body["metadata"].get("deletionTimestamp") or not waits(body):
                 return  # gone, replaced, unreadable (its timer comes), or no longer waiting
-            previous = dict(body.get("status") or {})
-            progress = StatusProgress(self.write, self.kind.plural, body, previous)
-            lookup = IndexLookup(indexes, self.runtime.announced)
-            handled = Handled(self.kind.reconcile, body, lookup, False, True, progress)
-            try:
-                result = await self.reconcile_until_done(handled, previous, woken)
-            finally:
-                written = progress.close()
+            result, written = await self.reconcile_outside(body, indexes, blocking=True, woken=woken)
         finally:
             if self.handling.get(uid) is woken:
                 del self.handling[uid]
@@ -586,18 +578,14 @@ class KindHandlers:
         body = await self._read_same(snapshot["metadata"])
         if body is None or not is_ready(body.get("status") or {}):
             return  # gone, replaced, unreadable (its resync comes), or no longer Ready: its handler is on it
-        previous = dict(body.get("status") or {})
-        progress = StatusProgress(self.write, self.kind.plural, body, previous)
-        lookup = IndexLookup(indexes, self.runtime.announced)
-        handled = Handled(self.kind.reconcile, body, lookup, False, False, progress)
         for _ in range(WAKE_ATTEMPTS):
-            result = await self.reconcile_until_done(handled, previous)
+            result, written = await self.reconcile_outside(body, indexes)
             if result is not None:
                 break
             await asyncio.sleep(WAKE_RETRY_DELAY)  # its own handler holds it right now
         else:
             return
-        await self.write_outcome(body, result, progress.close(), indexes)
+        await self.write_outcome(body, result, written, indexes)
 
     async def resync(self, namespace: str, name: str, uid: str) -> float | None:
         """One object's turn in the operator-wide resync loop (resyncs.py): read afresh,
@@ -615,19 +603,33 @@ class KindHandlers:
         if self.left_to_its_handlers(body):
             self.metrics.looked_at(uid)
             return interval
-        previous = dict(body.get("status") or {})
-        progress = StatusProgress(self.write, self.kind.plural, body, previous)
-        lookup = IndexLookup(self.runtime.indexes, self.runtime.announced)
-        handled = Handled(self.kind.reconcile, body, lookup, True, False, progress)
-        try:
-            result = await self.reconcile_until_done(handled, previous)
-        finally:
-            written = progress.close()
+        result, written = await self.reconcile_outside(body, self.runtime.indexes, resync=True)
         if result is None:
             self.metrics.looked_at(uid)
             return interval  # a change handler holds it right now: it writes the truth
         await self.write_outcome(body, result, written, self.runtime.indexes)
         return interval if result.retry is None else result.retry
+
+    async def reconcile_outside(
+        self,
+        body: dict[str, Any],
+        indexes: dict[str, Any],
+        resync: bool = False,
+        blocking: bool = False,
+        woken: asyncio.Event | None = None,
+    ) -> tuple[Result | None, dict[str, Any]]:
+        """Reconcile an object outside kopf's handlers (a take-over, a wake-up, a resync loop's
+        turn), as `run` does inside them: (the result, None when a handler holds the object's
+        lock and `blocking` is off; the status as last written, for the outcome's write)."""
+        previous = dict(body.get("status") or {})
+        progress = StatusProgress(self.write, self.kind.plural, body, previous)
+        lookup = IndexLookup(indexes, self.runtime.announced)
+        handled = Handled(self.kind.reconcile, body, lookup, resync, blocking, progress)
+        try:
+            result = await self.reconcile_until_done(handled, previous, woken)
+        finally:
+            written = progress.close()
+        return result, written
 
     def left_to_its_handlers(self, body: Any) -> bool:
         """A resync (kopf's timer or the loop) leaves the object alone: its delete handler, or a
