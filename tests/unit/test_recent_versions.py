@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime
 import threading
 
+import pytest
+
 from model_registry_operator.controllers.listings import GroupListings, RecentVersions
 from model_registry_operator.timing import (
     COMPLETION_ROUND_MAX_WAIT,
     COMPLETION_ROUND_MIN_WAIT,
+    COMPLETION_ROUND_PAGE,
     COMPLETION_WAIT_EXPIRY,
 )
 
@@ -186,3 +189,47 @@ def test_a_group_named_by_arn_or_a_registry_without_the_feed_reads_the_group_lis
     plain = GroupListings(account.list_group, 300.0)  # a plain function: no recent_packages
     assert plain.recent is None
     assert plain.fresh(shared, arn)["ModelPackageStatus"] == "Completed"
+
+
+class Throttled(Exception):
+    pass
+
+
+def failing_once():
+    """A RecentVersions whose first listing is refused (throttled), and a first version waited for."""
+    clock, account, _ = setup()
+    calls = {"n": 0}
+
+    def pages():
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise Throttled("Rate exceeded")
+        yield from account.pages()
+
+    recent = RecentVersions(pages, clock)
+    first = account.create()
+    recent.created(first)
+    return clock, account, recent, first
+
+
+def test_a_round_that_fails_leaves_its_versions_to_the_next_round():
+    clock, _, recent, arn = failing_once()
+    clock.now += COMPLETION_ROUND_MAX_WAIT
+    with pytest.raises(Throttled):  # the asker's reconcile reports it and comes back
+        recent.status(arn)
+    found = recent.status(arn)
+    assert isinstance(found, dict), f"still waited for after a failed round: {found!r}"
+    assert found["ModelPackageStatus"] == "Completed"
+    assert recent.rounds == 2
+
+
+def test_a_round_made_by_a_create_that_fails_does_not_fail_the_create():
+    clock, account, recent, first = failing_once()
+    clock.now += COMPLETION_ROUND_MIN_WAIT
+    arns = [account.create() for _ in range(COMPLETION_ROUND_PAGE - 1)]
+    for arn in arns:
+        recent.created(arn)  # the one that fills a page makes the round, which fails: not raised here
+    assert recent.rounds == 1 and account.pages_listed == 0
+    clock.now += COMPLETION_ROUND_MAX_WAIT
+    assert all(recent.status(arn)["ModelPackageStatus"] == "Completed" for arn in [first, *arns])
+    assert recent.rounds == 2

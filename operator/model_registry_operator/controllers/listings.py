@@ -4,6 +4,7 @@ status of fresh versions, shared by every group of an account and region."""
 from __future__ import annotations
 
 import datetime
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +23,7 @@ from ..timing import (
     LISTING_REUSE_SHARE,
 )
 
+log = logging.getLogger(__name__)
 # the states in which a version is still being completed by SageMaker
 _IN_PROGRESS = ("Pending", "InProgress")
 # pages of every versioned package of the account and region, newest first
@@ -151,6 +153,10 @@ class RecentVersions:
         if full and self._round.acquire(blocking=False):
             try:
                 self._run()
+            # the create succeeded: a failed round is not its failure; the waiting versions'
+            # own reconciles make the round again and report what fails then
+            except Exception as exc:  # noqa: BLE001
+                log.debug("listing the fresh versions failed: %s", exc)
             finally:
                 self._round.release()
 
@@ -212,13 +218,23 @@ class RecentVersions:
         found: dict[str, Shape] = {}
         floor = min(targets.values(), default=started) - COMPLETION_ROUND_SKEW
         pages = 0
-        for page in self._pages() if targets else ():
-            pages += 1
-            found.update((s["ModelPackageArn"], s) for s in page if s.get("ModelPackageArn") in targets)
-            if len(found) == len(targets) or not page or pages >= COMPLETION_ROUND_MAX_PAGES:
-                break
-            if _timestamp(page[-1].get("CreationTime")) < floor:
-                break
+        try:
+            for page in self._pages() if targets else ():
+                pages += 1
+                found.update((s["ModelPackageArn"], s) for s in page if s.get("ModelPackageArn") in targets)
+                if len(found) == len(targets) or not page or pages >= COMPLETION_ROUND_MAX_PAGES:
+                    break
+                if _timestamp(page[-1].get("CreationTime")) < floor:
+                    break
+        except BaseException:
+            # failed (throttled, 5xx): its versions wait for the next round, which the next
+            # asker makes; left waiting for this one, no round would ever look for them again
+            with self._guard:
+                self.pages += pages
+                for arn, since in targets.items():
+                    if arn in self._waiting:
+                        self._waiting[arn] = (number + 1, since)
+            raise
         with self._guard:
             self.pages += pages
             for arn in targets:
