@@ -159,6 +159,10 @@ WAKE_RETRY_DELAY = 0.5
 # A waiting object's take-over (wiring.KindHandlers.take_over) whose write is refused because
 # the object changed meanwhile (its own progress writes) reads it and writes again, this often.
 TAKE_OVER_WRITES = 3
+# ...and one whose write finds the object moved on but still waiting (taken over from the
+# index's copy, older than the object; or its kopf handler ran meanwhile and waits again) is
+# taken over again from what is stored, this many times in all.
+TAKE_OVERS = 2
 # What a group's or package's reconcile just found is what its dependents read of it
 # (wiring.Announced) until its status write comes back through the watch, at most this long:
 # the watch's latency, with room; after it kopf's index is the truth again.

@@ -4,7 +4,7 @@ import pytest
 from fakes import FakeRegistry
 from model_registry_operator import FINALIZER
 from model_registry_operator.controllers.call import Result
-from model_registry_operator.controllers.conditions import Outcome, build_conditions, is_ready
+from model_registry_operator.controllers.conditions import Outcome, build_conditions, condition, is_ready
 from model_registry_operator.controllers.context import Context
 from model_registry_operator.controllers.wiring import (
     IndexLookup,
@@ -417,23 +417,84 @@ def test_a_take_over_still_waiting_moves_kopfs_next_try_to_when_the_reconcile_as
     assert "lastHandledConfiguration" not in stored.objects["p"]["status"]["kopf"]
 
 
-def test_a_take_over_whose_object_moved_on_writes_only_while_no_handler_ran_meanwhile():
-    """Its write is refused when the object changed since it was read. Changed by a write that
-    leaves kopf's records alone (its own progress, a label): written again on the version read
-    then. Changed by kopf's handler (its records moved): that handler's outcome stands."""
+def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work():
+    """Its write is refused when the object changed since it was taken over. Changed by a write
+    that leaves kopf's records alone (its own progress, a label): the same outcome written on
+    the version read then. Changed by kopf's handler, which still waits (it looked before the
+    change it waits for): reconciled once more from what is stored, and written. Changed by
+    kopf's handler, which finished: that handler's outcome stands."""
     import asyncio
 
     def ready(call, spec, ctx):
-        stored.objects["p"]["metadata"]["resourceVersion"] = "8"  # written meanwhile
-        if kopf_ran:
-            stored.objects["p"]["status"]["kopf"]["progress"]["reconcile-create"]["retries"] = 4
+        calls.append(call.previous)
+        if len(calls) == 1:  # written meanwhile
+            stored.objects["p"]["metadata"]["resourceVersion"] = "8"
+            if kopf_ran:
+                status = stored.objects["p"]["status"]
+                status["kopf"]["progress"]["reconcile-create"]["retries"] = 4
+                if kopf_ran == "finished":
+                    status["conditions"] = build_conditions(Outcome.ready("Synced", "by kopf"), 1, None)
         return call.finish(Outcome.ready("Synced", "ok"))
 
-    for kopf_ran, expected in ((False, ["7", "8"]), (True, ["7"])):
+    cases = ((None, ["7", "8"], 1), ("still waiting", ["7", "8"], 2), ("finished", ["7"], 1))
+    for kopf_ran, versions, reconciles in cases:
+        calls: list = []
         handlers, stored, snapshot = taking_over(ready)
         asyncio.run(handlers.take_over(snapshot, {}))
-        assert [version for _, _, version in stored.writes] == expected
-        assert is_ready(stored.objects["p"]["status"]) is not kopf_ran
+        assert [version for _, _, version in stored.writes] == versions, kopf_ran
+        assert len(calls) == reconciles, kopf_ran
+        message = condition(stored.objects["p"]["status"], "Ready")["message"]
+        assert message == ("by kopf" if kopf_ran == "finished" else "ok"), kopf_ran
+        if kopf_ran != "finished":
+            kopf_sees_nothing_to_handle(stored.objects["p"])
+
+
+def test_the_dependents_index_keeps_a_waiting_object_whole_and_any_other_by_its_conditions():
+    handlers = handlers_for(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), "ModelPackage"
+    )
+    obj = {
+        "metadata": {"name": "p", "namespace": "ml", "uid": "uid-p", "resourceVersion": "7"},
+        "spec": {"modelPackageGroupRef": {"name": "g"}},
+        "status": waiting_status(),
+    }
+    entry = handlers.dependents_entry("ml", kopf.Body(obj))
+    assert entry == {("ModelPackageGroup", "ml", "g"): obj}
+    obj["status"] = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
+    (snapshot,) = handlers.dependents_entry("ml", kopf.Body(obj)).values()
+    assert snapshot == {
+        "metadata": {"name": "p", "namespace": "ml", "uid": "uid-p"},
+        "status": {"conditions": obj["status"]["conditions"]},
+    }
+
+
+def test_a_take_over_from_the_index_copy_reads_nothing_unless_the_copy_is_stale():
+    """The index's whole copy of a waiting object is what its take-over reconciles and writes
+    on the condition of: no read. A copy older than the object (kopf's index lags in a burst)
+    has its write refused: the object is read and, still waiting, taken over again."""
+    import asyncio
+
+    reconciles: list = []
+
+    def ready(call, spec, ctx):
+        reconciles.append(call.meta.uid)
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    for copy_version, reads, versions in (("7", 0, ["7"]), ("6", 1, ["6", "7"])):
+        reconciles.clear()
+        handlers, stored, _ = taking_over(ready)
+        copy = {
+            **stored.objects["p"],
+            "metadata": {**stored.objects["p"]["metadata"]},
+            "status": waiting_status(),
+        }
+        copy["metadata"]["resourceVersion"] = copy_version
+        if copy_version == "6":  # before kopf's handler last wrote its record
+            copy["status"]["kopf"]["progress"]["reconcile-create"]["retries"] = 2
+        asyncio.run(handlers.take_over(copy, {}))
+        assert stored.reads == reads and [v for _, _, v in stored.writes] == versions
+        assert len(reconciles) == len(versions)
+        kopf_sees_nothing_to_handle(stored.objects["p"])
 
 
 def test_a_wake_up_of_an_object_its_handler_is_on_ends_that_handlers_wait_instead():

@@ -16,8 +16,9 @@ kopf to come back (kopf.TemporaryError) when the result says when.
   computed against what was written meanwhile, so the two never undo each other.
 - An object waiting for another (a package for its group, a Model for its package's
   approval) is woken by that object's change (wake_dependents): its handler's work is done
-  at once outside kopf's schedule (take_over), one read and one write, and written with
-  kopf's own records as kopf's handler leaves them, so kopf has nothing left to do.
+  at once outside kopf's schedule (take_over), from the dependents index's copy of it, in
+  one write with kopf's own records as kopf's handler leaves them, so kopf has nothing left
+  to do.
 - Metrics (metrics.py) are taken here, where each reconcile's result is known: a count and
   a duration per reconcile, and the condition each object is written with, until it is gone.
 """
@@ -31,7 +32,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
@@ -49,6 +50,7 @@ from ..timing import (
     OBJECT_IO_THREADS,
     RESYNC_READ_RETRY,
     TAKE_OVER_WRITES,
+    TAKE_OVERS,
     WAKE_ATTEMPTS,
     WAKE_RETRY_DELAY,
     audit_due,
@@ -427,15 +429,19 @@ class KindHandlers:
 
     def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         """Index of this kind's objects by what they reference: (kind, namespace, name) -> what
-        waking the object reads of it: its name and its conditions (waiting? Ready?). Nothing
-        more: it is one entry per object, and a reconcile outside kopf (`take_over`, `wake`)
-        reads the object afresh."""
+        waking the object reads of it. An object waiting for one of them whole, as the watch
+        last brought it: its handler's work is done from this copy when it is woken
+        (`take_over`), with no read first. Any other by its name and conditions only (Ready?):
+        one entry per object, and a wake-up of a Ready one (`wake`) reads it afresh."""
         assert self.kind.references is not None
-        status = body.get("status") or {}
-        snapshot = {
-            "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
-            "status": {"conditions": status.get("conditions") or []},
-        }
+        snapshot: dict[str, Any]
+        if waits(body):
+            snapshot = dict(body)  # kopf's copy of the event's object, which nothing changes
+        else:
+            snapshot = {
+                "metadata": {k: body["metadata"].get(k) for k in ("name", "namespace", "uid")},
+                "status": {"conditions": (body.get("status") or {}).get("conditions") or []},
+            }
         return {
             (kind, namespace, name): snapshot for kind, name in self.kind.references(body.get("spec") or {})
         }
@@ -490,38 +496,51 @@ class KindHandlers:
         """Do a waiting object's handler's work now that what it waits for changed, here rather
         than by making kopf run the handler: making kopf run it early costs a write of kopf's
         retry time (kopf runs a handler only when the time in its record comes), then kopf's
-        own write of the outcome, each a watch event to process; here it is one read and one
-        write, with kopf's records written as kopf leaves them (kopf_records), so that the
-        write's event leaves kopf nothing to do.
+        own write of the outcome, each a watch event to process; here it is one write (from
+        the index's whole copy of the waiting object, dependents_entry, or one read when the
+        index has less), with kopf's records written as kopf leaves them (kopf_records), so
+        that the write's event leaves kopf nothing to do.
 
         While it runs the object is in `handling`: a second wake-up ends an inline wait at once,
         resyncs leave it alone. kopf's handler may still start meanwhile (its retry time came):
         it waits for the object's lock, and whichever writes second finds the first's work
-        done. The write is conditional on the object being as it was read (kopf_records)."""
+        done. The write is conditional on the object being as it was taken over; one that
+        finds it moved on and still waiting (the copy was older than the object, or kopf's
+        handler ran and waits again) takes it over once more, from what is stored."""
         known = snapshot["metadata"]
         uid = known["uid"]
-        running = self.handling.get(uid)
-        if running is not None:
-            running.set()  # its handler (or a take-over) is on it: it looks again before it gives up
-            return
-        woken = self.handling[uid] = asyncio.Event()
-        try:
-            body = await self._read_same(known)
-            if body is None or body["metadata"].get("deletionTimestamp") or not waits(body):
-                return  # gone, replaced, unreadable (its timer comes), or no longer waiting
-            result, written = await self.reconcile_outside(body, indexes, blocking=True, woken=woken)
-        finally:
-            if self.handling.get(uid) is woken:
-                del self.handling[uid]
-        if result is not None:
-            await self.write_outcome(body, result, written, indexes, taken_over=True)
+        taken: dict[str, Any] | None = snapshot if "spec" in snapshot else None
+        for _ in range(TAKE_OVERS):
+            running = self.handling.get(uid)
+            if running is not None:
+                running.set()  # its handler (or a take-over) is on it: it looks again before it gives up
+                return
+            woken = self.handling[uid] = asyncio.Event()
+            try:
+                body = taken or await self._read_same(known)
+                if body is None or body["metadata"].get("deletionTimestamp") or not waits(body):
+                    return  # gone, replaced, unreadable (its timer comes), or no longer waiting
+                result, written = await self.reconcile_outside(body, indexes, blocking=True, woken=woken)
+            finally:
+                if self.handling.get(uid) is woken:
+                    del self.handling[uid]
+            if result is None or uid in self.handling:
+                return  # a change handler started meanwhile: its outcome is the newer truth
+            done, taken = await self._write_taken_over({**body, "status": written}, result)
+            if done:
+                self.tell(body, result, indexes)
+            if taken is None:
+                return
 
-    async def _write_taken_over(self, body: dict[str, Any], result: Result) -> bool:
+    async def _write_taken_over(
+        self, body: dict[str, Any], result: Result
+    ) -> tuple[bool, dict[str, Any] | None]:
         """Write a take-over's outcome with kopf's records (kopf_records), on the condition that
-        the object is at the resourceVersion it was read at. Refused: read again; written again
-        only while it is as it was taken over (the same generation and kopf's records as then:
-        kopf's handler has not run meanwhile); a write of its own progress (a long copy) is the
-        usual cause."""
+        the object is at the resourceVersion it was taken over at. Refused: read again; written
+        again while it is as it was taken over (the same generation and kopf's records as then;
+        a write of its own progress, a long copy, is the usual cause). Returns (written, the
+        object as stored now when it moved on but still waits at the same generation: its
+        handler's work is still to do)."""
         taken = body
         for _ in range(TAKE_OVER_WRITES):
             change = {
@@ -529,15 +548,20 @@ class KindHandlers:
                 KOPF_STATUS: kopf_records(body, result),
             }
             try:
-                return await self.write_status(
+                written = await self.write_status(
                     body, change, str(body["metadata"].get("resourceVersion") or "")
                 )
+                return written, None
             except Conflict:
                 now = await self._read_same(body["metadata"])
-                if now is None or not as_taken_over(now, taken):
-                    return False  # kopf's handler, or a new spec's, has the object now
+                if now is None or now["metadata"].get("generation") != taken["metadata"].get("generation"):
+                    return False, None  # gone, or a new spec's handler has it
+                if not as_taken_over(now, taken):
+                    return False, (
+                        now if waits(now) and not now["metadata"].get("deletionTimestamp") else None
+                    )
                 body = now
-        return False
+        return False, None
 
     async def _read_same(self, known: dict[str, Any]) -> dict[str, Any] | None:
         """The object as stored now; None: gone, replaced, or unreadable (its timer comes)."""
@@ -649,21 +673,21 @@ class KindHandlers:
         result: Result,
         written: dict[str, Any],
         indexes: dict[str, Any],
-        taken_over: bool = False,
     ) -> None:
         """Write what a reconcile outside kopf's handlers found (`written`: the status as last
-        written) and say it, as kopf's handlers do after theirs (`run`). `taken_over`: a
-        waiting object's handler's work (take_over), written with kopf's records."""
-        meta = body["metadata"]
-        if meta["uid"] in self.handling:
+        written) and say it (`tell`)."""
+        if body["metadata"]["uid"] in self.handling:
             return  # a change handler started meanwhile: its outcome is the newer truth
-        if taken_over:
-            if not await self._write_taken_over({**body, "status": written}, result):
-                return
-        else:
-            change = status_change(result.status, written)
-            if change and not await self.write_status(body, change):
-                return  # its own handler or resync writes it later
+        change = status_change(result.status, written)
+        if change and not await self.write_status(body, change):
+            return  # its own handler or resync writes it later
+        self.tell(body, result, indexes)
+
+    def tell(self, body: dict[str, Any], result: Result, indexes: dict[str, Any]) -> None:
+        """Say what a reconcile outside kopf's handlers found of `body` (as read), once written,
+        as kopf's handlers do after theirs (`run`): the state change, Events, metrics, and the
+        objects waiting for this one woken."""
+        meta = body["metadata"]
         log_state_change(self.log, meta, body.get("status") or {}, result.status)
         for event in result.events:
             self.log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta["name"], event.message)
@@ -874,7 +898,7 @@ def indexes_of(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k.endswith(("_index", "_dependents"))}
 
 
-def waits(snapshot: dict[str, Any]) -> bool:
+def waits(snapshot: Mapping[str, Any]) -> bool:
     """The object is Reconciling, waiting for an object it references."""
     reconciling = condition(snapshot.get("status") or {}, RECONCILING) or {}
     return reconciling.get("status") == "True" and reconciling.get("reason") in WOKEN_REASONS
