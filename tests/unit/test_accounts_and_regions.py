@@ -543,6 +543,8 @@ def test_a_context_without_accounts_is_the_single_account_one():
 
 
 def test_namespace_annotations_come_from_a_kopf_index_registered_only_with_accounts(world):
+    import asyncio
+
     import kopf
 
     from model_registry_operator.controllers.wiring import (
@@ -552,11 +554,16 @@ def test_namespace_annotations_come_from_a_kopf_index_registered_only_with_accou
         register_all,
     )
 
-    entry = namespace_entry(
-        name="team-a",
-        meta={
-            "annotations": {ROLE_ANNOTATION: ROLE, "kubectl.kubernetes.io/last-applied-configuration": "{}"}
-        },
+    entry = asyncio.run(
+        namespace_entry(
+            name="team-a",
+            meta={
+                "annotations": {
+                    ROLE_ANNOTATION: ROLE,
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                }
+            },
+        )
     )
     assert entry == {("", "team-a"): {"metadata": {"name": "team-a", "annotations": {ROLE_ANNOTATION: ROLE}}}}
     lookup = IndexLookup({NAMESPACE_INDEX: {key: [value] for key, value in entry.items()}})

@@ -450,6 +450,8 @@ def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_w
 
 
 def test_the_dependents_index_keeps_a_waiting_object_whole_and_any_other_by_its_conditions():
+    import asyncio
+
     handlers = handlers_for(
         lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), "ModelPackage"
     )
@@ -458,10 +460,10 @@ def test_the_dependents_index_keeps_a_waiting_object_whole_and_any_other_by_its_
         "spec": {"modelPackageGroupRef": {"name": "g"}},
         "status": waiting_status(),
     }
-    entry = handlers.dependents_entry("ml", kopf.Body(obj))
+    entry = asyncio.run(handlers.dependents_entry("ml", kopf.Body(obj)))
     assert entry == {("ModelPackageGroup", "ml", "g"): obj}
     obj["status"] = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
-    (snapshot,) = handlers.dependents_entry("ml", kopf.Body(obj)).values()
+    (snapshot,) = asyncio.run(handlers.dependents_entry("ml", kopf.Body(obj))).values()
     assert snapshot == {
         "metadata": {"name": "p", "namespace": "ml", "uid": "uid-p"},
         "status": {"conditions": obj["status"]["conditions"]},

@@ -387,6 +387,8 @@ class KindHandlers:
             shard.delete(self.on_delete)
         )
         kopf.on.event(*resource, id="metrics", registry=reg)(shard.event(self.on_event))
+        # index functions are async, though they never wait: kopf runs a sync handler in a thread
+        # of its executor, a hop per index per watch event, most of the indexing cost in a burst
         if self.kind.name in INDEXES:
             kopf.index(*resource, id=INDEXES[self.kind.name], registry=reg)(index_entry)
         if self.kind.references is not None:
@@ -427,7 +429,7 @@ class KindHandlers:
 
     # --- waking the objects that wait for this one ------------------------------------
 
-    def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
+    async def dependents_entry(self, namespace: str | None, body: kopf.Body, **_: Any) -> dict[Any, Any]:
         """Index of this kind's objects by what they reference: (kind, namespace, name) -> what
         waking the object reads of it. An object waiting for one of them whole, as the watch
         last brought it: its handler's work is done from this copy when it is woken
@@ -911,7 +913,7 @@ def status_change(status: dict[str, Any], written: dict[str, Any]) -> dict[str, 
     return change
 
 
-def index_entry(
+async def index_entry(
     namespace: str | None, name: str, spec: kopf.Spec, status: kopf.Status, meta: kopf.Meta, **_: Any
 ) -> dict[tuple[str | None, str], dict[str, Any]]:
     """What a referencing object needs of a group or package: no API call per lookup. Only what
@@ -973,7 +975,7 @@ def register_all(
 NAMESPACE_INDEX = "namespace_index"
 
 
-def namespace_entry(name: str, meta: kopf.Meta, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def namespace_entry(name: str, meta: kopf.Meta, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
     """A namespace's annotations that say which AWS account its objects use, nothing else."""
     from ..accounts import ANNOTATIONS
 
