@@ -3,7 +3,7 @@ import pytest
 
 from fakes import FakeRegistry
 from model_registry_operator import FINALIZER
-from model_registry_operator.controllers.call import Result
+from model_registry_operator.controllers.call import Event, Result
 from model_registry_operator.controllers.conditions import Outcome, build_conditions, condition, is_ready
 from model_registry_operator.controllers.context import Context
 from model_registry_operator.controllers.wiring import (
@@ -417,7 +417,7 @@ def test_a_take_over_still_waiting_moves_kopfs_next_try_to_when_the_reconcile_as
     assert "lastHandledConfiguration" not in stored.objects["p"]["status"]["kopf"]
 
 
-def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work():
+def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work(monkeypatch):
     """Its write is refused when the object changed since it was taken over. Changed by a write
     that leaves kopf's records alone (its own progress, a label): the same outcome written on
     the version read then. Changed by kopf's handler, which still waits (it looked before the
@@ -428,6 +428,7 @@ def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_w
     def ready(call, spec, ctx):
         calls.append(call.previous)
         if len(calls) == 1:  # written meanwhile
+            call.events.append(Event.normal("Created", "made it"))
             stored.objects["p"]["metadata"]["resourceVersion"] = "8"
             if kopf_ran:
                 status = stored.objects["p"]["status"]
@@ -439,8 +440,11 @@ def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_w
     cases = ((None, ["7", "8"], 1), ("still waiting", ["7", "8"], 2), ("finished", ["7"], 1))
     for kopf_ran, versions, reconciles in cases:
         calls: list = []
+        posted: list = []
+        monkeypatch.setattr(kopf, "event", lambda body, **event: posted.append(event["reason"]))
         handlers, stored, snapshot = taking_over(ready)
         asyncio.run(handlers.take_over(snapshot, {}))
+        assert posted == ["Created"], kopf_ran  # what the first reconcile did, however its write went
         assert [version for _, _, version in stored.writes] == versions, kopf_ran
         assert len(calls) == reconciles, kopf_ran
         message = condition(stored.objects["p"]["status"], "Ready")["message"]

@@ -531,6 +531,8 @@ class KindHandlers:
             done, taken = await self._write_taken_over({**body, "status": written}, result)
             if done:
                 self.tell(body, result, indexes)
+            else:  # kopf's handler, or the next take-over, finds this work done and says nothing of it
+                self.post_events(body, result.events)
             if taken is None:
                 return
 
@@ -691,7 +693,15 @@ class KindHandlers:
         objects waiting for this one woken."""
         meta = body["metadata"]
         log_state_change(self.log, meta, body.get("status") or {}, result.status)
-        for event in result.events:
+        self.post_events(body, result.events)
+        self.metrics.written(self.kind.name, meta["uid"], result.status)
+        self.announce(body, result.status, indexes)
+
+    def post_events(self, body: dict[str, Any], events: list[Event]) -> None:
+        """Log and post what a reconcile did (a create, an update): said also when its status
+        write was refused, for what it did in SageMaker is done."""
+        meta = body["metadata"]
+        for event in events:
             self.log.info("%s %s/%s: %s", event.reason, meta.get("namespace"), meta["name"], event.message)
             kopf.event(
                 kopf.Body(cast(kopf.RawBody, body)),
@@ -699,8 +709,6 @@ class KindHandlers:
                 reason=str(event.reason),
                 message=event.message,
             )
-        self.metrics.written(self.kind.name, meta["uid"], result.status)
-        self.announce(body, result.status, indexes)
 
     async def run(
         self,
