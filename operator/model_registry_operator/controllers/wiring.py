@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeGuard, cast
 
 import kopf
 
@@ -520,7 +520,7 @@ class KindHandlers:
             woken = self.handling[uid] = asyncio.Event()
             try:
                 body = taken or await self._read_same(known)
-                if body is None or body["metadata"].get("deletionTimestamp") or not waits(body):
+                if not still_waits(body):
                     return  # gone, replaced, unreadable (its timer comes), or no longer waiting
                 result, written = await self.reconcile_outside(body, indexes, blocking=True, woken=woken)
             finally:
@@ -558,12 +558,12 @@ class KindHandlers:
                 return written, None
             except Conflict:
                 now = await self._read_same(body["metadata"])
-                if now is None or now["metadata"].get("generation") != taken["metadata"].get("generation"):
-                    return False, None  # gone, or a new spec's handler has it
+                if now is None:
+                    return False, None
                 if not as_taken_over(now, taken):
-                    return False, (
-                        now if waits(now) and not now["metadata"].get("deletionTimestamp") else None
-                    )
+                    # a new spec's handler has it, or kopf's handler ran: still its work if it waits
+                    same_spec = now["metadata"].get("generation") == taken["metadata"].get("generation")
+                    return False, (now if same_spec and still_waits(now) else None)
                 body = now
         return False, None
 
@@ -906,6 +906,11 @@ def dependents_index(kind: str) -> str:
 def indexes_of(kwargs: dict[str, Any]) -> dict[str, Any]:
     """kopf's indexes among a handler's kwargs (kopf passes each by its id)."""
     return {k: v for k, v in kwargs.items() if k.endswith(("_index", "_dependents"))}
+
+
+def still_waits(body: dict[str, Any] | None) -> TypeGuard[dict[str, Any]]:
+    """The object as read is there, not being deleted, and waits for an object it references."""
+    return body is not None and not body["metadata"].get("deletionTimestamp") and waits(body)
 
 
 def waits(snapshot: Mapping[str, Any]) -> bool:
