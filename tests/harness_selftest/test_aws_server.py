@@ -253,3 +253,24 @@ def test_launcher_reports_a_busy_port_without_traceback():
         )
     assert out.returncode == 1
     assert f"Port {port} is in use" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_the_backend_of_a_host_is_found_once_and_is_moto_s_own(monkeypatch):
+    """The dispatcher remembers which backend serves a host (moto searches for it on every
+    request, listing its package directory under a lock): same answer, searched once."""
+    import moto.backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from harness.aws.server import DispatcherApplication
+
+    searches = []
+    list_modules = moto.backends.list_of_moto_modules
+    monkeypatch.setattr(moto.backends, "list_of_moto_modules", lambda: searches.append(1) or list_modules())
+    hosts = ["api.sagemaker.us-east-2.amazonaws.com", "s3.us-east-2.amazonaws.com", "sts.amazonaws.com"]
+    remembering = DispatcherApplication(create_backend_app)
+    found = [remembering.get_backend_for_host(host) for host in hosts * 3]
+    assert len(searches) == len(hosts)
+    assert found == [
+        DomainDispatcherApplication(create_backend_app).get_backend_for_host(h) for h in hosts * 3
+    ]
+    assert found[:3] == ["sagemaker", "s3", "sts"]

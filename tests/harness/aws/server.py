@@ -3,8 +3,11 @@ a threaded werkzeug server on 127.0.0.1 in a daemon thread of the current proces
 
 from __future__ import annotations
 
+import functools
 import threading
+from typing import Any
 
+import moto.core.responses
 from moto.core.base_backend import BackendDict
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -23,6 +26,32 @@ REGION = "us-east-2"
 ACCOUNT_ID = "123456789012"  # moto's default account
 
 
+class DispatcherApplication(DomainDispatcherApplication):
+    """moto's dispatcher, with the backend of each host remembered: moto finds it anew for
+    every request, under one lock, by listing its package directory (a stat per module)
+    and trying its URL patterns one by one; that cost a quarter of the server's time under
+    load and made every request wait for the others. Which backend serves a host never
+    changes while the server runs."""
+
+    def __init__(self, create_app: Any) -> None:
+        super().__init__(create_app)
+        self._backend_of_host: dict[str | None, Any] = {}
+
+    def get_backend_for_host(self, host: str | None) -> Any:
+        if host not in self._backend_of_host:
+            self._backend_of_host[host] = super().get_backend_for_host(host)
+        return self._backend_of_host[host]
+
+
+def remember_action_names() -> None:
+    """moto lists a response class's methods (inspect.getmembers) for every request to
+    find the action; the classes are complete once the corrections are applied, so the
+    list is made once per class."""
+    names_of = moto.core.responses.method_names_from_class
+    if not hasattr(names_of, "cache_info"):  # once per process
+        moto.core.responses.method_names_from_class = functools.cache(names_of)
+
+
 class QuietRequestHandler(MotoRequestHandler):
     """No access log line per request: tests make thousands."""
 
@@ -35,11 +64,12 @@ class AwsServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, quiet: bool = True) -> None:
         corrections.apply()
+        remember_action_names()
         self.faults = Faults()
         self.log = RequestLog()
         self.quota = Quota()
         self.config: HarnessConfig = CONFIG
-        app = DomainDispatcherApplication(create_backend_app)
+        app = DispatcherApplication(create_backend_app)
         self.app = HarnessMiddleware(app, self.faults, self.log, self.reset, self.config, self.quota)
         self._host = host
         self._port = port
