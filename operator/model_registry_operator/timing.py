@@ -65,6 +65,12 @@ PATIENCE_CAP = 120.0
 # retries a second at a two-minute cap, each a write; the woken ones compete with them.
 WOKEN_PATIENCE_SHARE = 0.5
 WOKEN_PATIENCE_CAP = 600.0
+# Objects applied together have waited the same whole seconds, so their stretched waits
+# would come due together (1000 packages waiting for their groups: a few hundred kopf
+# retries, each a write, in the same second, competing with whatever was just woken). Each
+# object's wait is shorter by up to this share, drawn from its UID, so they spread out and
+# the caps above stay caps.
+PATIENCE_SPREAD = 0.25
 
 
 def patience_after(waited: float, woken: bool = False) -> float:
@@ -95,11 +101,16 @@ def true_for(
 
 
 def patience(
-    conditions: list[dict[str, Any]], now: datetime.datetime | None = None, woken: bool = False
+    conditions: list[dict[str, Any]],
+    now: datetime.datetime | None = None,
+    woken: bool = False,
+    uid: str | None = None,
 ) -> float:
     """The least delay before an object that has been Reconciling this long is looked at
-    again; `woken`: a change of what it waits for wakes it anyway."""
-    return patience_after(true_for(conditions, "Reconciling", now) or 0.0, woken)
+    again; `woken`: a change of what it waits for wakes it anyway; `uid`: spread by
+    PATIENCE_SPREAD."""
+    spread = 1 - PATIENCE_SPREAD * uid_fraction(uid) if uid else 1.0
+    return patience_after(true_for(conditions, "Reconciling", now) or 0.0, woken) * spread
 
 
 # --- retries after errors ------------------------------------------------------------------

@@ -136,8 +136,35 @@ def test_a_long_wait_is_looked_at_less_often_up_to_two_minutes():
         "%Y-%m-%dT%H:%M:%SZ"
     )
     previous = {"conditions": build_conditions(waiting, 1, None, now=hour_ago)}
-    assert finish(waiting, Meta("m", "ml", "u", 1), previous, {}, retry=3.0).retry == 120
+    assert finish(waiting, Meta("m", "ml", "u", 1), previous, {}, retry=3.0).retry == 120 * spread("u")
     assert finish(waiting, Meta("m", "ml", "u", 1), {}, {}, retry=3.0).retry == 3.0
+
+
+def spread(uid: str) -> float:
+    """The share of its stretched wait an object waits (timing.PATIENCE_SPREAD), from its UID."""
+    from model_registry_operator.timing import uid_fraction
+
+    return 1 - 0.25 * uid_fraction(uid)
+
+
+def test_objects_that_waited_the_same_time_come_back_spread_over_a_quarter_of_it():
+    """1000 objects applied together have waited the same whole seconds: their next looks
+    are spread by their UIDs, within the cap, not all in one second."""
+    import datetime
+    import statistics
+
+    from model_registry_operator.controllers.conditions import Outcome, build_conditions
+    from model_registry_operator.timing import patience
+
+    waiting = build_conditions(
+        Outcome.reconciling("WaitingForGroup", "w"), 1, None, now="2026-01-01T00:00:00Z"
+    )
+    later = datetime.datetime(2026, 1, 1, 0, 5, tzinfo=datetime.UTC)  # 300 s of waiting
+    delays = [patience(waiting, now=later, woken=True, uid=f"uid-{i}") for i in range(1000)]
+    assert patience(waiting, now=later, woken=True) == 150
+    assert all(112.5 <= d <= 150 for d in delays)
+    assert len({round(d) for d in delays}) >= 30  # at most a few dozen in any one second
+    assert 125 < statistics.median(delays) < 137.5
 
 
 def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
@@ -168,11 +195,13 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     lookup = DictLookup({("ModelPackage", "ml", "p"): {"spec": {}, "status": pending}})
     by_ref = {"executionRoleArn": role, "primaryContainer": {"modelPackageRef": {"name": "p"}}}
     result = reconcile(model.CONTROLLER, by_ref, Meta("m", "ml", "u", 1), previous, ctx, lookup)
-    assert result.status["conditions"][1]["reason"] == "WaitingForApproval" and result.retry == 600
+    assert result.status["conditions"][1]["reason"] == "WaitingForApproval" and result.retry == 600 * spread(
+        "u"
+    )
     ctx.registry.create_group({"ModelPackageGroupName": "g"})
     arn = ctx.registry.create_package(
         {"ModelPackageGroupName": "g", "ModelApprovalStatus": "PendingManualApproval"}
     )
     by_arn = {"executionRoleArn": role, "primaryContainer": {"modelPackageName": arn}}
     result = reconcile(model.CONTROLLER, by_arn, Meta("m", "ml", "u", 1), previous, ctx, lookup)
-    assert "WaitingForApproval" in str(result.status["conditions"]) and result.retry == 120
+    assert "WaitingForApproval" in str(result.status["conditions"]) and result.retry == 120 * spread("u")

@@ -244,7 +244,7 @@ class Call:
         )
         if retry is not None and outcome.state == "Reconciling" and patient and not short:
             # a short wait ends within seconds by itself: stretching it only delays the end
-            retry = max(retry, patience(status["conditions"], woken=woken))
+            retry = max(retry, patience(status["conditions"], woken=woken, uid=self.meta.uid))
         return Result(status, events, retry, short=short and retry is not None)
 
     def _already_stalled(self, outcome: Outcome) -> bool:
