@@ -323,8 +323,10 @@ def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False
 
     With `wall`, the time is that of the object's last status write received before the
     listing that first showed it done (the emulator's request log): exact, however seldom it
-    is listed, so the listing (of up to thousands of objects, in this process, which serves
-    the emulator too) can be slow and rare without taking CPU from what is measured."""
+    is listed, so the listing can be rare. It must be: a listing of a thousand objects costs
+    the emulator (in this process) and this client a few tenths of a second of CPU, taken
+    from what is measured on the same cores; so each waits ten times as long as the previous
+    one took (at least 0.5 s)."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
     while len(seen) < len(names):
@@ -333,11 +335,12 @@ def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False
         if time.monotonic() > deadline:
             raise SystemExit(f"only {len(seen)}/{len(names)} {plural} done after {timeout:.0f}s")
         now = time.time() if wall else time.monotonic()
+        listing = time.monotonic()
         for obj in kube.list(plural, namespace=NAMESPACE):
             name = obj["metadata"]["name"]
             if name in names and name not in seen and done(obj):
                 seen[name] = now
-        time.sleep(0.5 if wall else 0.1)
+        time.sleep(max(0.5, 10 * (time.monotonic() - listing)) if wall else 0.1)
     if wall:
         last_write: dict[str, list[float]] = {}
         for r in kube.requests:
