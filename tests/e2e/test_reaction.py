@@ -19,6 +19,7 @@ from conftest import (
     wait_ready,
     wait_until,
 )
+from model_registry_operator.controllers.wiring import handler_progress
 
 pytestmark = pytest.mark.e2e
 # the operator's retry timer after this long a wait is already longer than the bound below
@@ -35,12 +36,9 @@ def after_waiting_with_kopfs_timer_not_due(kube, plural: str, name: str, ns: str
     time.sleep(WAITED)
 
     def far() -> bool:
-        progress = ((kube.get(plural, name, namespace=ns).get("status") or {}).get("kopf") or {}).get(
-            "progress"
-        )
         due = [
             datetime.datetime.fromisoformat(record["delayed"])
-            for record in (progress or {}).values()
+            for record in handler_progress(kube.get(plural, name, namespace=ns)).values()
             if isinstance(record, dict) and record.get("delayed")
         ]
         now = datetime.datetime.now(datetime.UTC)
@@ -63,9 +61,7 @@ def left_kopf_nothing_to_do(kube, plural: str, name: str, ns: str, since: int) -
     write, had nothing to handle or record: no write of its own to the object since the change
     (its retry timer is not due meanwhile: after_waiting_with_kopfs_timer_not_due)."""
     wait_until(
-        lambda: (
-            not ((kube.get(plural, name, namespace=ns).get("status") or {}).get("kopf") or {}).get("progress")
-        ),
+        lambda: not handler_progress(kube.get(plural, name, namespace=ns)),
         f"kopf's progress record of {plural}/{name} purged",
         timeout=5.0,
     )

@@ -195,9 +195,8 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     lookup = DictLookup({("ModelPackage", "ml", "p"): {"spec": {}, "status": pending}})
     by_ref = {"executionRoleArn": role, "primaryContainer": {"modelPackageRef": {"name": "p"}}}
     result = reconcile(model.CONTROLLER, by_ref, Meta("m", "ml", "u", 1), previous, ctx, lookup)
-    assert result.status["conditions"][1]["reason"] == "WaitingForApproval" and result.retry == 600 * spread(
-        "u"
-    )
+    assert result.status["conditions"][1]["reason"] == "WaitingForApproval"
+    assert result.retry == 600 * spread("u")
     ctx.registry.create_group({"ModelPackageGroupName": "g"})
     arn = ctx.registry.create_package(
         {"ModelPackageGroupName": "g", "ModelApprovalStatus": "PendingManualApproval"}
