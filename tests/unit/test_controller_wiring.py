@@ -655,3 +655,60 @@ def test_a_ready_object_woken_is_read_afresh_and_left_alone_when_gone_or_replace
     asyncio.run(scenario())
     assert reads == [("models", "ml", "m")] * 3
     assert reconciled == [same]
+
+
+def test_a_reconcile_of_the_copy_another_started_from_starts_from_what_that_one_found():
+    """Two reconciles of one copy of an object (a take-over and kopf's handler that waited for
+    its lock, or whose retry came before the take-over's write came back through the watch):
+    the second starts from what the first found, not from the copy's older status (from which
+    a Model would be created again, answered "already exists"). A newer copy starts from its
+    own status, and so does the same copy once ANNOUNCED_SECONDS have passed."""
+    import threading
+    import time
+
+    from model_registry_operator.controllers.wiring import Found, Handled
+    from model_registry_operator.timing import ANNOUNCED_SECONDS
+
+    started: list[str | None] = []
+    first_in, first_may_finish = threading.Event(), threading.Event()
+
+    def steps(call, spec, ctx):
+        started.append(call.previous.get("arn"))
+        if len(started) == 1:
+            first_in.set()
+            first_may_finish.wait(5)
+        call.fields["arn"] = f"arn:{len(started)}"
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    handlers = handlers_for(steps)
+    now = [100.0]
+    handlers.runtime.found = Found(clock=lambda: now[0])
+
+    def copy(version):
+        obj = body({"arn": "arn:copy"})
+        obj["metadata"]["resourceVersion"] = version
+        progress = StatusProgress(lambda *_: None, "modelpackagegroups", obj, {})
+        return Handled(handlers.kind.reconcile, obj, IndexLookup({}), False, True, progress)
+
+    def reconcile(version):
+        result = handlers.reconcile_once(copy(version), {"arn": "arn:copy"})
+        assert result is not None
+        return result
+
+    second = threading.Thread(target=reconcile, args=("7",))
+    first = threading.Thread(target=reconcile, args=("7",))
+    first.start()
+    assert first_in.wait(5)
+    second.start()  # waits for the object's lock
+    time.sleep(0.2)
+    first_may_finish.set()
+    first.join(5)
+    second.join(5)
+    assert started == ["arn:copy", "arn:1"]
+    reconcile("7")  # kopf's retry from the same copy, before the write came back
+    assert started[-1] == "arn:2"
+    reconcile("8")  # the copy with the write in it: its own status is the truth
+    assert started[-1] == "arn:copy"
+    now[0] += ANNOUNCED_SECONDS + 1
+    reconcile("8")
+    assert started[-1] == "arn:copy"

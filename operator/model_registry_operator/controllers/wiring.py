@@ -237,9 +237,40 @@ def change_pending(body: Any) -> bool:
     return any(key.split("/")[0] in CHANGE_HANDLERS for key in handler_progress(body))
 
 
+class Found:
+    """What each reconcile of an object found (its status), by the resourceVersion of the copy
+    of the object it started from, for ANNOUNCED_SECONDS: a reconcile that starts from the same
+    copy later (it waited for the object's lock, or kopf's retry came before the first one's
+    write came back through the watch) starts from that, not from its copy, whose status is
+    older than what SageMaker was found to hold; from the copy it would redo the work (a
+    Model's create answered "already exists")."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._statuses: dict[str, tuple[float, str, dict[str, Any]]] = {}  # uid -> (until, version, status)
+        self._swept = clock()
+
+    def put(self, uid: str, version: str, status: dict[str, Any]) -> None:
+        now = self._clock()
+        with self._guard:
+            if now - self._swept > ANNOUNCED_SECONDS:
+                self._statuses = {k: v for k, v in self._statuses.items() if v[0] >= now}
+                self._swept = now
+            self._statuses[uid] = (now + ANNOUNCED_SECONDS, version, status)
+
+    def since(self, uid: str, version: str, status: dict[str, Any]) -> dict[str, Any]:
+        """The status to start from, for a reconcile of the copy at `version` holding `status`."""
+        with self._guard:
+            found = self._statuses.get(uid)
+        if found is None or not version or found[1] != version or found[0] < self._clock():
+            return status
+        return found[2]
+
+
 class ObjectLocks:
-    """One lock per object UID: a change handler and a resync timer never reconcile the
-    same object at once (they run in different executor threads)."""
+    """One lock per object UID: a change handler, a take-over or wake-up and a resync never
+    reconcile the same object at once (they run in different executor threads)."""
 
     def __init__(self) -> None:
         self._guard = threading.Lock()
@@ -279,6 +310,7 @@ class Runtime:
     # None: the kubernetes client's
     object_reader: ObjectReader | None = None
     locks: ObjectLocks = field(default_factory=ObjectLocks)
+    found: Found = field(default_factory=Found)
     # consecutive retryable failures per object UID, as (generation, count): the backoff
     # exponent (kopf's own retry count also counts ordinary waits, which must not slow the
     # next error's retry); a new generation starts again from zero
@@ -789,6 +821,8 @@ class KindHandlers:
         if not lock.acquire(blocking=handled.blocking):
             return None  # a resync while a change is being handled: that handler covers it
         try:
+            version = str(handled.body["metadata"].get("resourceVersion") or "")
+            status = runtime.found.since(meta.uid, version, status)
             wall = runtime.wall_clock()
             call = Call(
                 meta,
@@ -812,6 +846,7 @@ class KindHandlers:
                 deleted=deleting and result.retry is None and not result.failed,
             )
             runtime.record(meta, result.failed)
+            runtime.found.put(meta.uid, version, result.status)
             if resync:
                 runtime.resynced_with(meta.uid, result, wall)
             return result
