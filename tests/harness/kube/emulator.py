@@ -13,7 +13,8 @@ against it, kopf 1.45 stalls, for two reasons (seen in kopf's log):
   and every reconnect replays all objects while events between list and watch are lost.
 
 What is emulated here, per request: uid, cluster-wide monotonic resourceVersion,
-generation (spec changes only), creationTimestamp; resourceVersion preconditions (409);
+generation (spec changes only), creationTimestamp; generateName as kube-apiserver fills it
+(its alphabet, a name taken generated again); resourceVersion preconditions (409);
 merge patch and JSON patch (failed `test` -> 422); the status subresource kept apart;
 finalizers and deletionTimestamp; namespaces and their deletion; watch with
 resourceVersion resume, bookmarks, timeoutSeconds and 410 for expired versions; list
@@ -105,6 +106,20 @@ PRESERVED_ON_UPDATE = (
     "name",
     "namespace",
 )
+# metadata.generateName as kube-apiserver fills it (k8s.io/apiserver/pkg/storage/names,
+# SimpleNameGenerator): the prefix cut to 58 characters, then 5 characters of
+# k8s.io/apimachinery/pkg/util/rand's alphabet (consonants and digits: 27^5 names per prefix).
+# A generated name that exists is generated again (the RetryGenerateName feature, GA in
+# Kubernetes 1.32), up to 8 attempts in all, before the create is refused with 409.
+GENERATED_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+GENERATED_NAME_PREFIX_MAX = 58
+GENERATE_NAME_ATTEMPTS = 8
+
+
+def generated_suffix() -> str:
+    return "".join(secrets.choice(GENERATED_NAME_ALPHABET) for _ in range(5))
+
+
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
@@ -851,7 +866,11 @@ class KubeApiEmulator(kmock.KubernetesEmulator):
                         }
                     ],
                 )
-            meta["name"] = meta["generateName"] + secrets.token_hex(3)[:5]
+            prefix = str(meta["generateName"])[:GENERATED_NAME_PREFIX_MAX]
+            for _ in range(GENERATE_NAME_ATTEMPTS):
+                meta["name"] = prefix + generated_suffix()
+                if (namespace or "", meta["name"]) not in self._store[rt.group_resource]:
+                    break
         self._validate_name(rt, meta["name"])
         self._check_namespace_open(rt, namespace)
         key = (namespace or "", meta["name"])
