@@ -34,7 +34,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeGuard, cast
+from typing import Any, Generic, Protocol, TypeGuard, TypeVar, cast
 
 import kopf
 
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 # the kinds others reference, indexed in memory by (namespace, name)
 INDEXES = {"ModelPackageGroup": "modelpackagegroup_index", "ModelPackage": "modelpackage_index"}
 CHANGE_HANDLERS = ("reconcile-create", "reconcile-update", "reconcile-resume")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 class ComeBackLater(kopf.TemporaryError):
@@ -101,6 +103,41 @@ class IndexLookup:
                 yield key[0] or "", key[1], value
 
 
+class Expiring(Generic[K, V]):
+    """Values kept ANNOUNCED_SECONDS after they are put: what a reconcile just found, until its
+    write comes back through the watch (Announced, Found). Thread-safe; the expired ones are
+    swept once per period, so values whose write never came back (failed, or gone) go too."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._guard = threading.Lock()
+        self._values: dict[K, tuple[float, V]] = {}  # key -> (until, value)
+        self._swept = clock()
+
+    def put(self, key: K, value: V) -> None:
+        now = self._clock()
+        with self._guard:
+            if now - self._swept > ANNOUNCED_SECONDS:
+                self._values = {k: v for k, v in self._values.items() if v[0] >= now}
+                self._swept = now
+            self._values[key] = (now + ANNOUNCED_SECONDS, value)
+
+    def get(self, key: K) -> V | None:
+        now = self._clock()
+        with self._guard:
+            found = self._values.get(key)
+            if found is None:
+                return None
+            if found[0] < now:
+                del self._values[key]
+                return None
+            return found[1]
+
+    def pop(self, key: K) -> None:
+        with self._guard:
+            self._values.pop(key, None)
+
+
 class Announced:
     """The status a group's or package's reconcile just found, per (kind, namespace, name),
     from the moment it is found until kopf's write of it comes back through the watch into
@@ -110,30 +147,19 @@ class Announced:
     fails is retried by the handler, and the index is the truth again after the expiry."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
-        self._statuses: dict[tuple[str, str, str], tuple[float, dict[str, Any]]] = {}
-        self._swept = clock()
+        self._statuses: Expiring[tuple[str, str, str], dict[str, Any]] = Expiring(clock)
 
     def put(self, key: tuple[str, str, str], status: dict[str, Any]) -> None:
-        now = self._clock()
-        if now - self._swept > ANNOUNCED_SECONDS:  # writes that never came back (failed, or gone)
-            self._statuses, self._swept = {k: v for k, v in self._statuses.items() if v[0] >= now}, now
-        self._statuses[key] = (now + ANNOUNCED_SECONDS, indexed(status))
+        self._statuses.put(key, indexed(status))
 
     def get(self, key: tuple[str, str, str]) -> dict[str, Any] | None:
-        found = self._statuses.get(key)
-        if found is None:
-            return None
-        if found[0] < self._clock():
-            self._statuses.pop(key, None)
-            return None
-        return found[1]
+        return self._statuses.get(key)
 
     def seen(self, key: tuple[str, str, str], event_type: str | None, status: dict[str, Any]) -> None:
         """A watch event of the object: kopf's index now holds what was announced, or it is gone."""
         found = self._statuses.get(key)
-        if found is not None and (event_type == "DELETED" or indexed(status) == found[1]):
-            self._statuses.pop(key, None)
+        if found is not None and (event_type == "DELETED" or indexed(status) == found):
+            self._statuses.pop(key)
 
 
 class StatusWriter(Protocol):
@@ -246,26 +272,19 @@ class Found:
     Model's create answered "already exists")."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self._clock = clock
-        self._guard = threading.Lock()
-        self._statuses: dict[str, tuple[float, str, dict[str, Any]]] = {}  # uid -> (until, version, status)
-        self._swept = clock()
+        self._statuses: Expiring[str, tuple[str, dict[str, Any]]] = Expiring(
+            clock
+        )  # uid -> (version, status)
 
     def put(self, uid: str, version: str, status: dict[str, Any]) -> None:
-        now = self._clock()
-        with self._guard:
-            if now - self._swept > ANNOUNCED_SECONDS:
-                self._statuses = {k: v for k, v in self._statuses.items() if v[0] >= now}
-                self._swept = now
-            self._statuses[uid] = (now + ANNOUNCED_SECONDS, version, status)
+        self._statuses.put(uid, (version, status))
 
     def since(self, uid: str, version: str, status: dict[str, Any]) -> dict[str, Any]:
         """The status to start from, for a reconcile of the copy at `version` holding `status`."""
-        with self._guard:
-            found = self._statuses.get(uid)
-        if found is None or not version or found[1] != version or found[0] < self._clock():
+        found = self._statuses.get(uid)
+        if found is None or not version or found[0] != version:
             return status
-        return found[2]
+        return found[1]
 
 
 class ObjectLocks:
