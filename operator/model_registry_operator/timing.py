@@ -177,8 +177,8 @@ TAKE_OVERS = 2
 # What a group's or package's reconcile just found is what its dependents read of it
 # (wiring.Announced) until its status write comes back through the watch, at most this long:
 # the watch's latency, with room; after it kopf's index is the truth again. So long, too, a
-# reconcile of an object starts from what the last one found when both started from the same
-# copy of it (wiring.Found).
+# reconcile of an object starts from what the last one found when its copy's status is older
+# than that (wiring.Found).
 ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
 # The operator-wide resync loop (controllers/resyncs.py): how often it looks for objects whose

@@ -447,6 +447,7 @@ def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_w
         assert posted == ["Created"], kopf_ran  # what the first reconcile did, however its write went
         assert [version for _, _, version in stored.writes] == versions, kopf_ran
         assert len(calls) == reconciles, kopf_ran
+        assert all(is_ready(previous) for previous in calls[1:]), kopf_ran
         message = condition(stored.objects["p"]["status"], "Ready")["message"]
         assert message == ("by kopf" if kopf_ran == "finished" else "ok"), kopf_ran
         if kopf_ran != "finished":
@@ -657,15 +658,18 @@ def test_a_ready_object_woken_is_read_afresh_and_left_alone_when_gone_or_replace
     assert reconciled == [same]
 
 
-def test_a_reconcile_of_the_copy_another_started_from_starts_from_what_that_one_found():
-    """Two reconciles of one copy of an object (a take-over and kopf's handler that waited for
-    its lock, or whose retry came before the take-over's write came back through the watch):
-    the second starts from what the first found, not from the copy's older status (from which
-    a Model would be created again, answered "already exists"). A newer copy starts from its
-    own status, and so does the same copy once ANNOUNCED_SECONDS have passed."""
+def test_a_reconcile_of_a_copy_older_than_what_was_found_starts_from_what_was_found():
+    """Reconciles of copies of an object whose status is older than what a reconcile just found
+    (a take-over and kopf's handler that waited for its lock; kopf's retry, or a take-over's
+    second pass after its write was refused, before that write came back through the watch):
+    each starts from what was found, not from the copy's status (from which a Model would be
+    created again, answered "already exists"), whatever the copy's resourceVersion (kopf's own
+    writes make new ones). A copy with another status (another writer's) starts from its own,
+    and so does an old copy once ANNOUNCED_SECONDS have passed."""
     import threading
     import time
 
+    from model_registry_operator.api.common import KOPF_STATUS
     from model_registry_operator.controllers.wiring import Found, Handled
     from model_registry_operator.timing import ANNOUNCED_SECONDS
 
@@ -683,20 +687,20 @@ def test_a_reconcile_of_the_copy_another_started_from_starts_from_what_that_one_
     handlers = handlers_for(steps)
     now = [100.0]
     handlers.runtime.found = Found(clock=lambda: now[0])
+    old = {"arn": "arn:copy"}
+    found: list[dict] = []
 
-    def copy(version):
-        obj = body({"arn": "arn:copy"})
+    def reconcile(status, version="7"):
+        obj = body(dict(status))
         obj["metadata"]["resourceVersion"] = version
-        progress = StatusProgress(lambda *_: None, "modelpackagegroups", obj, {})
-        return Handled(handlers.kind.reconcile, obj, IndexLookup({}), False, True, progress)
-
-    def reconcile(version):
-        result = handlers.reconcile_once(copy(version), {"arn": "arn:copy"})
+        progress = StatusProgress(lambda *_: None, "modelpackagegroups", obj, dict(status))
+        handled = Handled(handlers.kind.reconcile, obj, IndexLookup({}), False, True, progress)
+        result = handlers.reconcile_once(handled, dict(status))
         assert result is not None
-        return result
+        found.append(result.status)
 
-    second = threading.Thread(target=reconcile, args=("7",))
-    first = threading.Thread(target=reconcile, args=("7",))
+    second = threading.Thread(target=reconcile, args=(old,))
+    first = threading.Thread(target=reconcile, args=(old,))
     first.start()
     assert first_in.wait(5)
     second.start()  # waits for the object's lock
@@ -705,10 +709,18 @@ def test_a_reconcile_of_the_copy_another_started_from_starts_from_what_that_one_
     first.join(5)
     second.join(5)
     assert started == ["arn:copy", "arn:1"]
-    reconcile("7")  # kopf's retry from the same copy, before the write came back
+    reconcile(old)  # kopf's retry from the same copy, before the write came back
     assert started[-1] == "arn:2"
-    reconcile("8")  # the copy with the write in it: its own status is the truth
+    reconcile({**old, KOPF_STATUS: {"progress": {"reconcile": {"retries": 1}}}}, "9")  # kopf wrote meanwhile
+    assert started[-1] == "arn:3"
+    reconcile(found[1], "10")  # an earlier reconcile's write came back: older than arn:4
+    assert started[-1] == "arn:4"
+    reconcile({"arn": "arn:other"}, "11")  # another writer's status: the truth
+    assert started[-1] == "arn:other"
+    reconcile(old)  # not older than what was found from arn:other
     assert started[-1] == "arn:copy"
+    reconcile(old)  # again: now older than arn:7, found from it
+    assert started[-1] == "arn:7"
     now[0] += ANNOUNCED_SECONDS + 1
-    reconcile("8")
+    reconcile(old)
     assert started[-1] == "arn:copy"

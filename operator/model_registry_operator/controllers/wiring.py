@@ -264,27 +264,49 @@ def change_pending(body: Any) -> bool:
 
 
 class Found:
-    """What each reconcile of an object found (its status), by the resourceVersion of the copy
-    of the object it started from, for ANNOUNCED_SECONDS: a reconcile that starts from the same
-    copy later (it waited for the object's lock, or kopf's retry came before the first one's
-    write came back through the watch) starts from that, not from its copy, whose status is
-    older than what SageMaker was found to hold; from the copy it would redo the work (a
-    Model's create answered "already exists")."""
+    """What the last reconcile of each object found (its status), for ANNOUNCED_SECONDS, with
+    the statuses known to be older than it: the status of each copy reconciled on the way to
+    it, and what those reconciles wrote as progress. A reconcile that starts from a copy
+    holding one of those starts from what was found instead: its copy is older than what
+    SageMaker was found to hold (it waited for the object's lock; kopf's retry, or a second
+    pass of a take-over whose write was refused, came before the write came back through the
+    watch), and from it the work would be done again (a Model's create answered "already
+    exists"). Statuses are compared without kopf's part, which kopf writes on its own (a
+    copy's resourceVersion says nothing: kopf's own writes make new ones). A copy with any
+    other status (the write came back, or another writer's) starts from its own."""
+
+    KEPT = 8  # older statuses kept per object: a chain of reconciles within ANNOUNCED_SECONDS
 
     def __init__(self, clock: Callable[[], float] = time.monotonic):
-        self._statuses: Expiring[str, tuple[str, dict[str, Any]]] = Expiring(
-            clock
-        )  # uid -> (version, status)
+        # uid -> (what was found, the statuses older than it)
+        self._entries: Expiring[str, tuple[dict[str, Any], list[dict[str, Any]]]] = Expiring(clock)
 
-    def put(self, uid: str, version: str, status: dict[str, Any]) -> None:
-        self._statuses.put(uid, (version, status))
-
-    def since(self, uid: str, version: str, status: dict[str, Any]) -> dict[str, Any]:
-        """The status to start from, for a reconcile of the copy at `version` holding `status`."""
-        found = self._statuses.get(uid)
-        if found is None or not version or found[0] != version:
+    def since(self, uid: str, status: dict[str, Any]) -> dict[str, Any]:
+        """The status to start from, for a reconcile of a copy holding `status`."""
+        entry = self._entries.get(uid)
+        if entry is None or ours(status) not in entry[1]:
             return status
-        return found[1]
+        return entry[0]
+
+    def put(self, uid: str, found: dict[str, Any], *older: dict[str, Any]) -> None:
+        """A reconcile found `found`, having started from statuses `older` (its copy's, the one
+        it started from, what it wrote as progress). Chained to the last entry when it started
+        from one of that entry's statuses."""
+        stale = [ours(s) for s in older]
+        entry = self._entries.get(uid)
+        if entry is not None and any(s in entry[1] or s == entry[0] for s in stale):
+            stale = [*entry[1], entry[0], *stale]
+        found = ours(found)
+        kept: list[dict[str, Any]] = []
+        for s in stale:
+            if s != found and s not in kept:
+                kept.append(s)
+        self._entries.put(uid, (found, kept[-self.KEPT :]))
+
+
+def ours(status: dict[str, Any]) -> dict[str, Any]:
+    """A status without kopf's part."""
+    return {k: v for k, v in status.items() if k != KOPF_STATUS}
 
 
 class ObjectLocks:
@@ -840,8 +862,8 @@ class KindHandlers:
         if not lock.acquire(blocking=handled.blocking):
             return None  # a resync while a change is being handled: that handler covers it
         try:
-            version = str(handled.body["metadata"].get("resourceVersion") or "")
-            status = runtime.found.since(meta.uid, version, status)
+            copied = dict(handled.body.get("status") or {})
+            started_from = status = runtime.found.since(meta.uid, status)
             wall = runtime.wall_clock()
             call = Call(
                 meta,
@@ -865,7 +887,7 @@ class KindHandlers:
                 deleted=deleting and result.retry is None and not result.failed,
             )
             runtime.record(meta, result.failed)
-            runtime.found.put(meta.uid, version, result.status)
+            runtime.found.put(meta.uid, result.status, copied, started_from, handled.progress.written)
             if resync:
                 runtime.resynced_with(meta.uid, result, wall)
             return result
