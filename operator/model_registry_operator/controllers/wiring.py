@@ -862,7 +862,7 @@ class KindHandlers:
         if not lock.acquire(blocking=handled.blocking):
             return None  # a resync while a change is being handled: that handler covers it
         try:
-            copied = dict(handled.body.get("status") or {})
+            copied = handled.body.get("status") or {}  # Found keeps its own copy (ours)
             started_from = status = runtime.found.since(meta.uid, status)
             wall = runtime.wall_clock()
             call = Call(
