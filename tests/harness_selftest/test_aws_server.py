@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -274,3 +275,93 @@ def test_the_backend_of_a_host_is_found_once_and_is_moto_s_own(monkeypatch):
         DomainDispatcherApplication(create_backend_app).get_backend_for_host(h) for h in hosts * 3
     ]
     assert found[:3] == ["sagemaker", "s3", "sts"]
+
+
+def _signed(service: str, target: str | None = None) -> dict[str, str]:
+    """Headers of a request as boto3 sends it (moto checks who signed, not the signature)."""
+    credential = f"AKIAEXAMPLE/20260101/us-east-2/{service}/aws4_request"
+    headers = {"Authorization": f"AWS4-HMAC-SHA256 Credential={credential}, SignedHeaders=host, Signature=0"}
+    if target:
+        headers |= {"X-Amz-Target": f"SageMaker.{target}", "Content-Type": "application/x-amz-json-1.1"}
+    return headers
+
+
+def test_a_connection_is_kept_between_requests_as_aws_keeps_it(aws):
+    """HTTP/1.1 persistent connections: SageMaker and S3 requests with bodies, and one
+    refused by a fault, one after the other on one socket; each answer is whole and the
+    next request is read from where the last body ended."""
+    import http.client
+
+    host, port = aws.endpoint_url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    aws.make_bucket("kept")
+    aws.faults.throttle("ListModelPackageGroups", count=1)
+    group = json.dumps({"ModelPackageGroupName": "kept"})
+    requests = [
+        ("POST", "/", group, _signed("sagemaker", "CreateModelPackageGroup"), 200),
+        ("PUT", "/kept/a.txt", b"x" * 70_000, _signed("s3"), 200),
+        ("GET", "/kept/a.txt", None, _signed("s3"), 200),
+        ("POST", "/", json.dumps({}), _signed("sagemaker", "ListModelPackageGroups"), 400),
+        ("POST", "/", json.dumps({}), _signed("sagemaker", "ListModelPackageGroups"), 200),
+    ]
+    sockets, answers = set(), []
+    for method, path, body, headers, _ in requests:
+        connection.request(method, path, body, headers)
+        sockets.add(connection.sock)
+        response = connection.getresponse()
+        answers.append((response.status, response.getheader("Connection"), len(response.read())))
+    assert [status for status, _, _ in answers] == [expected for *_, expected in requests]
+    assert [kept for _, kept, _ in answers] == [None] * len(requests)
+    assert answers[2][2] == 70_000
+    assert len(sockets) == 1
+    connection.close()
+    assert aws.counts()["ListModelPackageGroups"] == 2
+
+
+def test_a_chunked_request_is_served_and_its_connection_closed(aws):
+    """A body without a Content-Length (chunked) has no end the server can find before
+    the app reads it; its connection closes after the answer, as werkzeug's always did."""
+    import http.client
+
+    host, port = aws.endpoint_url.removeprefix("http://").split(":")
+    aws.make_bucket("chunks")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.request("PUT", "/chunks/b.txt", iter([b"ab", b"cd"]), _signed("s3"), encode_chunked=True)
+    response = connection.getresponse()
+    assert (response.status, response.getheader("Connection")) == (200, "close")
+    response.read()
+    assert aws.client("s3").get_object(Bucket="chunks", Key="b.txt")["Body"].read() == b"abcd"
+
+
+def test_a_body_the_app_leaves_unread_is_skipped_before_the_next_request():
+    """What the app did not read of a body is discarded up to its Content-Length, not
+    taken for the next request line, even when the next request came in the same packet."""
+    import socket
+
+    from werkzeug.serving import make_server
+
+    from harness.aws.server import KeepAliveRequestHandler
+
+    seen = []
+
+    def app(environ, start_response):
+        seen.append(environ["PATH_INFO"])
+        start_response("200 OK", [("Content-Length", "2")])
+        return [b"ok"]
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=KeepAliveRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    body = b"GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n" * 3
+    first = b"POST /first HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    second = b"GET /second HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_port), timeout=10) as client:
+            client.sendall(first + second)  # one packet: both are in the server's buffer at once
+            answers = b""
+            while answers.count(b"\r\n\r\nok") < 2:
+                answers += client.recv(65536) or b"(closed)"
+                assert b"(closed)" not in answers, answers
+        assert seen == ["/first", "/second"]
+    finally:
+        server.shutdown()
+        server.server_close()

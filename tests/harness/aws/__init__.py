@@ -3,7 +3,8 @@ deviates from the AWS API reference, with fault injection and a request log. STS
 are served too: several accounts (by access key: STS AssumeRole checks the role's trust
 policy) and regions (by SigV4 scope) share one endpoint.
 
-- ``server.AwsServer``: the endpoint (threaded werkzeug server on 127.0.0.1).
+- ``server.AwsServer``: the endpoint (threaded werkzeug server on 127.0.0.1,
+  connections kept between requests as AWS keeps them).
 - ``corrections/``: the moto corrections, one module per area, each citing the API docs.
 - ``traffic``: middleware naming every request's operation, applying fault rules
   (``faults``), logging bytes in/out, and the JSON control API under ``/_harness/``.
