@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -238,8 +240,6 @@ def test_launcher_reports_a_bad_flag_without_traceback():
 
 
 def test_launcher_reports_a_busy_port_without_traceback():
-    import socket
-
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -290,8 +290,6 @@ def test_a_connection_is_kept_between_requests_as_aws_keeps_it(aws):
     """HTTP/1.1 persistent connections: SageMaker and S3 requests with bodies, and one
     refused by a fault, one after the other on one socket; each answer is whole and the
     next request is read from where the last body ended."""
-    import http.client
-
     host, port = aws.endpoint_url.removeprefix("http://").split(":")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
     aws.make_bucket("kept")
@@ -321,8 +319,6 @@ def test_a_connection_is_kept_between_requests_as_aws_keeps_it(aws):
 def test_a_chunked_request_is_served_and_its_connection_closed(aws):
     """A body without a Content-Length (chunked) has no end the server can find before
     the app reads it; its connection closes after the answer, as werkzeug's always did."""
-    import http.client
-
     host, port = aws.endpoint_url.removeprefix("http://").split(":")
     aws.make_bucket("chunks")
     connection = http.client.HTTPConnection(host, int(port), timeout=10)
@@ -336,8 +332,6 @@ def test_a_chunked_request_is_served_and_its_connection_closed(aws):
 def test_a_body_the_app_leaves_unread_is_skipped_before_the_next_request():
     """What the app did not read of a body is discarded up to its Content-Length, not
     taken for the next request line, even when the next request came in the same packet."""
-    import socket
-
     from werkzeug.serving import make_server
 
     from harness.aws.server import KeepAliveRequestHandler

@@ -157,21 +157,23 @@ class AwsServer:
         assert self._server is not None, "call start() first"
         return self._server.server_port
 
-    def start(self) -> AwsServer:
+    def _listen(self) -> BaseWSGIServer:
         self._server = make_server(
             self._host, self._port, self.app, threaded=True, request_handler=KeepAliveRequestHandler
         )
-        self._thread = threading.Thread(target=self._server.serve_forever, name="harness-aws", daemon=True)
+        return self._server
+
+    def start(self) -> AwsServer:
+        server = self._listen()
+        self._thread = threading.Thread(target=server.serve_forever, name="harness-aws", daemon=True)
         self._thread.start()
         return self
 
     def serve_forever_announcing(self, announce) -> None:
         """Run in the calling thread (the launcher); ``announce(url)`` once listening."""
-        self._server = make_server(
-            self._host, self._port, self.app, threaded=True, request_handler=KeepAliveRequestHandler
-        )
+        server = self._listen()
         announce(self.endpoint_url)
-        self._server.serve_forever()
+        server.serve_forever()
 
     def stop(self) -> None:
         if self._server is not None:
