@@ -326,14 +326,27 @@ def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False
     is listed, so the listing can be rare. It must be: a listing of a thousand objects costs
     the emulator (in this process) and this client a few tenths of a second of CPU, taken
     from what is measured on the same cores; so each waits ten times as long as the previous
-    one took (at least 0.5 s)."""
+    one took (at least 0.5 s), and none comes before each object has had a status write since
+    the call (`written_since`: the request log, in memory), which it needs to be done: the first
+    listing used to come at once, and took the emulator's thread (the same interpreter) from
+    delivering the very watch events measured."""
     seen: dict[str, float] = {}
     deadline = time.monotonic() + timeout
-    while len(seen) < len(names):
+
+    def going_on(count: int, what: str) -> None:
         if operator.poll() is not None:
             raise SystemExit(f"the operator exited; see {workdir / 'operator.log'}")
         if time.monotonic() > deadline:
-            raise SystemExit(f"only {len(seen)}/{len(names)} {plural} done after {timeout:.0f}s")
+            raise SystemExit(f"only {count}/{len(names)} {plural} {what} after {timeout:.0f}s")
+
+    if wall:
+        started, scanned, written = time.time(), 0, set()
+        while not names <= written:
+            going_on(len(written & names), "written")
+            time.sleep(0.5)
+            scanned = written_since(kube, plural, started, scanned, written)
+    while len(seen) < len(names):
+        going_on(len(seen), "done")
         now = time.time() if wall else time.monotonic()
         listing = time.monotonic()
         for obj in kube.list(plural, namespace=NAMESPACE):
@@ -349,6 +362,16 @@ def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False
         for name, listed in seen.items():
             seen[name] = max((t for t in last_write.get(name, []) if t <= listed), default=listed)
     return seen
+
+
+def written_since(kube: KubeCluster, plural: str, since: float, scanned: int, written: set[str]) -> int:
+    """Add to `written` the objects whose status was written at `since` or later, from the
+    emulator's request log past its first `scanned` records; returns how many it has."""
+    records = kube.requests
+    for r in records[scanned:]:
+        if r.verb == "patch" and r.resource == plural and r.subresource == "status" and r.received >= since:
+            written.add(str(r.name))
+    return len(records)
 
 
 if __name__ == "__main__":

