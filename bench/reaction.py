@@ -161,12 +161,12 @@ def main() -> int:
         approvals_at = time.time()
         list(pool.map(approve, names))
         model_ready = wait_until(
-            kube, "models", set(approved), is_ready, operator, args.timeout, workdir, wall=True
+            kube, "models", set(approved), is_ready, operator, args.timeout, workdir, changed=approvals_at
         )
         groups_at = time.time()
         list(pool.map(make_group, range(args.groups)))
         package_ready = wait_until(
-            kube, "modelpackages", set(waiting), is_ready, operator, args.timeout, workdir, wall=True
+            kube, "modelpackages", set(waiting), is_ready, operator, args.timeout, workdir, changed=groups_at
         )
         cpu = cpu_seconds(operator.pid) - cpu_before
         ended_at = time.time()
@@ -318,16 +318,17 @@ def matched(changes: list[float], calls: list[float]) -> list[float]:
     return [call - change for change, call in zip(changes, calls)]
 
 
-def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False) -> dict[str, float]:
-    """When each named object first satisfied `done` (time.time() with `wall`).
+def wait_until(kube, plural, names, done, operator, timeout, workdir, changed=None) -> dict[str, float]:
+    """When each named object first satisfied `done` (time.time() when the time of the change
+    awaited, `changed`, is given).
 
-    With `wall`, the time is that of the object's last status write received before the
+    With `changed`, the time is that of the object's last status write received before the
     listing that first showed it done (the emulator's request log): exact, however seldom it
     is listed, so the listing can be rare. It must be: a listing of a thousand objects costs
     the emulator (in this process) and this client a few tenths of a second of CPU, taken
     from what is measured on the same cores; so each waits ten times as long as the previous
     one took (at least 0.5 s), and none comes before each object has had a status write since
-    the call (`written_since`: the request log, in memory), which it needs to be done: the first
+    the change (`written_since`: the request log, in memory), which it needs to be done: the first
     listing used to come at once, and took the emulator's thread (the same interpreter) from
     delivering the very watch events measured."""
     seen: dict[str, float] = {}
@@ -339,12 +340,13 @@ def wait_until(kube, plural, names, done, operator, timeout, workdir, wall=False
         if time.monotonic() > deadline:
             raise SystemExit(f"only {count}/{len(names)} {plural} {what} after {timeout:.0f}s")
 
+    wall = changed is not None
     if wall:
-        started, scanned, written = time.time(), 0, set()
+        scanned, written = 0, set()
         while not names <= written:
             going_on(len(written & names), "written")
             time.sleep(0.5)
-            scanned = written_since(kube, plural, started, scanned, written)
+            scanned = written_since(kube, plural, changed, scanned, written)
     while len(seen) < len(names):
         going_on(len(seen), "done")
         now = time.time() if wall else time.monotonic()
