@@ -286,12 +286,16 @@ def _signed(service: str, target: str | None = None) -> dict[str, str]:
     return headers
 
 
+def _connect(aws) -> http.client.HTTPConnection:
+    host, port = aws.endpoint_url.removeprefix("http://").split(":")
+    return http.client.HTTPConnection(host, int(port), timeout=10)
+
+
 def test_a_connection_is_kept_between_requests_as_aws_keeps_it(aws):
     """HTTP/1.1 persistent connections: SageMaker and S3 requests with bodies, and one
     refused by a fault, one after the other on one socket; each answer is whole and the
     next request is read from where the last body ended."""
-    host, port = aws.endpoint_url.removeprefix("http://").split(":")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection = _connect(aws)
     aws.make_bucket("kept")
     aws.faults.throttle("ListModelPackageGroups", count=1)
     group = json.dumps({"ModelPackageGroupName": "kept"})
@@ -319,9 +323,8 @@ def test_a_connection_is_kept_between_requests_as_aws_keeps_it(aws):
 def test_a_chunked_request_is_served_and_its_connection_closed(aws):
     """A body without a Content-Length (chunked) has no end the server can find before
     the app reads it; its connection closes after the answer, as werkzeug's always did."""
-    host, port = aws.endpoint_url.removeprefix("http://").split(":")
     aws.make_bucket("chunks")
-    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection = _connect(aws)
     connection.request("PUT", "/chunks/b.txt", iter([b"ab", b"cd"]), _signed("s3"), encode_chunked=True)
     response = connection.getresponse()
     assert (response.status, response.getheader("Connection")) == (200, "close")
