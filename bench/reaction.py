@@ -42,6 +42,7 @@ from converge import IMAGE, NAMESPACE, REPO, AwsHarness, cpu_seconds, peak_rss_m
 from harness.kube import KubeCluster
 
 API = "registry.mlops.dev/v1alpha1"
+OPERATOR_AGENTS = ("kopf", "model-registry-operator")  # the operator's requests, by User-Agent
 ROLE = "arn:aws:iam::123456789012:role/sagemaker"
 
 
@@ -82,10 +83,20 @@ def reason(obj: dict) -> str | None:
     return None
 
 
-def create_times(aws: AwsHarness, operation: str) -> list[float]:
+def sagemaker_requests(aws: AwsHarness) -> list[dict]:
+    """The harness's request log: {operation, started, status, ...} per SageMaker call."""
     with urllib.request.urlopen(f"{aws.url}/_harness/requests") as response:
-        records = json.load(response)["requests"]
+        return json.load(response)["requests"]
+
+
+def create_times(aws: AwsHarness, operation: str) -> list[float]:
+    records = sagemaker_requests(aws)
     return sorted(r["started"] for r in records if r["operation"] == operation and r["status"] < 300)
+
+
+def resource_of(record) -> str:
+    """An emulator request's resource, with its subresource: "modelpackages/status"."""
+    return f"{record.resource}/{record.subresource}" if record.subresource else str(record.resource)
 
 
 def figures(latencies: list[float]) -> str:
@@ -193,6 +204,7 @@ def main() -> int:
         print_stages(kube, approved)
         print_requests(kube, aws, "Models", approvals_at, groups_at, len(names))
         print_requests(kube, aws, "ModelPackages", groups_at, ended_at, len(waiting))
+        print_timeline(kube, aws, "ModelPackages", groups_at, ended_at)
         print_records_left(kube)
         print_floor(aws, args.packages)
         if os.environ.get("MRO_BENCH_DUMP"):  # the request log, for a closer look
@@ -266,18 +278,34 @@ def print_requests(
     kinds: dict[str, int] = {}
     for r in kube.requests:
         if start <= r.received < end and r.verb not in ("watch", "list"):
-            actor = next(
-                (a for a in ("kopf", "model-registry-operator") if r.user_agent.startswith(a)), "bench"
-            )
-            resource = f"{r.resource}/{r.subresource}" if r.subresource else str(r.resource)
-            kinds[f"{actor} {r.verb} {resource}"] = kinds.get(f"{actor} {r.verb} {resource}", 0) + 1
-    with urllib.request.urlopen(f"{aws.url}/_harness/requests") as response:
-        records = json.load(response)["requests"]
-    for r in records:
+            actor = next((a for a in OPERATOR_AGENTS if r.user_agent.startswith(a)), "bench")
+            name = f"{actor} {r.verb} {resource_of(r)}"
+            kinds[name] = kinds.get(name, 0) + 1
+    for r in sagemaker_requests(aws):
         if start <= r["started"] < end:
             kinds[f"SageMaker {r['operation']}"] = kinds.get(f"SageMaker {r['operation']}", 0) + 1
     listed = ", ".join(f"{name} {n / count:.2f}" for name, n in sorted(kinds.items()))
     print(f"  {what}, requests per reaction: {listed}")
+
+
+def print_timeline(kube: KubeCluster, aws: AwsHarness, what: str, start: float, end: float) -> None:
+    """When each kind of request of a phase came, from its change: first, median and last
+    (where the phase's time goes: the referenced objects' own reconcile, the creates, the
+    status writes)."""
+    times: dict[str, list[float]] = {}
+    for r in kube.requests:
+        if (
+            start <= r.received < end
+            and r.verb not in ("watch", "list", "get")
+            and r.user_agent.startswith(OPERATOR_AGENTS)
+        ):
+            times.setdefault(f"{r.verb} {resource_of(r)}", []).append(r.received - start)
+    for r in sagemaker_requests(aws):
+        if start <= r["started"] < end:
+            times.setdefault(r["operation"], []).append(r["started"] - start)
+    print(f"  {what}, requests after the change (first / median / last, s):")
+    for name, at in sorted(times.items(), key=lambda item: min(item[1])):
+        print(f"    {name}: {min(at):.2f} / {statistics.median(at):.2f} / {max(at):.2f} (n={len(at)})")
 
 
 def print_floor(aws: AwsHarness, count: int) -> None:
