@@ -181,6 +181,11 @@ TAKE_OVERS = 2
 # than that (wiring.Found).
 ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
+# A referenced object that has just appeared but is not Ready yet wakes the objects waiting for
+# it only if it is still so this long after (wiring.KindHandlers.wake_dependents): its Ready,
+# usually within a second, wakes them anyway; this only brings their message up to date when
+# it is slow or stalled.
+APPEARED_GRACE_SECONDS = 5.0
 # The operator-wide resync loop (controllers/resyncs.py): how often it looks for objects whose
 # resync is due (their resync is at most this late), how many it resyncs at once (each a read
 # and a reconcile in the context's threads), and when an object whose read failed (the API

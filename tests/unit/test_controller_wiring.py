@@ -609,6 +609,51 @@ def test_a_group_reconcile_wakes_its_waiting_packages_before_its_status_comes_ba
     assert hurried == ["v1"]
 
 
+def test_a_group_that_appears_not_ready_wakes_its_waiting_packages_when_ready_or_a_while_later(monkeypatch):
+    """A group just applied (not Ready yet) leaves the packages waiting for it alone: a take-over
+    would only change their message, a reconcile each just when the group's own reconcile needs
+    the CPU. Its Ready wakes them; a group still not Ready a while after it appeared (stalled,
+    slow) wakes them then, so that their message says what they wait for."""
+    import asyncio
+
+    from model_registry_operator.controllers import wiring
+
+    monkeypatch.setattr(wiring, "APPEARED_GRACE_SECONDS", 0.05)
+    creating = {
+        "observedGeneration": 1,
+        "conditions": build_conditions(Outcome.reconciling("Creating", "c"), 1, None),
+    }
+    ready = {
+        "observedGeneration": 1,
+        "arn": "arn:aws:sagemaker:us-east-1:123456789012:model-package-group/p",
+        "conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None),
+    }
+    stalled = {
+        "observedGeneration": 1,
+        "conditions": build_conditions(Outcome.stalled("InvalidSpec", "s"), 1, None),
+    }
+
+    async def scenario(*statuses):
+        """The UIDs taken over: at once, right after each status, and after the grace."""
+        handlers = handlers_for(lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")))
+        waiting, hurried = waiting_dependent(handlers, "ModelPackage", "v1", "WaitingForGroup")
+        indexes = {"modelpackage_dependents": {("ModelPackageGroup", "ml", "p"): [waiting]}}
+        seen = []
+        for number, status in enumerate(statuses):
+            handlers.wake_dependents("MODIFIED" if number else "ADDED", body(status), indexes)
+            await asyncio.sleep(0.01)
+            seen.append(list(hurried))
+        await asyncio.sleep(0.1)
+        return [*seen, list(hurried)]
+
+    # the usual: created, then Ready within the grace; woken once, by the Ready
+    assert asyncio.run(scenario(creating, ready)) == [[], ["v1"], ["v1"]]
+    # applied and stalled: nothing will make it Ready soon; woken once the grace is over
+    assert asyncio.run(scenario(creating, stalled)) == [[], [], ["v1"]]
+    # applied Ready at once (a copy of a settled object): woken at once
+    assert asyncio.run(scenario(ready)) == [["v1"], ["v1"]]
+
+
 def test_a_ready_object_woken_is_read_afresh_and_left_alone_when_gone_or_replaced():
     """The dependents index keeps only names, conditions and kopf's retry records: a Ready
     Model woken by its package's change is read afresh, and reconciled only if it is still the

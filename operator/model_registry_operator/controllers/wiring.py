@@ -32,7 +32,7 @@ import datetime
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeGuard, TypeVar, cast
 
@@ -46,6 +46,7 @@ from ..reasons import Reason
 from ..settings import Settings
 from ..timing import (
     ANNOUNCED_SECONDS,
+    APPEARED_GRACE_SECONDS,
     INLINE_WAIT_SECONDS,
     OBJECT_IO_THREADS,
     RESYNC_READ_RETRY,
@@ -541,21 +542,62 @@ class KindHandlers:
             # what dependents wait for is the same (a spec edit not yet reconciled, a
             # progress write): waking them would only make them wait again
             return
+        # Just appeared, not Ready: what its waiting dependents wait for has not come, and a
+        # take-over now would only change their message, at the cost of a reconcile each just
+        # when its own reconcile needs the CPU (1000 packages applied before their 10 groups:
+        # the groups were created 0.3 to 0.8 s after they were applied, not 0.1 to 0.25 s).
+        # Its Ready wakes them; they are woken anyway if it is still so a while later.
+        appeared = now[0] and not now[1] and not before[0]
+        if self._wake(key, before, now, indexes, waiting=not appeared) and appeared:
+            self._spawn(self._wake_if_still(key, now, indexes))
+
+    def _wake(
+        self,
+        key: tuple[str, str, str],
+        before: tuple[bool, bool, str | None],
+        now: tuple[bool, bool, str | None],
+        indexes: dict[str, Any],
+        waiting: bool = True,
+        ready: bool = True,
+    ) -> bool:
+        """Wake the dependents of `key` whose state calls for it: those waiting for it
+        (`waiting`), the Ready ones its change concerns (`ready`); returns whether any waiting
+        one was left alone."""
+        left = False
         for dependent in self.runtime.kinds.values():
             index = indexes.get(dependents_index(dependent.kind.name))
             if index is None:
                 continue
             for snapshot in list(index.get(key, [])):
                 if waits(snapshot):
+                    if not waiting:
+                        left = True
+                        continue
                     work = dependent.take_over(snapshot, indexes)
-                elif (before[0], before[2]) != (now[0], now[2]) and is_ready(snapshot.get("status") or {}):
+                elif (
+                    ready
+                    and (before[0], before[2]) != (now[0], now[2])
+                    and is_ready(snapshot.get("status") or {})
+                ):
                     # a Ready Model made from a package that was deleted, or whose approval changed
                     work = dependent.wake(snapshot, indexes)
                 else:
                     continue
-                task = asyncio.get_running_loop().create_task(work)
-                self.runtime.wakes.add(task)
-                task.add_done_callback(self.runtime.wakes.discard)
+                self._spawn(work)
+        return left
+
+    async def _wake_if_still(
+        self, key: tuple[str, str, str], now: tuple[bool, bool, str | None], indexes: dict[str, Any]
+    ) -> None:
+        """Wake the objects waiting for `key` if it is still as it was when it appeared."""
+        await asyncio.sleep(APPEARED_GRACE_SECONDS)
+        if self.runtime.seen.get(key) == now:
+            self._wake(key, ABSENT, now, indexes, ready=False)
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self.runtime.wakes.add(task)
+        task.add_done_callback(self.runtime.wakes.discard)
 
     def announce(self, body: Any, status: dict[str, Any], kwargs: dict[str, Any]) -> None:
         """A group's or package's reconcile found `status`: wake what waits for it now, while
