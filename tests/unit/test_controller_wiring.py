@@ -618,7 +618,7 @@ def test_a_group_that_appears_not_ready_wakes_its_waiting_packages_when_ready_or
 
     from model_registry_operator.controllers import wiring
 
-    monkeypatch.setattr(wiring, "APPEARED_GRACE_SECONDS", 0.05)
+    monkeypatch.setattr(wiring, "APPEARED_GRACE_SECONDS", 0.5)  # far above the steps below
     creating = {
         "observedGeneration": 1,
         "conditions": build_conditions(Outcome.reconciling("Creating", "c"), 1, None),
@@ -643,7 +643,7 @@ def test_a_group_that_appears_not_ready_wakes_its_waiting_packages_when_ready_or
             handlers.wake_dependents("MODIFIED" if number else "ADDED", body(status), indexes)
             await asyncio.sleep(0.01)
             seen.append(list(hurried))
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # past the grace
         return [*seen, list(hurried)]
 
     # the usual: created, then Ready within the grace; woken once, by the Ready
