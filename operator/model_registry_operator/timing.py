@@ -60,22 +60,17 @@ def versions_patience(resync_seconds: float) -> float:
 PATIENCE_SHARE = 0.25
 PATIENCE_CAP = 120.0
 # A wait that the change of a Kubernetes object ends (a ModelPackage for its group, a Model
-# for its package's approval) is woken by that change (controllers/wiring.py): its timer is
-# a safety net only, and stretches further: 1000 packages waiting for their groups are 8
-# retries a second at a two-minute cap, each a write; the woken ones compete with them.
-WOKEN_PATIENCE_SHARE = 0.5
-WOKEN_PATIENCE_CAP = 600.0
+# for its package's approval) has no timer at all: that change wakes it (controllers/wiring.py)
+# and the periodic resync is its safety net (Result.woken). Its kopf retries were a write each:
+# 1000 packages waiting 2 minutes for their groups made 15,700 status writes.
 # Objects applied together have waited the same whole seconds, so their stretched waits
-# would come due together (1000 packages waiting for their groups: a few hundred kopf
-# retries, each a write, in the same second, competing with whatever was just woken). Each
-# object's wait is shorter by up to this share, drawn from its UID, so they spread out and
-# the caps above stay caps.
+# would come due together (a thousand objects waiting for SageMaker or an approval by ARN: a few
+# hundred kopf retries, each a write, in the same second). Each object's wait is shorter by
+# up to this share, drawn from its UID, so they spread out and the cap above stays a cap.
 PATIENCE_SPREAD = 0.25
 
 
-def patience_after(waited: float, woken: bool = False) -> float:
-    if woken:
-        return min(WOKEN_PATIENCE_CAP, max(0.0, waited) * WOKEN_PATIENCE_SHARE)
+def patience_after(waited: float) -> float:
     return min(PATIENCE_CAP, max(0.0, waited) * PATIENCE_SHARE)
 
 
@@ -101,16 +96,12 @@ def true_for(
 
 
 def patience(
-    conditions: list[dict[str, Any]],
-    now: datetime.datetime | None = None,
-    woken: bool = False,
-    uid: str | None = None,
+    conditions: list[dict[str, Any]], now: datetime.datetime | None = None, uid: str | None = None
 ) -> float:
     """The least delay before an object that has been Reconciling this long is looked at
-    again; `woken`: a change of what it waits for wakes it anyway; `uid`: spread by
-    PATIENCE_SPREAD."""
+    again; `uid`: spread by PATIENCE_SPREAD."""
     spread = 1 - PATIENCE_SPREAD * uid_fraction(uid) if uid else 1.0
-    return patience_after(true_for(conditions, "Reconciling", now) or 0.0, woken) * spread
+    return patience_after(true_for(conditions, "Reconciling", now) or 0.0) * spread
 
 
 # --- retries after errors ------------------------------------------------------------------

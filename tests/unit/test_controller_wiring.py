@@ -11,6 +11,7 @@ from model_registry_operator.controllers.wiring import (
     StatusProgress,
     apply_result,
     change_pending,
+    kopf_records,
     register_all,
     settled,
 )
@@ -53,6 +54,19 @@ def test_apply_result_asks_kopf_to_come_back_with_the_condition_message():
     with pytest.raises(kopf.TemporaryError) as raised:
         apply_result(Result({"conditions": conditions}, retry=2.0), body({}), kopf.Patch(), {})
     assert raised.value.delay == 2.0 and "Waiting for group g." in str(raised.value)
+
+
+def test_a_woken_wait_finishes_its_handler_with_its_status_written():
+    """A wait that a change of a Kubernetes object ends asks kopf for no retry (each would be a
+    write): the handler is done, the status says what it waits for, and kopf's records are
+    left as for a finished handler when a take-over writes it."""
+    conditions = build_conditions(Outcome.reconciling("WaitingForGroup", "Waiting for group g."), 1, None)
+    result = Result({"observedGeneration": 1, "conditions": conditions}, retry=2.0, woken=True)
+    patch = kopf.Patch()
+    apply_result(result, body({}), patch, {})  # no kopf.TemporaryError
+    assert patch.status["conditions"] == conditions
+    progress = {"progress": {"reconcile-create": {"retries": 1, "delayed": "2099-01-01T00:00:00+00:00"}}}
+    assert kopf_records(body({"kopf": progress}), result)["progress"] is None
 
 
 def test_settled_means_ready_or_stalled_for_this_generation():
@@ -415,6 +429,23 @@ def test_a_take_over_still_waiting_moves_kopfs_next_try_to_when_the_reconcile_as
     due = datetime.datetime.fromisoformat(record["delayed"]) - datetime.datetime.now(datetime.UTC)
     assert 30 < due.total_seconds() <= 40 and record["retries"] == 3
     assert "lastHandledConfiguration" not in stored.objects["p"]["status"]["kopf"]
+
+
+def test_a_take_over_still_waiting_for_a_change_leaves_kopf_nothing_to_do():
+    """Woken, and what it waits for is still not there (a group deleted again meanwhile): the
+    new message is written, and kopf is not asked to come back; the next change wakes it."""
+    import asyncio
+
+    from model_registry_operator.controllers.call import Waiting
+
+    def steps(call, spec, ctx):
+        raise Waiting(Outcome.reconciling("WaitingForGroup", "Group g does not exist."), 2.0, woken=True)
+
+    handlers, stored, snapshot = taking_over(steps)
+    asyncio.run(handlers.take_over(snapshot, {}))
+    obj = stored.objects["p"]
+    assert obj["status"]["conditions"][1]["message"] == "Group g does not exist."
+    kopf_sees_nothing_to_handle(obj)
 
 
 def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work(monkeypatch):

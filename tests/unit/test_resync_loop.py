@@ -179,6 +179,15 @@ def test_a_turn_that_failed_comes_back_after_the_retry_it_asked_for():
     assert turn_of(group(), failed)[0] == 12.5
 
 
+def test_a_turn_that_finds_a_wait_a_change_ends_comes_back_a_period_later():
+    """The resync is the only timer of such a wait (Result.woken): the change wakes it."""
+
+    def waiting(status):
+        return Result(dict(status), [], 2.0, woken=True)
+
+    assert turn_of(group(), waiting)[0] == 120.0
+
+
 @pytest.mark.parametrize(
     "answer",
     [

@@ -156,21 +156,20 @@ def test_objects_that_waited_the_same_time_come_back_spread_over_a_quarter_of_it
     from model_registry_operator.controllers.conditions import Outcome, build_conditions
     from model_registry_operator.timing import patience
 
-    waiting = build_conditions(
-        Outcome.reconciling("WaitingForGroup", "w"), 1, None, now="2026-01-01T00:00:00Z"
-    )
+    waiting = build_conditions(Outcome.reconciling("InProgress", "w"), 1, None, now="2026-01-01T00:00:00Z")
     later = datetime.datetime(2026, 1, 1, 0, 5, tzinfo=datetime.UTC)  # 300 s of waiting
-    delays = [patience(waiting, now=later, woken=True, uid=f"uid-{i}") for i in range(1000)]
-    assert patience(waiting, now=later, woken=True) == 150
-    assert all(112.5 <= d <= 150 for d in delays)
-    assert len({round(d) for d in delays}) >= 30  # at most a few dozen in any one second
-    assert 125 < statistics.median(delays) < 137.5
+    delays = [patience(waiting, now=later, uid=f"uid-{i}") for i in range(1000)]
+    assert patience(waiting, now=later) == 75
+    assert all(56.25 <= d <= 75 for d in delays)
+    assert len({round(d) for d in delays}) >= 15  # at most a few dozen in any one second
+    assert 62.5 < statistics.median(delays) < 68.75
 
 
-def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
+def test_a_wait_a_change_wakes_has_no_timer_of_its_own():
     """A Model waiting for a referenced package's approval is woken by the package's change:
-    its own retry stretches to half the time waited, at most ten minutes; one waiting for a
-    package named by ARN (no object to watch) keeps the two-minute cap."""
+    its wait is marked woken (kopf is not asked to come back: no retry write while it waits)
+    and not stretched; one waiting for a package named by ARN (no object to watch) is looked
+    at again on its stretched timer, at most every two minutes."""
     import datetime
 
     from controller_calls import DictLookup, reconcile
@@ -179,6 +178,7 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     from model_registry_operator.controllers.conditions import Outcome, build_conditions
     from model_registry_operator.controllers.context import Context
     from model_registry_operator.settings import Settings
+    from model_registry_operator.timing import WAIT_FOR_PACKAGE_DELAY
 
     hour_ago = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)).strftime(
         "%Y-%m-%dT%H:%M:%SZ"
@@ -196,7 +196,7 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     by_ref = {"executionRoleArn": role, "primaryContainer": {"modelPackageRef": {"name": "p"}}}
     result = reconcile(model.CONTROLLER, by_ref, Meta("m", "ml", "u", 1), previous, ctx, lookup)
     assert result.status["conditions"][1]["reason"] == "WaitingForApproval"
-    assert result.retry == 600 * spread("u")
+    assert result.woken and result.retry == WAIT_FOR_PACKAGE_DELAY
     ctx.registry.create_group({"ModelPackageGroupName": "g"})
     arn = ctx.registry.create_package(
         {"ModelPackageGroupName": "g", "ModelApprovalStatus": "PendingManualApproval"}
@@ -204,3 +204,4 @@ def test_a_wait_a_change_wakes_keeps_its_timer_as_a_safety_net_only():
     by_arn = {"executionRoleArn": role, "primaryContainer": {"modelPackageName": arn}}
     result = reconcile(model.CONTROLLER, by_arn, Meta("m", "ml", "u", 1), previous, ctx, lookup)
     assert "WaitingForApproval" in str(result.status["conditions"]) and result.retry == 120 * spread("u")
+    assert not result.woken

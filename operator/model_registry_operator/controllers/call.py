@@ -119,6 +119,11 @@ class Result:
     # an intermediate status and being called again.
     short: bool = False
     failed: bool = False  # a retryable error: the next attempt backs off further
+    # A wait that a change of a Kubernetes object ends (a package's group, a Model's package's
+    # approval): that change wakes the object (wiring.KindHandlers.wake_dependents), so kopf is
+    # not asked to come back: no retry, and no write, however long it waits. `retry` still
+    # says the wait goes on; the periodic resync is the safety net.
+    woken: bool = False
 
 
 class Lookup(Protocol):
@@ -149,7 +154,7 @@ class Stop(Exception):
     ):
         super().__init__(outcome.message)
         self.outcome, self.delay, self.short, self.patient = outcome, delay, short, patient
-        self.woken = woken  # a change of a Kubernetes object ends the wait (timing.patience)
+        self.woken = woken  # a change of a Kubernetes object ends the wait (Result.woken)
 
 
 class Waiting(Stop):
@@ -233,7 +238,7 @@ class Call:
         """The full status: the kind's fields, observedGeneration and the three conditions.
         Every Stalled outcome is also reported as a Warning Event, once per distinct stall.
         A Reconciling retry is stretched by timing.patience unless `patient` is False or the
-        wait is `short`, further when the change waited for wakes it (`woken`)."""
+        wait is `short` or `woken` (a change of a Kubernetes object ends it: Result.woken)."""
         events = list(self.events)
         if outcome.state == "Stalled" and not self._already_stalled(outcome):
             events.append(Event.warning(outcome.reason, outcome.message))
@@ -242,10 +247,11 @@ class Call:
         status["conditions"] = build_conditions(
             outcome, self.meta.generation, self.previous.get("conditions")
         )
-        if retry is not None and outcome.state == "Reconciling" and patient and not short:
+        waiting = retry is not None and outcome.state == "Reconciling"
+        if retry is not None and waiting and patient and not short and not woken:
             # a short wait ends within seconds by itself: stretching it only delays the end
-            retry = max(retry, patience(status["conditions"], woken=woken, uid=self.meta.uid))
-        return Result(status, events, retry, short=short and retry is not None)
+            retry = max(retry, patience(status["conditions"], uid=self.meta.uid))
+        return Result(status, events, retry, short=short and retry is not None, woken=woken and waiting)
 
     def _already_stalled(self, outcome: Outcome) -> bool:
         return any(

@@ -15,10 +15,11 @@ kopf to come back (kopf.TemporaryError) when the result says when.
   itself (`StatusProgress`, throttled by the caller), and kopf's patch at the end is
   computed against what was written meanwhile, so the two never undo each other.
 - An object waiting for another (a package for its group, a Model for its package's
-  approval) is woken by that object's change (wake_dependents): its handler's work is done
-  at once outside kopf's schedule (take_over), from the dependents index's copy of it, in
-  one write with kopf's own records as kopf's handler leaves them, so kopf has nothing left
-  to do.
+  approval) is not retried on a timer: its handler is done, the object left Reconciling
+  (Result.woken), and that object's change wakes it (wake_dependents): its handler's work is
+  done at once outside kopf's schedule (take_over), from the dependents index's copy of it,
+  in one write with kopf's own records as kopf's handler leaves them, so kopf has nothing
+  left to do. Waiting costs no write, however long; the resync is the safety net.
 - Metrics (metrics.py) are taken here, where each reconcile's result is known: a count and
   a duration per reconcile, and the condition each object is written with, until it is gone.
 """
@@ -226,7 +227,7 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
             patch.metadata.setdefault("annotations", {})[key] = value
     for event in result.events:
         kopf.event(body, type=event.type, reason=str(event.reason), message=event.message)
-    if result.retry is not None:
+    if result.retry is not None and not result.woken:  # a woken wait's handler is done
         message = (
             next(
                 (
@@ -751,7 +752,7 @@ class KindHandlers:
             self.metrics.looked_at(uid)
             return interval  # a change handler holds it right now: it writes the truth
         await self.write_outcome(body, result, written, self.runtime.indexes)
-        return interval if result.retry is None else result.retry
+        return result.retry if result.retry is not None and not result.woken else interval
 
     async def reconcile_outside(
         self,
@@ -965,8 +966,8 @@ def kopf_records(body: dict[str, Any], result: Result) -> dict[str, Any]:
     """kopf's part of the status as kopf's handler would leave it with `result`: done, its
     progress records purged and the handled spec recorded as kopf records it (its diff base,
     main.configure_kopf), so that kopf finds nothing left to handle; not done, its next try
-    at the time the reconcile asked for."""
-    if result.retry is None:
+    at the time the reconcile asked for. A woken wait (Result.woken) is done for kopf too."""
+    if result.retry is None or result.woken:
         patch = kopf.Patch()
         wrapped = kopf.Body(cast(kopf.RawBody, body))
         DIFFBASE.store(
