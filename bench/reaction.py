@@ -137,6 +137,7 @@ def main() -> int:
         names = [f"pkg-{i:04d}" for i in range(args.models)]
         apply([package(name, "approvals") for name in names])
         wait_until(kube, "modelpackages", set(names), is_ready, operator, args.timeout, workdir)
+        waits_from, cpu_before_waits = time.time(), cpu_seconds(operator.pid)
         apply([model(f"mdl-{name}", name) for name in names])
         # the packages waiting for their groups
         waiting = [f"wait-{i:05d}" for i in range(args.packages)]
@@ -149,6 +150,10 @@ def main() -> int:
         time.sleep(args.wait)
         still = {r for obj in kube.list("models", namespace=NAMESPACE) for r in [reason(obj)]}
         print(f"after {time.monotonic() - started_wait:.0f}s the Models are {sorted(filter(None, still))}")
+        print(f"  while they waited: operator CPU {cpu_seconds(operator.pid) - cpu_before_waits:.1f}s")
+        print_requests(
+            kube, aws, "Waiting objects", waits_from, time.time(), len(names) + len(waiting), "per object"
+        )
 
         # the changes, at once
         before_models = len(create_times(aws, "CreateModel"))
@@ -269,10 +274,17 @@ def print_records_left(kube: KubeCluster) -> None:
 
 
 def print_requests(
-    kube: KubeCluster, aws: AwsHarness, what: str, start: float, end: float, count: int
+    kube: KubeCluster,
+    aws: AwsHarness,
+    what: str,
+    start: float,
+    end: float,
+    count: int,
+    per: str = "per reaction",
 ) -> None:
     """The requests of one phase (from its changes until the next phase), per reaction:
-    what each reaction costs the API server and SageMaker, by kind of request."""
+    what each reaction costs the API server and SageMaker, by kind of request (or, for the
+    wait, what each waiting object cost, from its apply until the change)."""
     if not count:
         return
     kinds: dict[str, int] = {}
@@ -285,7 +297,7 @@ def print_requests(
         if start <= r["started"] < end:
             kinds[f"SageMaker {r['operation']}"] = kinds.get(f"SageMaker {r['operation']}", 0) + 1
     listed = ", ".join(f"{name} {n / count:.2f}" for name, n in sorted(kinds.items()))
-    print(f"  {what}, requests per reaction: {listed}")
+    print(f"  {what}, requests {per}: {listed}")
 
 
 def print_timeline(kube: KubeCluster, aws: AwsHarness, what: str, start: float, end: float) -> None:
