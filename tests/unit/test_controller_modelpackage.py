@@ -83,6 +83,16 @@ def test_waits_for_the_referenced_group(ctx):
     assert sum(ctx.registry.calls.values()) == 0
 
 
+def test_a_wait_for_the_group_is_ended_by_its_resync_when_no_wake_came(ctx, lookup):
+    """The group's change wakes a waiting package (wiring.py): the wait has no timer of its own
+    (Result.woken). Should that wake be missed, the package's periodic resync registers it."""
+    waiting = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, DictLookup())
+    assert state(waiting) == ("Reconciling", "WaitingForGroup") and waiting.woken
+    resynced = reconcile(mp.CONTROLLER, spec(), meta(), waiting.status, ctx, lookup, resync=True)
+    assert state(resynced) in {("Reconciling", "Creating"), ("Ready", "Synced")}
+    assert len(ctx.registry.packages) == 1 and resynced.status["arn"]
+
+
 def test_creates_a_version_with_owner_marker_and_token(ctx, lookup):
     results = converge(ctx, lookup, spec())
     final = results[-1]
