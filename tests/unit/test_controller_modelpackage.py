@@ -80,6 +80,9 @@ def test_waits_for_the_referenced_group(ctx):
     not_ready = DictLookup({("ModelPackageGroup", "ml", "churn"): {"spec": {}, "status": {}}})
     waiting = reconcile(mp.CONTROLLER, spec(), meta(), {}, ctx, not_ready)
     assert state(waiting) == ("Reconciling", "WaitingForGroup")
+    # each ended by a change of the group, which wakes the package: no retry timer (Result.woken);
+    # not Ready yet (usually for a second) is first ridden out in memory
+    assert absent.woken and waiting.woken and waiting.short
     assert sum(ctx.registry.calls.values()) == 0
 
 

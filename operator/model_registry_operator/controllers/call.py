@@ -122,7 +122,9 @@ class Result:
     # A wait that a change of a Kubernetes object ends (a package's group, a Model's package's
     # approval): that change wakes the object (wiring.KindHandlers.wake_dependents), so kopf is
     # not asked to come back: no retry, and no write, however long it waits. `retry` still
-    # says the wait goes on; the periodic resync is the safety net.
+    # says the wait goes on; the periodic resync is the safety net. A wait both `short` and
+    # `woken` (a referenced object not Ready yet, usually for a second) is ridden out in memory
+    # first, then left to the change (it may be Stalled for days).
     woken: bool = False
 
 

@@ -77,6 +77,7 @@ def resolve_package(
             ),
             WAIT_FOR_PACKAGE_DELAY,
             short=True,
+            woken=True,
         )
     approval = status.get("modelApprovalStatus") or "not approved"
     if require_approved and approval != "Approved":

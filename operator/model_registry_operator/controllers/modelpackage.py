@@ -121,6 +121,7 @@ def resolve_group(call: Call, spec: ModelPackageSpec, region: str | None = None)
             ),
             WAIT_FOR_GROUP_DELAY,
             short=True,
+            woken=True,
         )
     group_region = arn_region(group_status["arn"])
     if region is not None and group_region is not None and group_region != region:
