@@ -172,6 +172,10 @@ TAKE_OVERS = 2
 # than that (wiring.Found).
 ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
+# A wait that a change ends (Result.woken) and that has just begun is looked at once more, in
+# memory, this long after its handler parked it: the change may have come before the wait's
+# write reached the index of dependents, and its wake-up then found nothing waiting to wake.
+PARKED_LOOK_AGAIN_SECONDS = 2.0
 # A referenced object that has just appeared but is not Ready yet wakes the objects waiting for
 # it only if it is still so this long after (wiring.KindHandlers.wake_dependents): its Ready,
 # usually within a second, wakes them anyway; this only brings their message up to date when

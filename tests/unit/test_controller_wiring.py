@@ -448,6 +448,49 @@ def test_a_take_over_still_waiting_for_a_change_leaves_kopf_nothing_to_do():
     kopf_sees_nothing_to_handle(obj)
 
 
+def parked(steps, monkeypatch):
+    """A package-like kind (referencing group g) whose object p has just parked a wait that a
+    change ends: kopf's records say done, the index of dependents has it waiting."""
+    import dataclasses
+
+    from model_registry_operator.controllers import wiring
+
+    monkeypatch.setattr(wiring, "PARKED_LOOK_AGAIN_SECONDS", 0.0)
+    handlers, stored, snapshot = taking_over(steps)
+    handlers.kind = dataclasses.replace(handlers.kind, references=lambda spec: [("ModelPackageGroup", "g")])
+    waiting = build_conditions(Outcome.reconciling("WaitingForGroup", "Waiting for group g."), 1, None)
+    status = {"deletionPolicy": "Delete", "observedGeneration": 1, "conditions": waiting, "kopf": {}}
+    stored.objects["p"]["status"] = status
+    snapshot = {**snapshot, "spec": {}, "status": status}
+    indexes = {wiring.dependents_index(handlers.kind.name): {("ModelPackageGroup", "ml", "g"): [snapshot]}}
+    return handlers, stored, snapshot, indexes
+
+
+def test_a_wait_that_began_as_its_change_came_is_taken_over_by_its_look_again(monkeypatch):
+    """The group became Ready before the package's waiting status reached the index: that wake
+    found nothing waiting. The look a moment after the wait began takes it over."""
+    import asyncio
+
+    handlers, stored, snapshot, indexes = parked(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), monkeypatch
+    )
+    asyncio.run(handlers._look_again(snapshot["metadata"], {}, indexes))
+    assert is_ready(stored.objects["p"]["status"]) and len(stored.writes) == 1
+
+
+def test_a_look_again_that_finds_the_same_wait_writes_nothing(monkeypatch):
+    import asyncio
+
+    from model_registry_operator.controllers.call import Waiting
+
+    def steps(call, spec, ctx):
+        raise Waiting(Outcome.reconciling("WaitingForGroup", "Waiting for group g."), 2.0, woken=True)
+
+    handlers, stored, snapshot, indexes = parked(steps, monkeypatch)
+    asyncio.run(handlers._look_again(snapshot["metadata"], {}, indexes))
+    assert stored.writes == [] and not is_ready(stored.objects["p"]["status"])
+
+
 def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work(monkeypatch):
     """Its write is refused when the object changed since it was taken over. Changed by a write
     that leaves kopf's records alone (its own progress, a label): the same outcome written on

@@ -50,6 +50,7 @@ from ..timing import (
     APPEARED_GRACE_SECONDS,
     INLINE_WAIT_SECONDS,
     OBJECT_IO_THREADS,
+    PARKED_LOOK_AGAIN_SECONDS,
     RESYNC_READ_RETRY,
     TAKE_OVER_WRITES,
     TAKE_OVERS,
@@ -644,6 +645,8 @@ class KindHandlers:
                     del self.handling[uid]
             if result is None or uid in self.handling:
                 return  # a change handler started meanwhile: its outcome is the newer truth
+            if result.woken and not status_change(result.status, written) and not handler_progress(body):
+                return  # waits as it was written, and kopf's records say done: nothing to write
             done, taken = await self._write_taken_over({**body, "status": written}, result)
             if done:
                 self.tell(body, result, indexes)
@@ -867,6 +870,26 @@ class KindHandlers:
         if fn == self.kind.reconcile:
             self.announce(body, result.status, kwargs)
         apply_result(result, body, patch, written)
+        if result.woken and not waits(body):
+            # the wait begins: a change that comes before this write reaches the index of
+            # dependents finds nothing waiting to wake
+            self._spawn(self._look_again(body["metadata"], dict(body.get("spec") or {}), indexes_of(kwargs)))
+
+    async def _look_again(
+        self, meta: Mapping[str, Any], spec: dict[str, Any], indexes: dict[str, Any]
+    ) -> None:
+        """Take over a wait that just began (PARKED_LOOK_AGAIN_SECONDS ago) if the index of
+        dependents has it waiting by now: if what it waits for came meanwhile, it goes on; if
+        not, the take-over writes nothing."""
+        await asyncio.sleep(PARKED_LOOK_AGAIN_SECONDS)
+        index = indexes.get(dependents_index(self.kind.name))
+        if index is None or self.kind.references is None:
+            return
+        for kind, name in self.kind.references(spec):
+            for snapshot in list(index.get((kind, meta.get("namespace") or "", name), [])):
+                if snapshot["metadata"].get("uid") == meta["uid"] and waits(snapshot):
+                    await self.take_over(snapshot, indexes)
+                    return
 
     async def reconcile_until_done(
         self, handled: Handled, status: dict[str, Any], woken: asyncio.Event | None = None
