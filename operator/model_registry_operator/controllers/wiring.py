@@ -873,7 +873,9 @@ class KindHandlers:
         if result.woken and not waits(body):
             # the wait begins: a change that comes before this write reaches the index of
             # dependents finds nothing waiting to wake
-            self._spawn(self._look_again(body["metadata"], dict(body.get("spec") or {}), indexes_of(kwargs)))
+            self._spawn(
+                self._look_again(dict(body["metadata"]), dict(body.get("spec") or {}), indexes_of(kwargs))
+            )
 
     async def _look_again(
         self, meta: Mapping[str, Any], spec: dict[str, Any], indexes: dict[str, Any]
