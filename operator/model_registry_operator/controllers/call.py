@@ -127,6 +127,12 @@ class Result:
     # first, then left to the change (it may be Stalled for days).
     woken: bool = False
 
+    @property
+    def timer(self) -> float | None:
+        """When a timer (kopf's retry, the resync loop) looks again: `retry`, but for a woken
+        wait, which its change ends (None: done for kopf)."""
+        return None if self.woken else self.retry
+
 
 class Lookup(Protocol):
     """Referenced objects in the cluster, as {"metadata", "spec", "status", "deleting"} dicts."""

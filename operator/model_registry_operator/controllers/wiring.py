@@ -228,7 +228,7 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
             patch.metadata.setdefault("annotations", {})[key] = value
     for event in result.events:
         kopf.event(body, type=event.type, reason=str(event.reason), message=event.message)
-    if result.retry is not None and not result.woken:  # a woken wait's handler is done
+    if result.timer is not None:  # a woken wait's handler is done
         message = (
             next(
                 (
@@ -240,7 +240,7 @@ def apply_result(result: Result, body: Any, patch: Any, previous: dict[str, Any]
             )
             or "Not done yet."
         )
-        raise ComeBackLater(message, delay=result.retry)
+        raise ComeBackLater(message, delay=result.timer)
 
 
 def settled(body: Any) -> bool:
@@ -755,7 +755,7 @@ class KindHandlers:
             self.metrics.looked_at(uid)
             return interval  # a change handler holds it right now: it writes the truth
         await self.write_outcome(body, result, written, self.runtime.indexes)
-        return result.retry if result.retry is not None and not result.woken else interval
+        return interval if result.timer is None else result.timer
 
     async def reconcile_outside(
         self,
@@ -992,14 +992,14 @@ def kopf_records(body: dict[str, Any], result: Result) -> dict[str, Any]:
     progress records purged and the handled spec recorded as kopf records it (its diff base,
     main.configure_kopf), so that kopf finds nothing left to handle; not done, its next try
     at the time the reconcile asked for. A woken wait (Result.woken) is done for kopf too."""
-    if result.retry is None or result.woken:
+    if result.timer is None:
         patch = kopf.Patch()
         wrapped = kopf.Body(cast(kopf.RawBody, body))
         DIFFBASE.store(
             body=wrapped, patch=patch, essence=DIFFBASE.build(body=wrapped, extra_fields=[UPDATE_FIELD])
         )
         return {"progress": None, **patch["status"][KOPF_STATUS]}
-    due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=result.retry)
+    due = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=result.timer)
     pending = [
         handler
         for handler, record in handler_progress(body).items()
