@@ -172,6 +172,12 @@ TAKE_OVERS = 2
 # than that (wiring.Found).
 ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
+# A take-over or a wake-up (wiring.KindHandlers.take_over, wake) that could not read or write
+# its object (the API server away a moment, its writes refused in a row) tries again after
+# retry_delay(WAKE_FAILURE_DELAY, attempt): 1, 2, 4, 8, 16 s, so many times in all; after that
+# the object's resync is its safety net. Without it a blip left it waiting until its resync.
+WAKE_FAILURE_DELAY = 1.0
+WAKE_FAILURE_ATTEMPTS = 6
 # A wait that a change ends (Result.woken) and that has just begun is looked at once more, in
 # memory, this long after its handler parked it: the change may have come before the wait's
 # write reached the index of dependents, and its wake-up then found nothing waiting to wake.

@@ -1,3 +1,7 @@
+import asyncio
+import copy
+import logging
+
 import kopf
 import pytest
 
@@ -321,6 +325,7 @@ class StoredObjects:
 
     def __init__(self):
         self.objects, self.writes, self.reads = {}, [], 0
+        self.away = 0  # requests that fail next, as when the API server cannot be reached
 
     def put(self, name, status, version):
         self.objects[name] = {
@@ -335,6 +340,7 @@ class StoredObjects:
         from model_registry_operator.kube import Conflict
 
         self.writes.append((name, change, resource_version))
+        self.fail_if_away()
         stored = self.objects[name]
         if resource_version and resource_version != stored["metadata"]["resourceVersion"]:
             raise Conflict(name)
@@ -345,7 +351,13 @@ class StoredObjects:
         import copy
 
         self.reads += 1
+        self.fail_if_away()
         return copy.deepcopy(self.objects.get(name))
+
+    def fail_if_away(self):
+        if self.away:
+            self.away -= 1
+            raise ConnectionRefusedError("the API server cannot be reached")
 
 
 def merge(into, change):
@@ -489,6 +501,86 @@ def test_a_look_again_that_finds_the_same_wait_writes_nothing(monkeypatch):
     handlers, stored, snapshot, indexes = parked(steps, monkeypatch)
     asyncio.run(handlers._look_again(snapshot["metadata"], {}, indexes))
     assert stored.writes == [] and not is_ready(stored.objects["p"]["status"])
+
+
+async def until_settled(handlers):
+    """Wait for the take-overs and wake-ups the handlers spawned, and theirs."""
+    while handlers.runtime.wakes:
+        await asyncio.gather(*handlers.runtime.wakes)
+
+
+def test_a_take_over_that_cannot_write_tries_again_and_says_what_it_did_once(monkeypatch):
+    """The API server away a moment as a woken package is registered: its write fails; it is
+    taken over again a moment later (timing.WAKE_FAILURE_DELAY, backing off), not left waiting
+    for its resync; the Event of the create is posted once."""
+    from model_registry_operator.controllers import wiring
+
+    def ready(call, spec, ctx):
+        if not call.previous.get("arn"):
+            call.events.append(Event.normal("Created", "registered"))
+            call.fields["arn"] = "arn:p"
+        return call.finish(Outcome.ready("Synced", "ok"))
+
+    delays, posted = [], []
+    monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: delays.append((floor, attempt)) or 0.0)
+    monkeypatch.setattr(kopf, "event", lambda body, **event: posted.append(event["reason"]))
+    handlers, stored, snapshot, indexes = parked(ready, monkeypatch)
+    stored.away = 2
+
+    async def scenario():
+        await handlers.take_over(snapshot, indexes)
+        await until_settled(handlers)
+
+    asyncio.run(scenario())
+    obj = stored.objects["p"]
+    assert is_ready(obj["status"]) and obj["status"]["arn"] == "arn:p"
+    assert len(stored.writes) == 3 and posted == ["Created"]
+    assert delays == [(wiring.WAKE_FAILURE_DELAY, 0), (wiring.WAKE_FAILURE_DELAY, 1)]
+    kopf_sees_nothing_to_handle(obj)
+
+
+def test_a_take_over_that_keeps_failing_is_left_to_its_resync_after_a_few_tries(monkeypatch, caplog):
+    from model_registry_operator.controllers import wiring
+
+    delays = []
+    monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: delays.append(attempt) or 0.0)
+    handlers, stored, snapshot, indexes = parked(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), monkeypatch
+    )
+    stored.away = 1000
+
+    async def scenario():
+        await handlers.take_over(snapshot, indexes)
+        await until_settled(handlers)
+
+    with caplog.at_level(logging.DEBUG):
+        asyncio.run(scenario())
+    assert len(stored.writes) == wiring.WAKE_FAILURE_ATTEMPTS
+    assert delays == list(range(wiring.WAKE_FAILURE_ATTEMPTS - 1))
+    assert "ml/p is left to its resync" in caplog.text
+    assert not is_ready(stored.objects["p"]["status"])
+
+
+def test_a_take_over_that_cannot_read_tries_again(monkeypatch):
+    """Woken from an index copy without the object's spec: read first; that read fails once."""
+    from model_registry_operator.controllers import wiring
+
+    monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: 0.0)
+    handlers, stored, snapshot, indexes = parked(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), monkeypatch
+    )
+    stored.objects["p"]["spec"] = {}
+    stored.objects["p"]["metadata"]["generation"] = 1
+    stored.away = 1
+    without_spec = {k: v for k, v in snapshot.items() if k != "spec"}
+
+    async def scenario():
+        await handlers.take_over(without_spec, indexes)
+        await until_settled(handlers)
+
+    asyncio.run(scenario())
+    assert stored.reads == 1  # then the index's whole copy
+    assert is_ready(stored.objects["p"]["status"]) and len(stored.writes) == 1
 
 
 def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work(monkeypatch):
@@ -775,6 +867,59 @@ def test_a_ready_object_woken_is_read_afresh_and_left_alone_when_gone_or_replace
     asyncio.run(scenario())
     assert reads == [("models", "ml", "m")] * 3
     assert reconciled == [same]
+
+
+def test_a_ready_object_woken_that_cannot_be_read_or_written_is_woken_again(monkeypatch):
+    """A Model whose package was rejected, woken as the API server is away a moment: its
+    warning is written a moment later, not at its resync."""
+    from prometheus_client import CollectorRegistry
+
+    from model_registry_operator.controllers import model, wiring
+    from model_registry_operator.metrics import OperatorMetrics
+
+    monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: 0.0)
+    stored = StoredObjects()
+    ready = {"conditions": build_conditions(Outcome.ready("Synced", "ok"), 1, None)}
+    stored.put("m", ready, "3")["spec"] = {}
+    stored.objects["m"]["metadata"]["generation"] = 1
+    runtime = wiring.Runtime(status_writer=stored.write, object_reader=stored.read)
+    ctx = Context.create(FakeRegistry(), Settings())
+    handlers = wiring.KindHandlers(
+        model.CONTROLLER, ctx, runtime, OperatorMetrics(CollectorRegistry()), stored.write
+    )
+
+    async def reconcile_until_done(handled, status, woken=None):
+        warned = build_conditions(Outcome.ready("Synced", "package p is Rejected"), 1, None)
+        return Result({**status, "conditions": warned}, [], None)
+
+    handlers.reconcile_until_done = reconcile_until_done
+    snapshot = {"metadata": {"name": "m", "namespace": "ml", "uid": "uid-m"}, "status": ready}
+    write = stored.write
+    for failing in ("read", "write"):
+        stored.objects["m"]["status"] = copy.deepcopy(ready)
+        stored.away, stored.reads, stored.writes = 1 if failing == "read" else 0, 0, []
+        if failing == "write":
+            runtime.status_writer = handlers.write = write_failing_once(write)
+
+        async def scenario():
+            await handlers.wake(snapshot, {})
+            await until_settled(handlers)
+
+        asyncio.run(scenario())
+        assert condition(stored.objects["m"]["status"], "Ready")["message"] == "package p is Rejected"
+        assert (stored.reads, len(stored.writes)) == (2, 1), failing  # read again, written once
+
+
+def write_failing_once(write):
+    failed = []
+
+    def once(*args):
+        if not failed:
+            failed.append(args)
+            raise ConnectionRefusedError("the API server cannot be reached")
+        return write(*args)
+
+    return once
 
 
 def test_a_reconcile_of_a_copy_older_than_what_was_found_starts_from_what_was_found():

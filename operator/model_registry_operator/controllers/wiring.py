@@ -55,9 +55,12 @@ from ..timing import (
     TAKE_OVER_WRITES,
     TAKE_OVERS,
     WAKE_ATTEMPTS,
+    WAKE_FAILURE_ATTEMPTS,
+    WAKE_FAILURE_DELAY,
     WAKE_RETRY_DELAY,
     audit_due,
     resync_phase,
+    retry_delay,
 )
 from .call import Call, Event, Meta, Result
 from .conditions import RECONCILING, Outcome, build_conditions, condition, is_ready
@@ -76,6 +79,11 @@ V = TypeVar("V")
 class ComeBackLater(kopf.TemporaryError):
     """How a handler asks kopf to call again in `delay` seconds: an expected wait or a
     retry the object's status already explains. main.py logs it below ERROR by this type."""
+
+
+class Unsettled(Exception):
+    """A take-over or wake-up could not read or write its object: the API server away a moment,
+    or its conditional writes refused in a row. It is tried again (KindHandlers._again)."""
 
 
 class IndexLookup:
@@ -611,7 +619,7 @@ class KindHandlers:
             "MODIFIED", {"metadata": body["metadata"], "status": status}, self.shard.dependents(kwargs)
         )
 
-    async def take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
+    async def take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any], attempt: int = 0) -> None:
         """Do a waiting object's handler's work now that what it waits for changed, here rather
         than by making kopf run the handler: making kopf run it early costs a write of kopf's
         retry time (kopf runs a handler only when the time in its record comes), then kopf's
@@ -625,7 +633,16 @@ class KindHandlers:
         it waits for the object's lock, and whichever writes second finds the first's work
         done. The write is conditional on the object being as it was taken over; one that
         finds it moved on and still waiting (the copy was older than the object, or kopf's
-        handler ran and waits again) takes it over once more, from what is stored."""
+        handler ran and waits again) takes it over once more, from what is stored. One that
+        cannot read or write it is tried again a moment later, from the index's copy then."""
+        try:
+            await self._take_over(snapshot, indexes)
+        except Unsettled as exc:
+            meta, spec = dict(snapshot["metadata"]), dict(snapshot.get("spec") or {})
+            self.log.debug("taking over %s/%s: %s", meta.get("namespace"), meta["name"], exc)
+            self._again(attempt, meta, lambda n: self._look_again(meta, spec, indexes, 0.0, n))
+
+    async def _take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
         known = snapshot["metadata"]
         uid = known["uid"]
         taken: dict[str, Any] | None = snapshot if "spec" in snapshot else None
@@ -636,9 +653,9 @@ class KindHandlers:
                 return
             woken = self.handling[uid] = asyncio.Event()
             try:
-                body = taken or await self._read_same(known)
+                body = taken or await self._read_now(known)
                 if not still_waits(body):
-                    return  # gone, replaced, unreadable (its timer comes), or no longer waiting
+                    return  # gone, replaced, or no longer waiting
                 result, written = await self.reconcile_outside(body, indexes, blocking=True, woken=woken)
             finally:
                 if self.handling.get(uid) is woken:
@@ -647,7 +664,11 @@ class KindHandlers:
                 return  # a change handler started meanwhile: its outcome is the newer truth
             if result.woken and not status_change(result.status, written) and not handler_progress(body):
                 return  # waits as it was written, and kopf's records say done: nothing to write
-            done, taken = await self._write_taken_over({**body, "status": written}, result)
+            try:
+                done, taken = await self._write_taken_over({**body, "status": written}, result)
+            except Unsettled:
+                self.post_events(body, result.events)  # what it did in SageMaker is done
+                raise
             if done:
                 self.tell(body, result, indexes)
             else:  # kopf's handler, or the next take-over, finds this work done and says nothing of it
@@ -663,7 +684,8 @@ class KindHandlers:
         again while it is as it was taken over (the same generation and kopf's records as then;
         a write of its own progress, a long copy, is the usual cause). Returns (written, the
         object as stored now when it moved on but still waits at the same generation: its
-        handler's work is still to do)."""
+        handler's work is still to do). Unsettled: not written, for a reason other than the object
+        moving on (the API server, or refused TAKE_OVER_WRITES times)."""
         taken = body
         for _ in range(TAKE_OVER_WRITES):
             change = {
@@ -674,9 +696,8 @@ class KindHandlers:
                 written = await self.write_status(
                     body, change, str(body["metadata"].get("resourceVersion") or "")
                 )
-                return written, None
             except Conflict:
-                now = await self._read_same(body["metadata"])
+                now = await self._read_now(body["metadata"])
                 if now is None:
                     return False, None
                 if not as_taken_over(now, taken):
@@ -684,16 +705,35 @@ class KindHandlers:
                     same_spec = now["metadata"].get("generation") == taken["metadata"].get("generation")
                     return False, (now if same_spec and still_waits(now) else None)
                 body = now
-        return False, None
+                continue
+            if not written:
+                raise Unsettled("its status write failed")
+            return True, None
+        raise Unsettled(f"its status write was refused {TAKE_OVER_WRITES} times: the object keeps changing")
 
-    async def _read_same(self, known: dict[str, Any]) -> dict[str, Any] | None:
-        """The object as stored now; None: gone, replaced, or unreadable (its timer comes)."""
+    async def _read_now(self, known: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The object as stored now; None: gone or replaced. Unsettled: it cannot be read."""
         try:
             body = await self.read_fresh(known.get("namespace") or "", known["name"])
-        except Exception as exc:  # noqa: BLE001 - its own retry timer is the safety net
-            self.log.debug("cannot read %s/%s: %s", known.get("namespace"), known["name"], exc)
-            return None
+        except Exception as exc:  # the API server away: tried again (_again), then its resync
+            raise Unsettled(f"cannot read it: {exc}") from exc
         return body if body is not None and body["metadata"].get("uid") == known["uid"] else None
+
+    def _again(
+        self, attempt: int, meta: Mapping[str, Any], work: Callable[[int], Coroutine[Any, Any, None]]
+    ) -> None:
+        """Try a take-over or wake-up that could not read or write its object again, after
+        timing.retry_delay(WAKE_FAILURE_DELAY, attempt), at most WAKE_FAILURE_ATTEMPTS in all;
+        then its resync, the safety net, comes for it."""
+        if attempt + 1 >= WAKE_FAILURE_ATTEMPTS:
+            self.log.debug("%s/%s is left to its resync", meta.get("namespace"), meta["name"])
+            return
+
+        async def later() -> None:
+            await asyncio.sleep(retry_delay(WAKE_FAILURE_DELAY, attempt))
+            await work(attempt + 1)
+
+        self._spawn(later())
 
     async def write_status(
         self, snapshot: dict[str, Any], change: dict[str, Any], resource_version: str = ""
@@ -718,13 +758,20 @@ class KindHandlers:
             return False
         return True
 
-    async def wake(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
+    async def wake(self, snapshot: dict[str, Any], indexes: dict[str, Any], attempt: int = 0) -> None:
         """Reconcile one Ready object outside kopf's schedule (read afresh: the index keeps
         little of it) and write what it found. kopf's own retry of it, when it comes, finds
-        the work done."""
-        body = await self._read_same(snapshot["metadata"])
+        the work done. One that cannot be read or written is tried again a moment later."""
+        try:
+            body = await self._read_now(snapshot["metadata"])
+        except Unsettled as exc:
+            self.log.debug(
+                "waking %s/%s: %s", snapshot["metadata"].get("namespace"), snapshot["metadata"]["name"], exc
+            )
+            self._again(attempt, snapshot["metadata"], lambda n: self.wake(snapshot, indexes, n))
+            return
         if body is None or not is_ready(body.get("status") or {}):
-            return  # gone, replaced, unreadable (its resync comes), or no longer Ready: its handler is on it
+            return  # gone, replaced, or no longer Ready: its handler is on it
         for _ in range(WAKE_ATTEMPTS):
             result, written = await self.reconcile_outside(body, indexes)
             if result is not None:
@@ -732,7 +779,8 @@ class KindHandlers:
             await asyncio.sleep(WAKE_RETRY_DELAY)  # its own handler holds it right now
         else:
             return
-        await self.write_outcome(body, result, written, indexes)
+        if not await self.write_outcome(body, result, written, indexes):
+            self._again(attempt, snapshot["metadata"], lambda n: self.wake(snapshot, indexes, n))
 
     async def resync(self, namespace: str, name: str, uid: str) -> float | None:
         """One object's turn in the operator-wide resync loop (resyncs.py): read afresh,
@@ -796,15 +844,16 @@ class KindHandlers:
         result: Result,
         written: dict[str, Any],
         indexes: dict[str, Any],
-    ) -> None:
+    ) -> bool:
         """Write what a reconcile outside kopf's handlers found (`written`: the status as last
-        written) and say it (`tell`)."""
+        written) and say it (`tell`); False: the write failed."""
         if body["metadata"]["uid"] in self.handling:
-            return  # a change handler started meanwhile: its outcome is the newer truth
+            return True  # a change handler started meanwhile: its outcome is the newer truth
         change = status_change(result.status, written)
         if change and not await self.write_status(body, change):
-            return  # its own handler or resync writes it later
+            return False
         self.tell(body, result, indexes)
+        return True
 
     def tell(self, body: dict[str, Any], result: Result, indexes: dict[str, Any]) -> None:
         """Say what a reconcile outside kopf's handlers found of `body` (as read), once written,
@@ -878,19 +927,24 @@ class KindHandlers:
             )
 
     async def _look_again(
-        self, meta: Mapping[str, Any], spec: dict[str, Any], indexes: dict[str, Any]
+        self,
+        meta: Mapping[str, Any],
+        spec: dict[str, Any],
+        indexes: dict[str, Any],
+        delay: float = PARKED_LOOK_AGAIN_SECONDS,
+        attempt: int = 0,
     ) -> None:
-        """Take over a wait that just began (PARKED_LOOK_AGAIN_SECONDS ago) if the index of
-        dependents has it waiting by now: if what it waits for came meanwhile, it goes on; if
-        not, the take-over writes nothing."""
-        await asyncio.sleep(PARKED_LOOK_AGAIN_SECONDS)
+        """Take over a wait that just began (`delay` ago) if the index of dependents has it
+        waiting by now: if what it waits for came meanwhile, it goes on; if not, the take-over
+        writes nothing. Also a take-over's next try (_again), from the index's copy by then."""
+        await asyncio.sleep(delay)
         index = indexes.get(dependents_index(self.kind.name))
         if index is None or self.kind.references is None:
             return
         for kind, name in self.kind.references(spec):
             for snapshot in list(index.get((kind, meta.get("namespace") or "", name), [])):
                 if snapshot["metadata"].get("uid") == meta["uid"] and waits(snapshot):
-                    await self.take_over(snapshot, indexes)
+                    await self.take_over(snapshot, indexes, attempt)
                     return
 
     async def reconcile_until_done(
