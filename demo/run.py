@@ -50,6 +50,9 @@ FILES = REPO / "demo" / "files"
 GROUP_VERSION = "registry.mlops.dev/v1alpha1"
 NAMESPACE = "default"
 ARTIFACT_BUCKET = "registry-artifacts"
+# who applies the samples and approves, as the approval history and `kubectl get mp` name it
+# (kubectl names itself "kubectl-client-side-apply", Argo CD "argocd-controller")
+FIELD_MANAGER = "make-demo"
 # The kinds in the order they are applied and shown, with their plural names.
 KINDS = {"ModelPackageGroup": "modelpackagegroups", "ModelPackage": "modelpackages", "Model": "models"}
 START_TIMEOUT = 30.0
@@ -438,7 +441,7 @@ def run(stack: Stack, keep: bool, timeout: float) -> None:
     for path, sample in manifests:
         obj, changes = rewritten(sample, stack.web)
         try:
-            stack.kube.create(obj, namespace=NAMESPACE)
+            stack.kube.create(obj, namespace=NAMESPACE, fieldManager=FIELD_MANAGER)
         except KubeApiError as exc:
             raise DemoError(f"{path.relative_to(REPO)} was refused: {exc}") from None
         kind = obj["kind"].lower()
@@ -466,7 +469,8 @@ def run(stack: Stack, keep: bool, timeout: float) -> None:
         ref = obj["spec"].get("primaryContainer", {}).get("modelPackageRef", {}).get("name")
         say(f"{kind.lower()}/{name} is {state(obj)}")
         say(f"approving modelpackage/{ref}: spec.modelApprovalStatus=Approved")
-        stack.kube.patch(KINDS["ModelPackage"], ref, {"spec": {"modelApprovalStatus": "Approved"}}, NAMESPACE)
+        approval = {"spec": {"modelApprovalStatus": "Approved"}}
+        stack.kube.patch(KINDS["ModelPackage"], ref, approval, NAMESPACE, field_manager=FIELD_MANAGER)
     wait_for(stack, applied, is_ready, "become Ready after the approval", timeout)
     say(f"everything is Ready ({time.monotonic() - started:.1f} s after start)")
     say()

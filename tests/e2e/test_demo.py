@@ -84,7 +84,8 @@ def test_demo_makes_every_sample_ready_and_exits_0() -> None:
         assert rows, f"{path.name}: {obj['kind']} {obj['metadata']['name']} is not in the output:\n{out}"
         assert rows[0]["READY"] == "True" and rows[0]["REASON"] == "Synced", f"{path.name}: {rows[0]}"
     packages = {r["NAME"]: r for r in shown["modelpackages"]}
-    assert packages["churn-v1"]["APPROVAL"] == "Approved"  # approved by the demo
+    assert packages["churn-v1"]["APPROVAL"] == "Approved"  # approved by the demo, which says who it is
+    assert packages["churn-v1"]["APPROVAL BY"] == "make-demo", packages["churn-v1"]
     assert {r["NAME"] for r in shown["models"]} >= {"churn", "churn-pipeline", "churn-v1"}
     events = shown["events"]
     assert any(e["REASON"] == "ApprovalChanged" and e["OBJECT"] == "modelpackage/churn-v1" for e in events)
