@@ -174,10 +174,12 @@ ANNOUNCED_SECONDS = 10.0
 WAKE_ATTEMPTS = 6
 # A take-over or a wake-up (wiring.KindHandlers.take_over, wake) that could not read or write
 # its object (the API server away a moment, its writes refused in a row) tries again after
-# retry_delay(WAKE_FAILURE_DELAY, attempt): 1, 2, 4, 8, 16 s, so many times in all; after that
-# the object's resync is its safety net. Without it a blip left it waiting until its resync.
+# retry_delay(WAKE_FAILURE_DELAY, attempt): 1, 2, 4, 8 s, so many times in all; after that the
+# object's resync is its safety net. Without it a blip left it waiting until its resync. Each
+# gap stays under ANNOUNCED_SECONDS, so that a retry starts from what the failed one found
+# (wiring.Found) and does not make or say again what it did.
 WAKE_FAILURE_DELAY = 1.0
-WAKE_FAILURE_ATTEMPTS = 6
+WAKE_FAILURE_ATTEMPTS = 5
 # A wait that a change ends (Result.woken) and that has just begun is looked at once more, in
 # memory, this long after its handler parked it: the change may have come before the wait's
 # write reached the index of dependents, and its wake-up then found nothing waiting to wake.

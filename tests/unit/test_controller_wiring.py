@@ -562,25 +562,48 @@ def test_a_take_over_that_keeps_failing_is_left_to_its_resync_after_a_few_tries(
 
 
 def test_a_take_over_that_cannot_read_tries_again(monkeypatch):
-    """Woken from an index copy without the object's spec: read first; that read fails once."""
+    """Woken from a copy without the object's spec: read first; that read fails once."""
     from model_registry_operator.controllers import wiring
 
     monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: 0.0)
-    handlers, stored, snapshot, indexes = parked(
-        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), monkeypatch
+    handlers, stored, snapshot = taking_over(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok"))
     )
-    stored.objects["p"]["spec"] = {}
-    stored.objects["p"]["metadata"]["generation"] = 1
     stored.away = 1
-    without_spec = {k: v for k, v in snapshot.items() if k != "spec"}
 
     async def scenario():
-        await handlers.take_over(without_spec, indexes)
+        await handlers.take_over(snapshot, {})
         await until_settled(handlers)
 
     asyncio.run(scenario())
-    assert stored.reads == 1  # then the index's whole copy
+    assert stored.reads == 2  # read again
     assert is_ready(stored.objects["p"]["status"]) and len(stored.writes) == 1
+
+
+def test_a_failed_take_over_whose_object_no_longer_waits_is_not_tried_again(monkeypatch):
+    """Its write failed, and meanwhile kopf's handler finished it (the index of dependents has it
+    Ready): nothing to do. And a second wake-up failing while a retry is due adds none."""
+    from model_registry_operator.controllers import wiring
+
+    monkeypatch.setattr(wiring, "retry_delay", lambda floor, attempt: 0.05)
+    handlers, stored, snapshot, indexes = parked(
+        lambda call, spec, ctx: call.finish(Outcome.ready("Synced", "ok")), monkeypatch
+    )
+    stored.away = 2
+    done = {
+        **snapshot,
+        "status": {"conditions": build_conditions(Outcome.ready("Synced", "by kopf"), 1, None)},
+    }
+
+    async def scenario():
+        await handlers.take_over(snapshot, indexes)
+        await handlers.take_over(dict(snapshot), indexes)  # woken again: its write fails too
+        assert len(handlers.runtime.wakes) == 1  # one retry due, not two
+        indexes[wiring.dependents_index(handlers.kind.name)][("ModelPackageGroup", "ml", "g")] = [done]
+        await until_settled(handlers)
+
+    asyncio.run(scenario())
+    assert len(stored.writes) == 2 and not is_ready(stored.objects["p"]["status"])
 
 
 def test_a_take_over_whose_object_moved_on_writes_again_only_what_is_still_its_work(monkeypatch):
@@ -888,16 +911,24 @@ def test_a_ready_object_woken_that_cannot_be_read_or_written_is_woken_again(monk
         model.CONTROLLER, ctx, runtime, OperatorMetrics(CollectorRegistry()), stored.write
     )
 
+    found: list = []  # as wiring.Found: a reconcile after the one that warned says nothing more
+
     async def reconcile_until_done(handled, status, woken=None):
         warned = build_conditions(Outcome.ready("Synced", "package p is Rejected"), 1, None)
-        return Result({**status, "conditions": warned}, [], None)
+        events = [] if found else [Event.warning("PackageNoLongerApproved", "package p is Rejected")]
+        found.append(warned)
+        return Result({**status, "conditions": warned}, events, None)
 
+    posted: list = []
+    monkeypatch.setattr(kopf, "event", lambda body, **event: posted.append(event["reason"]))
     handlers.reconcile_until_done = reconcile_until_done
     snapshot = {"metadata": {"name": "m", "namespace": "ml", "uid": "uid-m"}, "status": ready}
     write = stored.write
     for failing in ("read", "write"):
         stored.objects["m"]["status"] = copy.deepcopy(ready)
         stored.away, stored.reads, stored.writes = 1 if failing == "read" else 0, 0, []
+        found.clear()
+        posted.clear()
         if failing == "write":
             runtime.status_writer = handlers.write = write_failing_once(write)
 
@@ -908,6 +939,7 @@ def test_a_ready_object_woken_that_cannot_be_read_or_written_is_woken_again(monk
         asyncio.run(scenario())
         assert condition(stored.objects["m"]["status"], "Ready")["message"] == "package p is Rejected"
         assert (stored.reads, len(stored.writes)) == (2, 1), failing  # read again, written once
+        assert posted == ["PackageNoLongerApproved"], failing  # said once, however its write went
 
 
 def write_failing_once(write):

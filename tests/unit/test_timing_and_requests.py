@@ -205,3 +205,16 @@ def test_a_wait_a_change_wakes_has_no_timer_of_its_own():
     result = reconcile(model.CONTROLLER, by_arn, Meta("m", "ml", "u", 1), previous, ctx, lookup)
     assert "WaitingForApproval" in str(result.status["conditions"]) and result.retry == 120 * spread("u")
     assert not result.woken
+
+
+def test_a_failed_wake_up_is_tried_again_while_what_it_found_is_remembered():
+    """Each gap between a failed take-over and its next try, jitter included, is shorter than
+    wiring.Found remembers what it found: the retry neither makes nor says again what it did."""
+    from model_registry_operator import timing
+
+    gaps = [
+        timing.retry_delay(timing.WAKE_FAILURE_DELAY, attempt, jitter=lambda: 1.0)
+        for attempt in range(timing.WAKE_FAILURE_ATTEMPTS - 1)
+    ]
+    assert gaps == sorted(gaps) and gaps[0] >= 1.0
+    assert max(gaps) < timing.ANNOUNCED_SECONDS

@@ -444,6 +444,8 @@ class KindHandlers:
         # UIDs a change or delete handler is working on right now -> set when what the object
         # waits for changed meanwhile: it looks again at once, also during an inline wait
         self.handling: dict[str, asyncio.Event] = {}
+        # UIDs whose take-over or wake-up failed and is due again (_again): one retry each
+        self.retrying: set[str] = set()
         self.shard: sharding.ShardPlan | sharding.Unsharded = sharding.UNSHARDED
         self.log = logging.getLogger(f"model_registry_operator.{kind.name}")
 
@@ -638,9 +640,13 @@ class KindHandlers:
         try:
             await self._take_over(snapshot, indexes)
         except Unsettled as exc:
-            meta, spec = dict(snapshot["metadata"]), dict(snapshot.get("spec") or {})
+            meta = dict(snapshot["metadata"])
             self.log.debug("taking over %s/%s: %s", meta.get("namespace"), meta["name"], exc)
-            self._again(attempt, meta, lambda n: self._look_again(meta, spec, indexes, 0.0, n))
+            if "spec" in snapshot:  # the index keeps it whole: its copy then, if it still waits
+                spec = dict(snapshot["spec"] or {})
+                self._again(attempt, meta, lambda n: self._look_again(meta, spec, indexes, 0.0, n))
+            else:
+                self._again(attempt, meta, lambda n: self.take_over(snapshot, indexes, n))
 
     async def _take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
         known = snapshot["metadata"]
@@ -724,13 +730,21 @@ class KindHandlers:
     ) -> None:
         """Try a take-over or wake-up that could not read or write its object again, after
         timing.retry_delay(WAKE_FAILURE_DELAY, attempt), at most WAKE_FAILURE_ATTEMPTS in all;
-        then its resync, the safety net, comes for it."""
+        then its resync, the safety net, comes for it. One retry per object at a time: a
+        wake-up that fails while one is due leaves it to that one."""
+        uid = meta["uid"]
+        if uid in self.retrying:
+            return
         if attempt + 1 >= WAKE_FAILURE_ATTEMPTS:
             self.log.debug("%s/%s is left to its resync", meta.get("namespace"), meta["name"])
             return
+        self.retrying.add(uid)
 
         async def later() -> None:
-            await asyncio.sleep(retry_delay(WAKE_FAILURE_DELAY, attempt))
+            try:
+                await asyncio.sleep(retry_delay(WAKE_FAILURE_DELAY, attempt))
+            finally:
+                self.retrying.discard(uid)
             await work(attempt + 1)
 
         self._spawn(later())
@@ -846,11 +860,13 @@ class KindHandlers:
         indexes: dict[str, Any],
     ) -> bool:
         """Write what a reconcile outside kopf's handlers found (`written`: the status as last
-        written) and say it (`tell`); False: the write failed."""
+        written) and say it (`tell`); False: the write failed (its Events are posted all the
+        same: the next reconcile starts from what this one found and says nothing of it)."""
         if body["metadata"]["uid"] in self.handling:
             return True  # a change handler started meanwhile: its outcome is the newer truth
         change = status_change(result.status, written)
         if change and not await self.write_status(body, change):
+            self.post_events(body, result.events)
             return False
         self.tell(body, result, indexes)
         return True
