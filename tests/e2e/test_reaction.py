@@ -10,7 +10,9 @@ import pytest
 
 from conftest import (
     ROLE,
+    OperatorProcess,
     condition,
+    event_reasons,
     package_spec,
     resource,
     wait_condition,
@@ -136,3 +138,31 @@ def test_a_model_whose_package_is_rejected_keeps_its_model_and_says_so_until_app
         timeout=BOUND + 2.0,
         operator=operator,
     )
+
+
+def test_a_package_whose_wake_up_cannot_write_is_registered_moments_later(
+    kube, kube_namespace, operator_env, tmp_path, aws
+):
+    """The API server refuses the woken package's status write twice (503): it is tried again a
+    moment later (1 s, then 2 s), not at its resync (set to 5 minutes here), registered once,
+    and its Created Event posted once; the log says so in a sentence per failure."""
+    ns = kube_namespace
+    env = {**operator_env, "MRO_RESYNC_SECONDS": "300"}
+    operator = OperatorProcess(env, tmp_path / "operator.log", ["-A"]).start()
+    try:
+        kube.create(resource("ModelPackage", "churn-v1", package_spec("churn")), namespace=ns)
+        wait_condition(kube, "mp", "churn-v1", ns, "Reconciling", "WaitingForGroup", operator)
+        kube.inject_fault("patch", "modelpackages", subresource="status", name="churn-v1", code=503, count=2)
+        created = time.monotonic()
+        kube.create(resource("ModelPackageGroup", "churn", {}), namespace=ns)
+        wait_ready(kube, "mp", "churn-v1", ns, operator, timeout=BOUND + 12.0)
+        took = time.monotonic() - created
+        assert took <= BOUND + 12.0, f"the package was Ready {took:.1f} s after its group was applied"
+        assert aws.count("CreateModelPackage") == 1
+        time.sleep(1.0)  # the Events are posted in the background
+        assert event_reasons(kube, ns, "churn-v1").count("Created") == 1, event_reasons(kube, ns, "churn-v1")
+        log = operator.log()
+        assert log.count(f"cannot write the status of {ns}/churn-v1") == 2, log[-5000:]
+        assert "Traceback" not in log, log[-5000:]
+    finally:
+        operator.stop()
