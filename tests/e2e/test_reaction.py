@@ -143,9 +143,10 @@ def test_a_model_whose_package_is_rejected_keeps_its_model_and_says_so_until_app
 def test_a_package_whose_wake_up_cannot_write_is_registered_moments_later(
     kube, kube_namespace, operator_env, tmp_path, aws
 ):
-    """The API server refuses the woken package's status write twice (503): it is tried again a
-    moment later (1 s, then 2 s), not at its resync (set to 5 minutes here), registered once,
-    and its Created Event posted once; the log says so in a sentence per failure."""
+    """The API server refuses the woken package's status writes twice (503; the group's reconcile
+    and its Ready coming through the watch may each wake it): it is tried again a moment later
+    (timing.WAKE_FAILURE_DELAY), not at its resync (set to 5 minutes here), registered once, and
+    its Created Event posted once; the log says so in a sentence per failure."""
     ns = kube_namespace
     env = {**operator_env, "MRO_RESYNC_SECONDS": "300"}
     operator = OperatorProcess(env, tmp_path / "operator.log", ["-A"]).start()
