@@ -641,12 +641,11 @@ class KindHandlers:
             await self._take_over(snapshot, indexes)
         except Unsettled as exc:
             meta = dict(snapshot["metadata"])
-            self.log.debug("taking over %s/%s: %s", meta.get("namespace"), meta["name"], exc)
             if "spec" in snapshot:  # the index keeps it whole: its copy then, if it still waits
                 spec = dict(snapshot["spec"] or {})
-                self._again(attempt, meta, lambda n: self._look_again(meta, spec, indexes, 0.0, n))
+                self._again(attempt, meta, exc, lambda n: self._look_again(meta, spec, indexes, 0.0, n))
             else:
-                self._again(attempt, meta, lambda n: self.take_over(snapshot, indexes, n))
+                self._again(attempt, meta, exc, lambda n: self.take_over(snapshot, indexes, n))
 
     async def _take_over(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
         known = snapshot["metadata"]
@@ -726,12 +725,17 @@ class KindHandlers:
         return body if body is not None and body["metadata"].get("uid") == known["uid"] else None
 
     def _again(
-        self, attempt: int, meta: Mapping[str, Any], work: Callable[[int], Coroutine[Any, Any, None]]
+        self,
+        attempt: int,
+        meta: Mapping[str, Any],
+        why: Unsettled,
+        work: Callable[[int], Coroutine[Any, Any, None]],
     ) -> None:
-        """Try a take-over or wake-up that could not read or write its object again, after
-        timing.retry_delay(WAKE_FAILURE_DELAY, attempt), at most WAKE_FAILURE_ATTEMPTS in all;
-        then its resync, the safety net, comes for it. One retry per object at a time: a
+        """Try a take-over or wake-up that could not read or write its object (`why`) again,
+        after timing.retry_delay(WAKE_FAILURE_DELAY, attempt), at most WAKE_FAILURE_ATTEMPTS in
+        all; then its resync, the safety net, comes for it. One retry per object at a time: a
         wake-up that fails while one is due leaves it to that one."""
+        self.log.debug("reconciling %s/%s outside its handler: %s", meta.get("namespace"), meta["name"], why)
         uid = meta["uid"]
         if uid in self.retrying:
             return
@@ -777,13 +781,12 @@ class KindHandlers:
         little of it) and write what it found. kopf's own retry of it, when it comes, finds
         the work done. One that cannot be read or written is tried again a moment later."""
         try:
-            body = await self._read_now(snapshot["metadata"])
+            await self._wake_ready(snapshot, indexes)
         except Unsettled as exc:
-            self.log.debug(
-                "waking %s/%s: %s", snapshot["metadata"].get("namespace"), snapshot["metadata"]["name"], exc
-            )
-            self._again(attempt, snapshot["metadata"], lambda n: self.wake(snapshot, indexes, n))
-            return
+            self._again(attempt, snapshot["metadata"], exc, lambda n: self.wake(snapshot, indexes, n))
+
+    async def _wake_ready(self, snapshot: dict[str, Any], indexes: dict[str, Any]) -> None:
+        body = await self._read_now(snapshot["metadata"])
         if body is None or not is_ready(body.get("status") or {}):
             return  # gone, replaced, or no longer Ready: its handler is on it
         for _ in range(WAKE_ATTEMPTS):
@@ -794,7 +797,7 @@ class KindHandlers:
         else:
             return
         if not await self.write_outcome(body, result, written, indexes):
-            self._again(attempt, snapshot["metadata"], lambda n: self.wake(snapshot, indexes, n))
+            raise Unsettled("its status write failed")
 
     async def resync(self, namespace: str, name: str, uid: str) -> float | None:
         """One object's turn in the operator-wide resync loop (resyncs.py): read afresh,
